@@ -1,0 +1,37 @@
+# The two commands: `make run` (the whole stack locally) and `make test` (every test). Both install what
+# they need into .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast test-reliability lint typecheck build bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	PYTHONPATH=. $(BIN)/python -m devstack.run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	PYTHONPATH=. $(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-fast: $(STAMP)
+	PYTHONPATH=. $(BIN)/python -m pytest -n 2 --dist loadfile -x -q
+
+build: $(STAMP)
+	$(BIN)/python scripts/build_bundles.py build
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache

@@ -1,0 +1,11 @@
+"""Cloud Function: the operator's API (webhook set-up, bot info, menus, link codes, stats, audit)."""
+
+import flask
+import functions_framework
+
+from shared.admin.endpoint import handle_admin_request
+
+
+@functions_framework.http
+def admin(request: flask.Request) -> flask.Response:
+    return handle_admin_request(request)

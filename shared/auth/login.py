@@ -1,0 +1,226 @@
+"""Login over chat: email, then password, with lockouts; the state lives in Firestore transactions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from google.cloud import firestore
+
+from shared import clock
+from shared.auth import linking
+from shared.auth.passwords import spend_equal_time, verify_password
+from shared.bot import texts
+from shared.bot.conversation import Conversation
+from shared.crm.users import CrmUser, find_crm_user_by_email
+from shared.store import audit
+from shared.store.db import get_db
+from shared.store.links import Link
+from shared.store.login_state import (
+    FLOW_LIFETIME,
+    MAX_FAILURES,
+    FailureCounter,
+    LoginFlow,
+    email_failures_ref,
+    flow_ref,
+    read_counter,
+    read_flow,
+    telegram_failures_ref,
+)
+from shared.telegram.errors import TelegramError
+
+log = logging.getLogger(__name__)
+
+EMAIL_PATTERN = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,190}\.[^@\s<>\"'.]{2,63}$")
+MAX_EMAIL_LENGTH = 254
+
+
+def normalise_email(text: str) -> str | None:
+    """The lower-case email in `text`, or None when it is not one."""
+    email = text.strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(email):
+        return None
+    return email
+
+
+def start_login(conversation: Conversation, email_argument: str = "", greeting: str | None = None) -> None:
+    """Begin (or restart) the login flow; with an email argument, go straight to the password."""
+    if conversation.session is not None:
+        conversation.say(texts.already_linked(conversation.session.user.name))
+        return
+    now = clock.now()
+    minutes = _locked_minutes(read_counter(telegram_failures_ref(conversation.user.id)), now)
+    if minutes:
+        conversation.say(texts.locked_out(minutes))
+        return
+    email = normalise_email(email_argument) if email_argument else None
+    flow = LoginFlow(
+        step="password" if email else "email",
+        email=email,
+        started_at=now,
+        expires_at=now + FLOW_LIFETIME,
+    )
+    flow_ref(conversation.user.id).set(flow.model_dump())
+    if email_argument and email is None:
+        conversation.say(texts.INVALID_EMAIL)
+    elif email:
+        conversation.say(texts.ASK_PASSWORD)
+    else:
+        conversation.say(greeting or texts.ASK_EMAIL)
+
+
+def cancel_login(conversation: Conversation) -> None:
+    """Drop the login flow in progress."""
+    ref = flow_ref(conversation.user.id)
+    if ref.get().exists:
+        ref.delete()
+        conversation.say(texts.LOGIN_CANCELLED)
+    else:
+        conversation.say(texts.NOTHING_TO_CANCEL)
+
+
+def handle_login_text(conversation: Conversation, text: str) -> bool:
+    """Take a non-command message of a user who is not linked; False when there is no flow to feed."""
+    if conversation.session is not None:
+        return False
+    flow = read_flow(conversation.user.id)
+    if flow is None:
+        if normalise_email(text):
+            start_login(conversation, text)
+            return True
+        return False
+    if flow.step == "password":
+        _delete_password_message(conversation)
+        _password_step(conversation, text)
+    else:
+        _email_step(conversation, text)
+    return True
+
+
+def _email_step(conversation: Conversation, text: str) -> None:
+    email = normalise_email(text)
+    if email is None:
+        conversation.say(texts.INVALID_EMAIL)
+        return
+    transaction = get_db().transaction()
+    outcome = _take_email(transaction, conversation.user.id, email)
+    if outcome == "expired":
+        conversation.say(texts.FLOW_EXPIRED)
+    elif outcome == "ok":
+        conversation.say(texts.ASK_PASSWORD)
+    else:
+        # The flow moved on concurrently (another message of the same user); treat this one as stale.
+        conversation.say(texts.ASK_PASSWORD if outcome == "password" else texts.FLOW_EXPIRED)
+
+
+@firestore.transactional
+def _take_email(transaction: firestore.Transaction, telegram_user_id: int, email: str) -> str:
+    now = clock.now()
+    flow = read_flow(telegram_user_id, transaction)
+    if flow is None:
+        return "gone"
+    if flow.expired(now):
+        transaction.delete(flow_ref(telegram_user_id))
+        return "expired"
+    if flow.step != "email":
+        return flow.step
+    transaction.set(
+        flow_ref(telegram_user_id), flow.model_copy(update={"step": "password", "email": email}).model_dump()
+    )
+    return "ok"
+
+
+class Verdict(StrEnum):
+    LINKED = "linked"
+    WRONG = "wrong"
+    LOCKED = "locked"
+    EXPIRED = "expired"
+    GONE = "gone"
+
+
+@dataclass(frozen=True)
+class PasswordOutcome:
+    verdict: Verdict
+    link: Link | None = None
+    attempts_left: int = 0
+    locked_minutes: int = 0
+
+
+def _password_step(conversation: Conversation, password: str) -> None:
+    outcome = _check_password(get_db().transaction(), conversation, password)
+    if outcome.verdict is Verdict.LINKED and outcome.link is not None:
+        linking.after_link(conversation, outcome.link)
+    elif outcome.verdict is Verdict.WRONG:
+        conversation.say(texts.wrong_credentials(outcome.attempts_left))
+    elif outcome.verdict is Verdict.LOCKED:
+        conversation.say(texts.locked_out(outcome.locked_minutes))
+    elif outcome.verdict is Verdict.EXPIRED:
+        conversation.say(texts.FLOW_EXPIRED)
+    else:
+        conversation.say(texts.FLOW_EXPIRED)
+
+
+@firestore.transactional
+def _check_password(transaction: firestore.Transaction, conversation: Conversation, password: str) -> PasswordOutcome:
+    now = clock.now()
+    telegram_user_id = conversation.user.id
+    flow = read_flow(telegram_user_id, transaction)
+    if flow is None or flow.step != "password" or flow.email is None:
+        return PasswordOutcome(Verdict.GONE)
+    if flow.expired(now):
+        transaction.delete(flow_ref(telegram_user_id))
+        return PasswordOutcome(Verdict.EXPIRED)
+    tg_ref, email_ref = telegram_failures_ref(telegram_user_id), email_failures_ref(flow.email)
+    tg_counter, email_counter = read_counter(tg_ref, transaction), read_counter(email_ref, transaction)
+    locked = max(_locked_minutes(tg_counter, now), _locked_minutes(email_counter, now))
+    if locked:
+        transaction.delete(flow_ref(telegram_user_id))
+        return PasswordOutcome(Verdict.LOCKED, locked_minutes=locked)
+
+    user = find_crm_user_by_email(flow.email, transaction)
+    if _credentials_match(user, password) and user is not None:
+        link = linking.link_in_transaction(transaction, conversation, user, method="password")
+        transaction.delete(tg_ref)
+        transaction.delete(email_ref)
+        return PasswordOutcome(Verdict.LINKED, link=link)
+
+    tg_after, email_after = tg_counter.after_failure(now), email_counter.after_failure(now)
+    transaction.set(tg_ref, tg_after.model_dump())
+    transaction.set(email_ref, email_after.model_dump())
+    crm_user_id = user.id if user else None
+    audit.record("login_failed", telegram_user_id=telegram_user_id, crm_user_id=crm_user_id, transaction=transaction)
+    locked = max(_locked_minutes(tg_after, now), _locked_minutes(email_after, now))
+    if locked:
+        transaction.delete(flow_ref(telegram_user_id))
+        audit.record(
+            "login_locked_out", telegram_user_id=telegram_user_id, crm_user_id=crm_user_id, transaction=transaction
+        )
+        return PasswordOutcome(Verdict.LOCKED, locked_minutes=locked)
+    return PasswordOutcome(Verdict.WRONG, attempts_left=MAX_FAILURES - max(tg_after.failures, email_after.failures))
+
+
+def _credentials_match(user: CrmUser | None, password: str) -> bool:
+    if user is None:
+        spend_equal_time(password)
+        return False
+    matches = verify_password(password, user.password_hash)
+    return matches and user.is_active
+
+
+def _locked_minutes(counter: FailureCounter, now: dt.datetime) -> int:
+    if counter.locked_until is None or now >= counter.locked_until:
+        return 0
+    return max(1, -(-int((counter.locked_until - now).total_seconds()) // 60))
+
+
+def _delete_password_message(conversation: Conversation) -> None:
+    if conversation.message is None:
+        return
+    try:
+        conversation.telegram.delete_message(conversation.chat_id, conversation.message.message_id)
+    except TelegramError as error:
+        log.warning("could not delete a password message: %s", error.description)
+        conversation.say(texts.PASSWORD_NOT_DELETED)

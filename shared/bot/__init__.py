@@ -1,0 +1,1 @@
+"""Turning Telegram updates into replies: routing, commands and their texts."""

@@ -1,0 +1,33 @@
+"""Inline-button callbacks: `callback_data` is '<kind>:<payload>', routed to the handler of that kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shared.bot import texts
+from shared.bot.conversation import Conversation
+from shared.telegram.types import CallbackQuery
+
+CallbackHandler = Callable[[Conversation, CallbackQuery, str], None]
+
+_handlers: dict[str, CallbackHandler] = {}
+
+
+def on(kind: str) -> Callable[[CallbackHandler], CallbackHandler]:
+    """Decorator registering the handler of one callback kind."""
+
+    def register(handler: CallbackHandler) -> CallbackHandler:
+        _handlers[kind] = handler
+        return handler
+
+    return register
+
+
+def dispatch(conversation: Conversation, query: CallbackQuery) -> None:
+    """Run the handler the button's data names; unknown or stale buttons get a short answer."""
+    kind, _, payload = (query.data or "").partition(":")
+    handler = _handlers.get(kind)
+    if handler is None:
+        conversation.telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
+        return
+    handler(conversation, query, payload)

@@ -1,0 +1,119 @@
+"""Routes one Telegram update to the handler it needs; the same path serves webhook and long polling."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.auth import login, menus
+from shared.auth.session import SessionChange, load_session
+from shared.bot import texts
+from shared.bot.commands import GUEST, parse_command, registry
+from shared.bot.conversation import Conversation
+from shared.store import audit, counters, links, updates
+from shared.telegram.client import TelegramClient
+from shared.telegram.errors import TelegramError
+from shared.telegram.types import CallbackQuery, ChatMemberUpdated, Message, Update
+
+log = logging.getLogger(__name__)
+
+# Handlers register their commands and callbacks on import.
+from shared.bot import callbacks, handlers  # noqa: E402,F401  isort: skip
+
+
+def handle_update(update: Update, telegram: TelegramClient) -> None:
+    """Answer one (already de-duplicated) update."""
+    if update.message is not None:
+        _on_message(update.message, telegram)
+    elif update.callback_query is not None:
+        _on_callback(update.callback_query, telegram)
+    elif update.my_chat_member is not None:
+        _on_membership(update.my_chat_member, telegram)
+    elif update.edited_message is not None and update.edited_message.chat.type == "private":
+        telegram.send_message(update.edited_message.chat.id, texts.EDITED_IGNORED)
+    else:
+        log.info("ignoring update %s of kind %s", update.update_id, update.kind)
+
+
+def _on_message(message: Message, telegram: TelegramClient) -> None:
+    if message.chat.type != "private":
+        _answer_group(message, telegram)
+        return
+    if message.from_user is None:
+        return
+    state = load_session(message.from_user.id)
+    conversation = Conversation(telegram, message.chat.id, message.from_user, state.session, message)
+    if state.change is SessionChange.DEACTIVATED and state.ended_link is not None:
+        menus.end_session(telegram, state.ended_link, reason="crm_account_inactive")
+        conversation.say(texts.DEACTIVATED)
+        return
+    if state.change is SessionChange.ROLE_CHANGED and state.session is not None:
+        menus.show_menu(telegram, state.session.link)
+        audit.record(
+            "role_changed",
+            telegram_user_id=message.from_user.id,
+            crm_user_id=state.session.crm_user_id,
+            role=state.session.role.value,
+        )
+        conversation.say(texts.role_changed(state.session.role.value))
+
+    text = message.text
+    if text is None:
+        conversation.say(texts.TEXT_ONLY)
+        return
+    parsed = parse_command(text)
+    if parsed is not None:
+        _run_command(conversation, *parsed)
+        return
+    if login.handle_login_text(conversation, text):
+        return
+    if conversation.session is None:
+        conversation.say(texts.NOT_LINKED)
+        return
+    handlers.answer_free_text(conversation, text)
+
+
+def _run_command(conversation: Conversation, name: str, argument: str) -> None:
+    command = registry.find(name)
+    if command is None:
+        conversation.say(texts.UNKNOWN_COMMAND)
+        return
+    if conversation.audience not in command.audiences:
+        conversation.say(texts.NOT_LINKED if conversation.audience == GUEST else texts.NOT_FOR_YOUR_ROLE)
+        return
+    counters.count(f"commands.{command.name}")
+    command.handler(conversation, argument)
+
+
+def _on_callback(query: CallbackQuery, telegram: TelegramClient) -> None:
+    message = query.message
+    if message is None or message.chat.type != "private":
+        telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
+        return
+    state = load_session(query.from_user.id)
+    conversation = Conversation(telegram, message.chat.id, query.from_user, state.session)
+    callbacks.dispatch(conversation, query)
+
+
+def _on_membership(change: ChatMemberUpdated, telegram: TelegramClient) -> None:
+    chat = change.chat
+    status = change.new_chat_member.status
+    if chat.type == "private":
+        blocked = status == "kicked"
+        if links.set_blocked(change.from_user.id, blocked):
+            audit.record("bot_blocked" if blocked else "bot_unblocked", telegram_user_id=change.from_user.id)
+        return
+    if status in ("member", "administrator"):
+        _say_private_only(chat.id, telegram)
+
+
+def _answer_group(message: Message, telegram: TelegramClient) -> None:
+    """In groups and channels: say once per chat that the bot works in private, touch no CRM data."""
+    if updates.claim_group_notice(message.chat.id):
+        _say_private_only(message.chat.id, telegram)
+
+
+def _say_private_only(chat_id: int, telegram: TelegramClient) -> None:
+    try:
+        telegram.send_message(chat_id, texts.PRIVATE_ONLY)
+    except TelegramError as error:
+        log.info("could not post in chat %s: %s", chat_id, error)

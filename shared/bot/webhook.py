@@ -1,0 +1,100 @@
+"""The Telegram webhook over HTTP: authenticate, parse, de-duplicate, then route."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+import flask
+from google.api_core.exceptions import GoogleAPIError
+from pydantic import ValidationError
+
+from shared.bot import texts
+from shared.bot.router import handle_update
+from shared.config import InvalidSettingsError, MissingSettingError, get_settings
+from shared.http import error_response, json_response
+from shared.store.updates import claim_update
+from shared.telegram.client import TelegramClient, get_telegram_client
+from shared.telegram.errors import TelegramError
+from shared.telegram.types import Update
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_BODY_BYTES = 1_000_000
+
+
+def handle_webhook_request(request: flask.Request) -> flask.Response:
+    """Answer one POST from Telegram."""
+    try:
+        settings = get_settings()
+        expected = settings.require("TG_WEBHOOK_SECRET")
+    except (MissingSettingError, InvalidSettingsError) as error:
+        log.error("webhook misconfigured: %s", error)
+        return error_response(503, str(error))
+    given = request.headers.get(SECRET_HEADER, "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return error_response(401, "missing or wrong secret token")
+    if request.method != "POST":
+        return error_response(405, "use POST")
+
+    update = parse_update(request.get_data(cache=False))
+    if isinstance(update, str):
+        return error_response(400, update)
+    try:
+        telegram = get_telegram_client()
+    except MissingSettingError as error:
+        log.error("webhook misconfigured: %s", error)
+        return error_response(503, str(error))
+    try:
+        fresh = claim_update(update.update_id, update.kind)
+    except GoogleAPIError as error:
+        log.error("update %s not claimed, Firestore unavailable: %s", update.update_id, error)
+        return error_response(503, "storage unavailable, retry later")
+    if not fresh:
+        return json_response({"ok": True, "duplicate": True})
+    process_update(update, telegram)
+    return json_response({"ok": True})
+
+
+def parse_update(body: bytes) -> Update | str:
+    """The Update in a request body, or a short reason why it is not one."""
+    if len(body) > MAX_BODY_BYTES:
+        return "body too large"
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "body is not JSON"
+    if not isinstance(payload, dict):
+        return "body is not a Telegram Update object"
+    try:
+        return Update.model_validate(payload)
+    except ValidationError as error:
+        where = ".".join(str(part) for part in error.errors()[0]["loc"])
+        return f"not a Telegram Update: invalid or missing field '{where}'"
+
+
+def process_update(update: Update, telegram: TelegramClient) -> None:
+    """Route a claimed update; failures are logged and, where possible, the user is told."""
+    try:
+        handle_update(update, telegram)
+    except (TelegramError, GoogleAPIError) as error:
+        log.error("update %s (%s) failed: %s", update.update_id, update.kind, error)
+        _apologise(update, telegram)
+    except Exception:
+        log.exception("update %s (%s) failed", update.update_id, update.kind)
+        _apologise(update, telegram)
+
+
+def _apologise(update: Update, telegram: TelegramClient) -> None:
+    message = update.message or update.edited_message
+    chat = message.chat if message else None
+    if update.callback_query is not None and update.callback_query.message is not None:
+        chat = update.callback_query.message.chat
+    if chat is None or chat.type != "private":
+        return
+    try:
+        telegram.send_message(chat.id, texts.SOMETHING_WENT_WRONG)
+    except TelegramError:
+        log.warning("could not tell chat %s that its update failed", chat.id)

@@ -1,0 +1,1 @@
+"""Firestore documents the bot owns, behind small typed functions."""

@@ -1,0 +1,52 @@
+"""The Firestore client, created lazily once per instance, and the names of our collections."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+
+from google.cloud import firestore
+
+from shared.config import get_settings
+
+DEFAULT_EMULATOR_PROJECT = "demo-crm-bot"
+
+# Every Firestore call gets a deadline, so an unreachable database fails a request instead of hanging it.
+TIMEOUT_SECONDS = 10.0
+
+
+class Collections:
+    """Names of the collections the bot owns (documented in docs/firestore.md)."""
+
+    PROCESSED_UPDATES = "tg_processed_updates"
+    LINKS = "tg_links"
+    LOGIN_FLOWS = "tg_login_flows"
+    LOGIN_FAILURES = "tg_login_failures"
+    LINK_CODES = "tg_link_codes"
+    AUDIT = "tg_audit"
+    HISTORY = "tg_history"
+    USAGE = "tg_usage"
+    PENDING_ACTIONS = "tg_pending_actions"
+    NOTIFICATIONS = "tg_notifications"
+    COUNTERS = "tg_counters"
+    GROUP_CHATS = "tg_group_chats"
+
+
+@functools.cache
+def get_db() -> firestore.Client:
+    """The Firestore client of this instance (honours FIRESTORE_EMULATOR_HOST)."""
+    settings = get_settings()
+    project = settings.google_cloud_project
+    if project is None and settings.firestore_emulator_host:
+        project = DEFAULT_EMULATOR_PROJECT
+    return firestore.Client(project=project)
+
+
+def as_utc(value: Any) -> dt.datetime | None:
+    """A Firestore timestamp (or None) as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    raise TypeError(f"not a timestamp: {value!r}")

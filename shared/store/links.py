@@ -1,0 +1,93 @@
+"""Links between a Telegram account and a CRM account (`tg_links`, one document per Telegram user)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from google.cloud.firestore import Transaction
+from google.cloud.firestore_v1.base_query import FieldFilter
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.roles import Role
+from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
+
+NOTIFICATION_GROUPS = ("files", "orders", "payments", "messages")
+
+
+class NotificationPreferences(BaseModel):
+    """Which status notifications a linked user wants."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    enabled: bool = True
+    muted_groups: list[str] = Field(default_factory=list)
+
+    def wants(self, group: str) -> bool:
+        return self.enabled and group not in self.muted_groups
+
+
+class Link(BaseModel):
+    """A Telegram user acting as a CRM user."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    telegram_user_id: int
+    chat_id: int
+    crm_user_id: str
+    role: Role
+    org_id: str
+    name: str
+    email: str
+    customer_id: str | None = None
+    telegram_username: str | None = None
+    linked_at: dt.datetime
+    blocked: bool = False
+    notifications: NotificationPreferences = Field(default_factory=NotificationPreferences)
+
+
+def _doc(telegram_user_id: int) -> Any:
+    return get_db().collection(Collections.LINKS).document(str(telegram_user_id))
+
+
+def get_link(telegram_user_id: int, transaction: Transaction | None = None) -> Link | None:
+    """The link of this Telegram user, or None."""
+    snapshot = _doc(telegram_user_id).get(transaction=transaction, timeout=TIMEOUT_SECONDS)
+    return Link.model_validate(snapshot.to_dict()) if snapshot.exists else None
+
+
+def links_of_crm_user(crm_user_id: str, transaction: Transaction | None = None) -> list[Link]:
+    """Every Telegram account linked to this CRM user (normally at most one)."""
+    query = get_db().collection(Collections.LINKS).where(filter=FieldFilter("crm_user_id", "==", crm_user_id))
+    return [Link.model_validate(s.to_dict()) for s in query.get(transaction=transaction, timeout=TIMEOUT_SECONDS)]
+
+
+def save_link(link: Link, transaction: Transaction | None = None) -> None:
+    """Create or replace a link."""
+    data = link.model_dump(mode="python")
+    if transaction is None:
+        _doc(link.telegram_user_id).set(data, timeout=TIMEOUT_SECONDS)
+    else:
+        transaction.set(_doc(link.telegram_user_id), data)
+
+
+def update_link(telegram_user_id: int, fields: dict[str, Any]) -> None:
+    """Change some fields of an existing link."""
+    _doc(telegram_user_id).update(fields, timeout=TIMEOUT_SECONDS)
+
+
+def delete_link(telegram_user_id: int, transaction: Transaction | None = None) -> None:
+    """Remove a link (no error when there is none)."""
+    if transaction is None:
+        _doc(telegram_user_id).delete(timeout=TIMEOUT_SECONDS)
+    else:
+        transaction.delete(_doc(telegram_user_id))
+
+
+def set_blocked(telegram_user_id: int, blocked: bool) -> bool:
+    """Mark whether the user blocked the bot; False when there is no link."""
+    doc = _doc(telegram_user_id)
+    if not doc.get(["blocked"], timeout=TIMEOUT_SECONDS).exists:
+        return False
+    doc.update({"blocked": blocked}, timeout=TIMEOUT_SECONDS)
+    return True

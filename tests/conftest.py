@@ -1,0 +1,146 @@
+"""Fixtures: the Firestore emulator, fake Telegram and Gemini servers, and the functions over HTTP."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from devstack.emulator import Emulator, existing_or_new_emulator
+from tests.fakes.gemini_api import FakeGemini
+from tests.fakes.telegram_api import FakeTelegram
+from tests.harness import ADMIN_TOKEN, NOTIFY_SECRET, WEBHOOK_SECRET, FunctionServer, serve_function
+
+# ----- no network but loopback -----
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: Any) -> Any:
+    if isinstance(address, tuple) and self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise RuntimeError(f"test tried to reach {host}: tests may only use loopback")
+    return _real_connect(self, address)
+
+
+socket.socket.connect = _loopback_only  # type: ignore[method-assign]
+
+
+# ----- servers -----
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    running = existing_or_new_emulator(tmp_path_factory.mktemp("emulator") / "emulator.log")
+    os.environ["FIRESTORE_EMULATOR_HOST"] = running.host
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def project_id(worker_id: str) -> str:
+    """A Firestore project per xdist worker, so parallel workers never reset each other's data."""
+    return f"demo-test-{worker_id}"
+
+
+@pytest.fixture(scope="session")
+def telegram_server() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def gemini_server() -> Iterator[FakeGemini]:
+    with FakeGemini() as fake:
+        yield fake
+
+
+@pytest.fixture
+def telegram(telegram_server: FakeTelegram) -> FakeTelegram:
+    telegram_server.reset()
+    return telegram_server
+
+
+@pytest.fixture
+def gemini(gemini_server: FakeGemini) -> FakeGemini:
+    gemini_server.reset()
+    return gemini_server
+
+
+def _clear_instance_caches() -> None:
+    from shared.config import get_settings
+    from shared.store.db import get_db
+    from shared.telegram.client import get_telegram_client
+
+    for cached in (get_settings, get_db, get_telegram_client):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def env(
+    emulator: Emulator,
+    project_id: str,
+    telegram_server: FakeTelegram,
+    gemini_server: FakeGemini,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[dict[str, str]]:
+    """The environment of a deployed instance, pointed at the emulator and the fakes; data wiped first."""
+    from shared import clock
+
+    values = {
+        "TG_BOT_TOKEN": telegram_server.token,
+        "TG_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "TELEGRAM_API_BASE": telegram_server.base_url,
+        "GEMINI_API_KEY": "test-gemini-key",
+        "GEMINI_BASE_URL": gemini_server.base_url,
+        "GEMINI_MODEL": "gemini-test",
+        "GOOGLE_CLOUD_PROJECT": project_id,
+        "FIRESTORE_EMULATOR_HOST": emulator.host,
+        "NOTIFY_SIGNING_SECRET": NOTIFY_SECRET,
+        "ADMIN_API_TOKEN": ADMIN_TOKEN,
+        "WEBSITE_URL": "https://crm.example.com",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    emulator.reset(project_id)
+    _clear_instance_caches()
+    clock.reset()
+    yield values
+    clock.reset()
+    _clear_instance_caches()
+
+
+@pytest.fixture
+def function_server(env: dict[str, str]) -> Iterator[Callable[[str, str], FunctionServer]]:
+    started: list[FunctionServer] = []
+
+    def start(name: str, target: str) -> FunctionServer:
+        served = serve_function(name, target)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.server.shutdown()
+        served.server.server_close()
+
+
+@pytest.fixture
+def webhook(function_server: Callable[[str, str], FunctionServer]) -> FunctionServer:
+    return function_server("webhook", "telegram_webhook")
+
+
+@pytest.fixture
+def notify_fn(function_server: Callable[[str, str], FunctionServer]) -> FunctionServer:
+    return function_server("notify", "notify")
+
+
+@pytest.fixture
+def admin_fn(function_server: Callable[[str, str], FunctionServer]) -> FunctionServer:
+    return function_server("admin", "admin")

@@ -1,0 +1,331 @@
+"""A fake Telegram Bot API server on loopback: records every call and answers like Telegram does.
+
+It speaks the real wire format (POST /bot<token>/<method>, JSON in, {"ok": ...} out), checks what
+Telegram checks for the methods we use (token, message length, HTML entities), and can be told to fail:
+429 with retry_after, 403 "bot was blocked by the user", 400, 5xx, or a slow answer.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ALLOWED_TAGS = {
+    "b": set(),
+    "strong": set(),
+    "i": set(),
+    "em": set(),
+    "u": set(),
+    "ins": set(),
+    "s": set(),
+    "strike": set(),
+    "del": set(),
+    "span": {"class"},
+    "tg-spoiler": set(),
+    "a": {"href"},
+    "code": {"class"},
+    "pre": set(),
+    "blockquote": {"expandable"},
+    "tg-emoji": {"emoji-id"},
+}
+MAX_TEXT_UTF16 = 4096
+
+
+@dataclass
+class Call:
+    """One Bot API request the fake received."""
+
+    method: str
+    params: dict[str, Any]
+    at: float
+
+
+@dataclass
+class Failure:
+    status: int
+    description: str
+    retry_after: int | None = None
+    delay: float = 0.0
+
+
+class _EntityChecker(html.parser.HTMLParser):
+    """Parses Telegram HTML the way Telegram does, closely enough to reject what it rejects."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.error: str | None = None
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ALLOWED_TAGS:
+            self.error = self.error or f'unsupported start tag "{tag}"'
+            return
+        for name, _ in attrs:
+            if name not in ALLOWED_TAGS[tag]:
+                self.error = self.error or f'unsupported attribute "{name}" in tag "{tag}"'
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.error = self.error or f'unmatched end tag "{tag}"'
+            return
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def visible_text(text: str, parse_mode: str | None) -> tuple[str, str | None]:
+    """(the text a user would see, an entity parse error or None)."""
+    if (parse_mode or "").upper() != "HTML":
+        return text, None
+    if "<" in text.replace("&lt;", ""):
+        pass
+    checker = _EntityChecker()
+    checker.feed(text)
+    checker.close()
+    error = checker.error
+    if error is None and checker.stack:
+        error = f'can\'t find end tag corresponding to start tag "{checker.stack[-1]}"'
+    if error is None and checker.rawdata:
+        error = "unexpected end of text"
+    return "".join(checker.text), error
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass
+class FakeTelegram:
+    """The fake server. Use as a context manager, or start()/stop()."""
+
+    token: str = "123456:TEST-token"
+    bot_username: str = "crm_test_bot"
+    calls: list[Call] = field(default_factory=list)
+    on_call: Callable[[Call], None] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _failures: dict[str, list[Failure]] = field(default_factory=dict)
+    _blocked_chats: set[int] = field(default_factory=set)
+    _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+    _updates: list[dict[str, Any]] = field(default_factory=list)
+    _updates_ready: threading.Condition = field(default_factory=threading.Condition)
+    _webhook: dict[str, Any] = field(default_factory=lambda: {"url": "", "pending_update_count": 0})
+    _server: ThreadingHTTPServer | None = None
+
+    # ----- control -----
+    def start(self) -> FakeTelegram:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                status, payload = fake._answer(self.path, raw, self.headers.get("Content-Type", ""))
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeTelegram:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "FakeTelegram is not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self._failures.clear()
+            self._blocked_chats.clear()
+            self._updates.clear()
+
+    def fail(
+        self,
+        method: str,
+        status: int,
+        description: str,
+        *,
+        retry_after: int | None = None,
+        times: int = 1,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next `times` calls of `method` with this error (after `delay` seconds)."""
+        with self._lock:
+            self._failures.setdefault(method, []).extend([Failure(status, description, retry_after, delay)] * times)
+
+    def block(self, chat_id: int) -> None:
+        """The user of this private chat blocked the bot: sends get 403 until unblock()."""
+        with self._lock:
+            self._blocked_chats.add(chat_id)
+
+    def unblock(self, chat_id: int) -> None:
+        with self._lock:
+            self._blocked_chats.discard(chat_id)
+
+    def push_update(self, update: dict[str, Any]) -> None:
+        """Queue an update for getUpdates (long polling)."""
+        with self._updates_ready:
+            self._updates.append(update)
+            self._updates_ready.notify_all()
+
+    # ----- reading what the bot did -----
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [call for call in self.calls if call.method == method]
+
+    def sent_texts(self, chat_id: int | None = None) -> list[str]:
+        """Texts of every sendMessage (to one chat, if given), in order."""
+        return [
+            str(call.params.get("text"))
+            for call in self.calls_to("sendMessage")
+            if chat_id is None or call.params.get("chat_id") == chat_id
+        ]
+
+    def last_text(self, chat_id: int | None = None) -> str:
+        texts = self.sent_texts(chat_id)
+        assert texts, "the bot sent no message"
+        return texts[-1]
+
+    # ----- the server side -----
+    def _answer(self, path: str, raw: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
+        prefix = f"/bot{self.token}/"
+        if not path.startswith(prefix):
+            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        method = path[len(prefix) :].split("?")[0]
+        try:
+            params = json.loads(raw or b"{}") if "json" in content_type or raw.startswith(b"{") else {}
+        except json.JSONDecodeError:
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid JSON"}
+        call = Call(method, params, time.monotonic())
+        with self._lock:
+            self.calls.append(call)
+            queued = self._failures.get(method)
+            failure = queued.pop(0) if queued else None
+        if self.on_call is not None:
+            self.on_call(call)
+        if failure is not None:
+            time.sleep(failure.delay)
+            error: dict[str, Any] = {"ok": False, "error_code": failure.status, "description": failure.description}
+            if failure.retry_after is not None:
+                error["parameters"] = {"retry_after": failure.retry_after}
+            return failure.status, error
+        handler = getattr(self, f"_method_{method}", None)
+        if handler is None:
+            return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+        result = handler(params)
+        if isinstance(result, tuple):
+            return result
+        return 200, {"ok": True, "result": result}
+
+    def _bad(self, description: str) -> tuple[int, dict[str, Any]]:
+        return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {description}"}
+
+    def _method_getMe(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        return {
+            "id": int(self.token.split(":")[0]),
+            "is_bot": True,
+            "first_name": "CRM Bot",
+            "username": self.bot_username,
+        }
+
+    def _method_sendMessage(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        chat_id = params.get("chat_id")
+        if not isinstance(chat_id, int):
+            return self._bad("chat not found")
+        if chat_id in self._blocked_chats:
+            return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+        text = params.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return self._bad("message text is empty")
+        shown, error = visible_text(text, params.get("parse_mode"))
+        if error:
+            return self._bad(f"can't parse entities: {error}")
+        if not shown.strip():
+            return self._bad("message text is empty")
+        if utf16_len(shown) > MAX_TEXT_UTF16:
+            return self._bad("message is too long")
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "text": shown,
+        }
+
+    def _method_editMessageText(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        shown, error = visible_text(str(params.get("text", "")), params.get("parse_mode"))
+        if error:
+            return self._bad(f"can't parse entities: {error}")
+        return True
+
+    def _method_deleteMessage(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        return True
+
+    def _method_sendChatAction(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        return True
+
+    def _method_answerCallbackQuery(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        return True
+
+    def _method_setMyCommands(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        return True
+
+    def _method_deleteMyCommands(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        return True
+
+    def _method_setWebhook(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        self._webhook = {
+            "url": params.get("url", ""),
+            "pending_update_count": 0,
+            "allowed_updates": params.get("allowed_updates"),
+        }
+        return True
+
+    def _method_deleteWebhook(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        self._webhook = {"url": "", "pending_update_count": 0}
+        return True
+
+    def _method_getWebhookInfo(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        return {"has_custom_certificate": False, **self._webhook}
+
+    def _method_getUpdates(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        offset = int(params.get("offset") or 0)
+        deadline = time.monotonic() + float(params.get("timeout") or 0)
+        with self._updates_ready:
+            while True:
+                self._updates[:] = [u for u in self._updates if u["update_id"] >= offset]
+                if self._updates or time.monotonic() >= deadline:
+                    return list(self._updates)
+                self._updates_ready.wait(timeout=max(0.0, deadline - time.monotonic()))

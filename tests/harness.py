@@ -1,0 +1,42 @@
+"""Serving a Cloud Function over HTTP on loopback, and the secrets the test environment uses."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from werkzeug.serving import BaseWSGIServer, make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+WEBHOOK_SECRET = "test-webhook-secret_1"
+NOTIFY_SECRET = "test-notify-signing-secret"
+ADMIN_TOKEN = "test-admin-token"
+
+
+@dataclass
+class FunctionServer:
+    """One Cloud Function served over HTTP on loopback by functions-framework's own app."""
+
+    url: str
+    server: BaseWSGIServer
+
+    def post(self, path: str = "/", **kwargs: Any) -> requests.Response:
+        return requests.post(self.url + path, timeout=30, **kwargs)
+
+    def get(self, path: str = "/", **kwargs: Any) -> requests.Response:
+        return requests.get(self.url + path, timeout=30, **kwargs)
+
+    def request(self, method: str, path: str = "/", **kwargs: Any) -> requests.Response:
+        return requests.request(method, self.url + path, timeout=30, **kwargs)
+
+
+def serve_function(name: str, target: str) -> FunctionServer:
+    import functions_framework
+
+    app = functions_framework.create_app(target, str(ROOT / "functions" / name / "main.py"))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return FunctionServer(f"http://127.0.0.1:{server.server_port}", server)

@@ -1,0 +1,107 @@
+"""The webhook's first slice: authentication, parsing, de-duplication, private chats, fallbacks."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.store.db import get_db
+from tests.chat import ChatUser, message_update, post_update
+from tests.fakes.telegram_api import FakeTelegram
+from tests.harness import FunctionServer
+
+pytestmark = pytest.mark.emulator
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong-secret", "test-webhook-secret_"])
+def test_missing_or_wrong_secret_is_401_and_touches_nothing(
+    webhook: FunctionServer, telegram: FakeTelegram, secret: str | None
+) -> None:
+    update = message_update(42, "/start")
+    response = post_update(webhook, update, secret=secret)
+    assert response.status_code == 401
+    assert telegram.calls == []
+    assert list(get_db().collection("tg_processed_updates").stream()) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "not a Telegram Update"),
+        (b'{"message": {}}', "update_id"),
+        (b'{"update_id": "abc"}', "update_id"),
+        (b'{"update_id": 1, "message": {"message_id": 1}}', "message.chat"),
+        (b"\xff\xfe", "not JSON"),
+    ],
+)
+def test_bad_body_is_400_with_a_reason(
+    webhook: FunctionServer, telegram: FakeTelegram, body: bytes, reason: str
+) -> None:
+    response = webhook.post(
+        "/",
+        data=body,
+        headers={"X-Telegram-Bot-Api-Secret-Token": "test-webhook-secret_1", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+    assert telegram.calls == []
+
+
+def test_start_is_answered_and_recorded(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    update = message_update(42, "/start")
+    assert post_update(webhook, update).status_code == 200
+    assert "Welcome" in telegram.last_text(42)
+    recorded = get_db().collection("tg_processed_updates").document(str(update["update_id"])).get()
+    assert recorded.exists
+    data = recorded.to_dict()
+    assert data is not None
+    assert (data["expires_at"] - data["received_at"]).total_seconds() == 24 * 3600
+
+
+def test_repeated_update_gets_200_and_no_second_reply(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    update = message_update(42, "/help")
+    first, second = post_update(webhook, update), post_update(webhook, update)
+    assert first.status_code == second.status_code == 200
+    assert second.json() == {"ok": True, "duplicate": True}
+    assert len(telegram.sent_texts(42)) == 1
+
+
+def test_help_for_a_guest_lists_login_commands(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    ChatUser(webhook, 7).send("/help")
+    reply = telegram.last_text(7)
+    assert "/login" in reply
+    assert "/start" in reply
+
+
+def test_group_gets_one_private_only_notice_and_no_crm_access(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    for text in ("/start", "/me", "/deals"):
+        assert post_update(webhook, message_update(42, text, chat_id=-100, chat_type="group")).status_code == 200
+    assert len(telegram.sent_texts(-100)) == 1
+    assert "private chat" in telegram.last_text(-100)
+    assert list(get_db().collection("tg_links").stream()) == []
+
+
+def test_sticker_gets_a_polite_reply(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    ChatUser(webhook, 9).send(None, sticker={"file_id": "x", "file_unique_id": "y", "type": "regular"})
+    assert "text" in telegram.last_text(9)
+
+
+def test_edited_message_gets_200_and_a_note(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    update = message_update(9, "hello")
+    edited = {"update_id": update["update_id"], "edited_message": update["message"]}
+    assert post_update(webhook, edited).status_code == 200
+    assert "edited" in telegram.last_text(9)
+
+
+def test_unknown_update_kind_is_accepted_silently(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    response = post_update(webhook, {"update_id": 5, "poll": {"id": "1"}})
+    assert response.status_code == 200
+    assert telegram.calls == []
+
+
+def test_unknown_command_and_free_text_from_a_guest(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    user = ChatUser(webhook, 11)
+    user.send("/frobnicate")
+    assert "/help" in telegram.last_text(11)
+    user.send("hello there")
+    assert "/start" in telegram.last_text(11)
