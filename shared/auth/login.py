@@ -34,7 +34,7 @@ from shared.telegram.errors import TelegramError
 
 log = logging.getLogger(__name__)
 
-EMAIL_PATTERN = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,190}\.[^@\s<>\"'.]{2,63}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s<>\"'(),;:\\]{1,64}@(?:[\w-]{1,63}\.){1,8}[^\W\d_]{2,63}$")
 MAX_EMAIL_LENGTH = 254
 
 

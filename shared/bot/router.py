@@ -78,7 +78,12 @@ def _run_command(conversation: Conversation, name: str, argument: str) -> None:
         conversation.say(texts.UNKNOWN_COMMAND)
         return
     if conversation.audience not in command.audiences:
-        conversation.say(texts.NOT_LINKED if conversation.audience == GUEST else texts.NOT_FOR_YOUR_ROLE)
+        if conversation.session is None:
+            conversation.say(texts.NOT_LINKED)
+        elif GUEST in command.audiences:
+            conversation.say(texts.already_linked(conversation.session.user.name))
+        else:
+            conversation.say(texts.NOT_FOR_YOUR_ROLE)
         return
     counters.count(f"commands.{command.name}")
     command.handler(conversation, argument)

@@ -1,0 +1,313 @@
+"""Account linking over chat: login, lockouts, deep-link codes, sessions, menus and audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from shared import clock
+from shared.auth.link_codes import issue_link_code
+from shared.crm.users import get_crm_user
+from shared.store.db import get_db
+from tests.chat import ChatUser
+from tests.crm_data import add_crm_user
+from tests.fakes.telegram_api import FakeTelegram
+from tests.harness import FunctionServer
+
+pytestmark = pytest.mark.emulator
+
+PASSWORD = "s3cret-Passw0rd"
+
+
+def audit_events() -> list[dict[str, Any]]:
+    return [doc.to_dict() or {} for doc in get_db().collection("tg_audit").stream()]
+
+
+def link_of(telegram_user_id: int) -> dict[str, Any] | None:
+    snapshot = get_db().collection("tg_links").document(str(telegram_user_id)).get()
+    return snapshot.to_dict() if snapshot.exists else None
+
+
+def log_in(user: ChatUser, email: str, password: str = PASSWORD) -> None:
+    user.send("/start")
+    user.send(email)
+    user.send(password)
+
+
+def test_full_login_links_greets_by_name_and_sets_the_role_menu(
+    webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user("u-1", "Vera@Example.com", PASSWORD, role="vendor", name="Vera Vendor")
+    user = ChatUser(webhook, 100)
+    user.send("/start")
+    assert "email" in telegram.last_text(100)
+    user.send("  VERA@example.com ")
+    assert "password" in telegram.last_text(100)
+    user.send(PASSWORD)
+
+    assert [c.params for c in telegram.calls_to("deleteMessage")] == [
+        {"chat_id": 100, "message_id": user.last_message_id}
+    ]
+    greeting = telegram.last_text(100)
+    assert "Welcome, Vera Vendor" in greeting
+    assert "/deals" in greeting or "/me" in greeting
+    link = link_of(100)
+    assert link is not None
+    assert (link["crm_user_id"], link["role"], link["org_id"]) == ("u-1", "vendor", "org-1")
+    menus = telegram.calls_to("setMyCommands")
+    assert menus[-1].params["scope"] == {"type": "chat", "chat_id": 100}
+    assert {"command": "me", "description": "View your account information"} in menus[-1].params["commands"]
+    assert "login" not in [c["command"] for c in menus[-1].params["commands"]]
+    linked = [e for e in audit_events() if e["event"] == "linked"]
+    assert linked[0]["crm_user_id"] == "u-1"
+    assert linked[0]["details"]["method"] == "password"
+
+    user.send("/me")
+    me = telegram.last_text(100)
+    assert "vera@example.com" in me
+    assert "vendor" in me
+    assert "org-1" in me
+
+
+def test_password_never_reaches_audit_or_any_reply(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    user = ChatUser(webhook, 100)
+    log_in(user, "a@example.com", "wrong-" + PASSWORD)
+    log_in(user, "a@example.com")
+    everything = repr(audit_events()) + repr(telegram.sent_texts())
+    for doc in get_db().collection("tg_login_flows").stream():
+        everything += repr(doc.to_dict())
+    assert PASSWORD not in everything
+
+
+def test_unknown_email_gets_exactly_the_same_replies_as_a_known_one(
+    webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user("u-1", "known@example.com", PASSWORD)
+    known, unknown = ChatUser(webhook, 1), ChatUser(webhook, 2)
+    for step in ("/start", "{email}", "bad password", "bad password"):
+        known.send(step.format(email="known@example.com"))
+        unknown.send(step.format(email="nobody@example.com"))
+    assert telegram.sent_texts(1) == telegram.sent_texts(2)
+    assert "incorrect" in telegram.last_text(1)
+
+
+def test_three_failures_lock_out_the_telegram_user_and_the_email_everywhere(
+    webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    attacker = ChatUser(webhook, 300)
+    attacker.send("/login a@example.com")
+    attacker.send("guess-1")
+    assert "2 attempts left" in telegram.last_text(300)
+    attacker.send("guess-2")
+    assert "1 attempt left" in telegram.last_text(300)
+    attacker.send("guess-3")
+    assert "Too many failed login attempts" in telegram.last_text(300)
+    assert "15 minutes" in telegram.last_text(300)
+
+    attacker.send("/login a@example.com")
+    assert "Too many failed login attempts" in telegram.last_text(300)
+
+    other_chat = ChatUser(webhook, 301)
+    other_chat.send("/login a@example.com")
+    other_chat.send(PASSWORD)
+    assert "Too many failed login attempts" in telegram.last_text(301)
+    assert link_of(301) is None
+    events = [e["event"] for e in audit_events()]
+    assert events.count("login_failed") == 3
+    assert "login_locked_out" in events
+
+    clock.advance(dt.timedelta(minutes=16))
+    other_chat.send("/login a@example.com")
+    other_chat.send(PASSWORD)
+    assert link_of(301) is not None
+
+
+def test_failures_spread_over_many_chats_lock_the_email(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    for chat in (401, 402, 403):
+        user = ChatUser(webhook, chat)
+        user.send("/login a@example.com")
+        user.send("guess")
+    owner = ChatUser(webhook, 404)
+    owner.send("/login a@example.com")
+    owner.send(PASSWORD)
+    assert "Too many failed login attempts" in telegram.last_text(404)
+    assert link_of(404) is None
+
+
+def test_login_flow_expires_after_ten_minutes(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    user = ChatUser(webhook, 500)
+    user.send("/start")
+    user.send("a@example.com")
+    clock.advance(dt.timedelta(minutes=10, seconds=1))
+    user.send(PASSWORD)
+    assert "Authentication session expired" in telegram.last_text(500)
+    assert telegram.calls_to("deleteMessage"), "the password message is deleted even when the flow expired"
+    assert link_of(500) is None
+
+
+def test_password_message_that_cannot_be_deleted_is_reported(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    telegram.fail("deleteMessage", 400, "Bad Request: message can't be deleted")
+    log_in(ChatUser(webhook, 501), "a@example.com")
+    assert any("delete it yourself" in text for text in telegram.sent_texts(501))
+    assert link_of(501) is not None
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["not-an-email", "a" * 300 + "@example.com", "<b>x</b>@example.com", "ünïcode@exämple.com?", "@"],
+)
+def test_bad_emails_get_a_clear_reply(webhook: FunctionServer, telegram: FakeTelegram, email: str) -> None:
+    user = ChatUser(webhook, 600)
+    user.send("/start")
+    user.send(email)
+    assert "doesn't look like an email" in telegram.last_text(600)
+
+
+def test_empty_and_non_text_messages_during_login(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    user = ChatUser(webhook, 601)
+    user.send("/start")
+    user.send("   ")
+    assert "doesn't look like an email" in telegram.last_text(601)
+    user.send(None, photo=[{"file_id": "x", "file_unique_id": "y", "width": 1, "height": 1}])
+    assert "text" in telegram.last_text(601)
+
+
+def test_inactive_account_cannot_log_in(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD, is_active=False)
+    log_in(ChatUser(webhook, 700), "a@example.com")
+    assert "incorrect" in telegram.last_text(700)
+    assert link_of(700) is None
+
+
+def test_unknown_hash_format_is_a_failed_login_not_a_crash(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", password_hash="argon2$argon2id$v=19$m=102400$abc$def")
+    log_in(ChatUser(webhook, 701), "a@example.com")
+    assert "incorrect" in telegram.last_text(701)
+
+
+def test_bcrypt_hashes_from_the_crm_are_accepted(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    import bcrypt
+
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode().replace("$2b$", "$2y$")
+    add_crm_user("u-1", "a@example.com", password_hash=hashed)
+    log_in(ChatUser(webhook, 702), "a@example.com")
+    assert link_of(702) is not None
+
+
+def test_deactivation_is_noticed_on_the_next_message(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    user = ChatUser(webhook, 800)
+    log_in(user, "a@example.com")
+    get_db().collection("crm_users").document("u-1").update({"is_active": False})
+    user.send("/me")
+    assert "no longer active" in telegram.last_text(800)
+    assert link_of(800) is None
+    assert telegram.calls_to("deleteMyCommands")[-1].params["scope"] == {"type": "chat", "chat_id": 800}
+    user.send("/me")
+    assert "not logged in" in telegram.last_text(800)
+
+
+def test_role_change_is_noticed_and_permissions_follow(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD, role="employee")
+    user = ChatUser(webhook, 801)
+    log_in(user, "a@example.com")
+    get_db().collection("crm_users").document("u-1").update({"role": "customer", "customer_id": "c-9"})
+    user.send("/me")
+    texts = telegram.sent_texts(801)
+    assert any("role is now <b>customer</b>" in text for text in texts)
+    assert "customer" in texts[-1]
+    link = link_of(801)
+    assert link is not None
+    assert (link["role"], link["customer_id"]) == ("customer", "c-9")
+    commands = [c["command"] for c in telegram.calls_to("setMyCommands")[-1].params["commands"]]
+    assert "me" in commands
+
+
+def test_logout_unlinks_clears_history_and_resets_the_menu(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    user = ChatUser(webhook, 900)
+    log_in(user, "a@example.com")
+    get_db().collection("tg_history").document("900").set({"exchanges": [{"user": "hi"}]})
+    user.send("/unlink")
+    assert "logged out" in telegram.last_text(900)
+    assert link_of(900) is None
+    assert not get_db().collection("tg_history").document("900").get().exists
+    assert telegram.calls_to("deleteMyCommands")[-1].params["scope"] == {"type": "chat", "chat_id": 900}
+    assert [e["details"]["reason"] for e in audit_events() if e["event"] == "unlinked"] == ["logout"]
+
+
+def test_login_while_linked_does_not_start_a_flow(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD, name="Ann")
+    user = ChatUser(webhook, 901)
+    log_in(user, "a@example.com")
+    user.send("/start")
+    assert "Welcome back, <b>Ann</b>" in telegram.last_text(901)
+    user.send("/login")
+    assert "already logged in" in telegram.last_text(901)
+
+
+def test_deep_link_code_links_once(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD, name="Coded Carl")
+    crm_user = get_crm_user("u-1")
+    assert crm_user is not None
+    issued = issue_link_code(crm_user, "crm_test_bot")
+    assert issued.deep_link == f"https://t.me/crm_test_bot?start={issued.code}"
+    assert len(issued.code) <= 64
+    assert all(ch.isalnum() or ch in "-_" for ch in issued.code)
+    stored = [doc.id for doc in get_db().collection("tg_link_codes").stream()]
+    assert issued.code not in repr(stored)
+
+    user = ChatUser(webhook, 1000)
+    user.send(f"/start {issued.code}")
+    assert "Welcome, Coded Carl" in telegram.last_text(1000)
+    assert link_of(1000) is not None
+
+    thief = ChatUser(webhook, 1001)
+    thief.send(f"/start {issued.code}")
+    assert "invalid, expired or already used" in telegram.last_text(1001)
+    assert link_of(1001) is None
+    events = [e["event"] for e in audit_events()]
+    assert "link_code_used" in events
+    assert "link_code_rejected" in events
+
+
+def test_expired_and_unknown_codes_change_nothing(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    crm_user = get_crm_user("u-1")
+    assert crm_user is not None
+    issued = issue_link_code(crm_user, "crm_test_bot")
+    clock.advance(dt.timedelta(minutes=10, seconds=1))
+    user = ChatUser(webhook, 1002)
+    for payload in (issued.code, "unknown-code", "x" * 65, "bad$chars"):
+        user.send(f"/start {payload}")
+        assert "invalid, expired or already used" in telegram.last_text(1002)
+    assert link_of(1002) is None
+
+
+def test_linking_from_a_second_telegram_account_moves_the_link(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    log_in(ChatUser(webhook, 1100), "a@example.com")
+    log_in(ChatUser(webhook, 1101), "a@example.com")
+    assert link_of(1100) is None
+    assert link_of(1101) is not None
+
+
+def test_concurrent_messages_never_corrupt_the_login_state(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    user = ChatUser(webhook, 1200)
+    user.send("/login a@example.com")
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(user.send, ["wrong-1", "wrong-2", "wrong-3", "wrong-4"]))
+    counters = {doc.id: doc.to_dict() for doc in get_db().collection("tg_login_failures").stream()}
+    assert counters["tg-1200"]["locked_until"] is not None
+    failed = [e for e in audit_events() if e["event"] == "login_failed"]
+    assert len(failed) == 3, "the fourth message found the flow reset and was not counted as an attempt"
+    assert link_of(1200) is None
