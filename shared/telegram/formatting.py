@@ -215,8 +215,10 @@ def _convert(markdown: str) -> str:
     def fence(match: re.Match[str]) -> str:
         code = re.sub(rf"(?m)^[ \t]{{0,{len(match['indent'])}}}", "", match["code"]).removesuffix("\n")
         words = match["info"].split()
-        language = f' class="language-{escape_html(words[0], quote=True)}"' if words else ""
-        blocks.append(holders.add(code, f"<pre><code{language}>{escape_html(code)}</code></pre>"))
+        html = f"<pre>{escape_html(code)}</pre>"
+        if words:
+            html = f'<pre><code class="language-{escape_html(words[0], quote=True)}">{escape_html(code)}</code></pre>'
+        blocks.append(holders.add(code, html))
         return blocks[-1]
 
     def inline(match: re.Match[str]) -> str:
