@@ -50,7 +50,7 @@ def free_port() -> int:
 def is_ready(host: str) -> bool:
     try:
         with urllib.request.urlopen(f"http://{host}/", timeout=1) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
 

@@ -29,7 +29,7 @@ def show_menu(telegram: TelegramClient, link: Link) -> None:
 def end_session(telegram: TelegramClient, link: Link, reason: str) -> None:
     """Unlink, forget the conversation, and put the default (unlinked) menu back."""
     links.delete_link(link.telegram_user_id)
-    history.clear_history(link.telegram_user_id)
+    history.delete_state(link.telegram_user_id)
     audit.record("unlinked", telegram_user_id=link.telegram_user_id, crm_user_id=link.crm_user_id, reason=reason)
     try:
         telegram.delete_my_commands(scope=chat_scope(link.chat_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from shared.crm.tools.registry import Caller
 from shared.crm.users import CrmUser, get_crm_user
 from shared.roles import Role
 from shared.store import links
@@ -37,6 +38,17 @@ class Session:
     @property
     def telegram_user_id(self) -> int:
         return self.link.telegram_user_id
+
+    def caller(self) -> Caller:
+        """The identity every tool call of this session runs as."""
+        return Caller(
+            crm_user_id=self.user.id,
+            role=self.user.role,
+            org_id=self.user.org_id,
+            customer_id=self.user.customer_id,
+            telegram_user_id=self.link.telegram_user_id,
+            name=self.user.name,
+        )
 
 
 class SessionChange(StrEnum):

@@ -73,5 +73,7 @@ def clear(conversation: Conversation, argument: str) -> None:
 
 
 def answer_free_text(conversation: Conversation, text: str) -> None:
-    """A linked user's plain message: the assistant answers it (see shared/agent)."""
-    conversation.say(texts.assistant_unavailable())
+    """A linked user's plain message: the assistant answers it (imported here: only this path needs Gemini)."""
+    from shared.agent import turn
+
+    turn.answer(conversation, text)

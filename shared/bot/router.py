@@ -17,6 +17,7 @@ from shared.telegram.types import CallbackQuery, ChatMemberUpdated, Message, Upd
 log = logging.getLogger(__name__)
 
 # Handlers register their commands and callbacks on import.
+from shared.agent import confirmations  # noqa: E402,F401  isort: skip
 from shared.bot import callbacks, handlers  # noqa: E402,F401  isort: skip
 
 

@@ -53,10 +53,6 @@ def role_changed(role: str) -> str:
     return f"ℹ️ Your CRM role is now <b>{escape_html(role)}</b>; your commands have been updated (/help)."
 
 
-def assistant_unavailable() -> str:
-    return "🤖 The assistant isn't available yet. Use the commands in /help in the meantime."
-
-
 ASK_EMAIL = "📧 Send me your CRM account email address.\n\nExample: <code>john@company.com</code>"
 
 ASK_PASSWORD = (

@@ -26,3 +26,25 @@ def count(name: str, amount: int = 1) -> None:
 def _nested(name: str, value: object) -> dict[str, object]:
     head, _, rest = name.partition(".")
     return {head: _nested(rest, value) if rest else value}
+
+
+def count_many(amounts: dict[str, int]) -> None:
+    """Add to several of today's counters in one write."""
+    day = clock.now().date().isoformat()
+    doc = get_db().collection(Collections.COUNTERS).document(day)
+    update: dict[str, object] = {"day": day}
+    for name, amount in amounts.items():
+        _merge(update, _nested(name, firestore.Increment(amount)))
+    try:
+        doc.set(update, merge=True, timeout=TIMEOUT_SECONDS)
+    except GoogleAPIError:
+        log.exception("could not count %s", ", ".join(amounts))
+
+
+def _merge(into: dict[str, object], more: dict[str, object]) -> None:
+    for key, value in more.items():
+        existing = into.get(key)
+        if isinstance(existing, dict) and isinstance(value, dict):
+            _merge(existing, value)
+        else:
+            into[key] = value

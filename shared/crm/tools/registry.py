@@ -53,6 +53,11 @@ class Tool(Generic[Args]):
     # For tools that change data: a one-line, HTML-escaped preview shown with Confirm / Cancel, computed
     # (with permissions checked) before anything changes.
     preview: Callable[[Caller, Args], str] | None = None
+    # Roles whose calls of this data-changing tool run without a Confirm tap (a customer's support ticket).
+    confirmation_exempt: frozenset[Role] = frozenset()
+
+    def needs_confirmation(self, role: Role) -> bool:
+        return self.changes_data and role not in self.confirmation_exempt
 
     def json_schema(self) -> dict[str, Any]:
         """The argument schema the model sees."""
@@ -94,9 +99,7 @@ def _parse(tool: Tool[Any], raw_args: dict[str, Any] | None) -> BaseModel | Tool
     try:
         parsed: BaseModel = tool.args_model.model_validate(raw_args or {})
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors())
         return {"ok": False, "error": "invalid arguments", "detail": problems}
     return parsed
 

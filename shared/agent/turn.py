@@ -1,0 +1,215 @@
+"""One assistant turn: the user's message, up to MAX_MODEL_CALLS model calls, tools run by our code."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.genai import types
+
+from shared import clock
+from shared.agent import confirmations
+from shared.agent.declarations import declarations_for
+from shared.agent.gemini import Failure, GeminiFailure, generate
+from shared.agent.prompt import system_instruction
+from shared.auth.session import Session
+from shared.bot.conversation import Conversation
+from shared.config import get_settings
+from shared.crm.tools.registry import Caller, call_tool, preview_tool_call, tools
+from shared.store import counters, history
+from shared.store.history import AssistantState, Exchange
+
+log = logging.getLogger(__name__)
+
+MAX_MODEL_CALLS = 6
+TURN_SECONDS = 40.0  # Telegram waits 60 s for the webhook; leave room for replies and storage
+TYPING_EVERY_SECONDS = 5.0
+
+REPLIES = {
+    Failure.NOT_CONFIGURED: (
+        "🤖 The assistant isn't configured on this bot (no Gemini API key). You can still use the commands in /help."
+    ),
+    Failure.BUSY: "⏳ The assistant is busy right now. Please try again in a moment.",
+    Failure.TIMEOUT: "⏳ That took too long to answer. Please try again in a moment.",
+    Failure.BLOCKED: "🚫 I can't help with that request.",
+    Failure.EMPTY: "🤔 I didn't get an answer for that. Could you rephrase it?",
+    Failure.MALFORMED: "🤔 I couldn't work out how to do that. Could you rephrase it?",
+    Failure.TOO_MANY_STEPS: "😕 I could not finish that. Please ask for something smaller or more specific.",
+    Failure.REJECTED: "⚠️ The assistant could not process that message. Please try again or rephrase it.",
+}
+
+
+@dataclass
+class TurnOutcome:
+    """What the turn produced: the final Markdown and the confirmations to show, or a failure."""
+
+    text: str | None = None
+    confirmations: list[tuple[str, str]] = field(default_factory=list)  # (action id, preview)
+    failure: Failure | None = None
+    contents: list[types.Content] = field(default_factory=list)
+    tokens: int = 0
+
+
+def answer(conversation: Conversation, text: str) -> None:
+    """Answer a linked user's free-text message with the assistant."""
+    session = conversation.require_session()
+    settings = get_settings()
+    state = history.load_state(session.telegram_user_id)
+    refusal = _over_limits(state, settings.assistant_messages_per_minute, settings.assistant_daily_token_budget)
+    if refusal:
+        conversation.say(refusal)
+        return
+    with _typing(conversation):
+        outcome = run_turn(session, state, text, deadline=time.monotonic() + TURN_SECONDS)
+    _record(session.telegram_user_id, state, outcome)
+    if outcome.failure is not None:
+        log.warning("assistant turn for %s failed: %s", session.crm_user_id, outcome.failure.value)
+        conversation.say(REPLIES[outcome.failure])
+        return
+    if outcome.text:
+        conversation.say_markdown(outcome.text)
+    for action_id, preview in outcome.confirmations:
+        confirmations.ask(conversation, action_id, preview)
+
+
+def run_turn(session: Session, state: AssistantState, text: str, deadline: float) -> TurnOutcome:
+    """The model loop; every tool call goes through call_tool's permission checks."""
+    caller = session.caller()
+    config = types.GenerateContentConfig(
+        system_instruction=system_instruction(session, get_settings().bot_time_zone),
+        tools=[types.Tool(function_declarations=declarations_for(session.role))],
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+    past = [types.Content.model_validate_json(c) for exchange in state.exchanges for c in exchange.contents]
+    new: list[types.Content] = [types.Content(role="user", parts=[types.Part(text=text)])]
+    outcome = TurnOutcome()
+    malformed_retried = False
+    calls = 0
+    while calls < MAX_MODEL_CALLS:
+        calls += 1
+        try:
+            response = generate(past + new, config, deadline)
+        except GeminiFailure as failure:
+            outcome.failure = failure.failure
+            return outcome
+        outcome.tokens += _tokens(response)
+        if response.prompt_feedback is not None and response.prompt_feedback.block_reason is not None:
+            outcome.failure = Failure.BLOCKED
+            return outcome
+        if not response.candidates:
+            outcome.failure = Failure.EMPTY
+            return outcome
+        candidate = response.candidates[0]
+        if candidate.finish_reason == types.FinishReason.MALFORMED_FUNCTION_CALL:
+            if malformed_retried:
+                outcome.failure = Failure.MALFORMED
+                return outcome
+            malformed_retried = True
+            continue
+        if candidate.content is None or not candidate.content.parts:
+            outcome.failure = Failure.BLOCKED if _blocked(candidate) else Failure.EMPTY
+            return outcome
+        new.append(candidate.content)
+        function_calls = [part.function_call for part in candidate.content.parts if part.function_call]
+        if not function_calls:
+            outcome.text = "".join(part.text or "" for part in candidate.content.parts if not part.thought).strip()
+            if not outcome.text and not outcome.confirmations:
+                outcome.failure = Failure.EMPTY
+                return outcome
+            outcome.contents = new
+            return outcome
+        new.append(types.Content(role="user", parts=[_run_call(caller, call, outcome) for call in function_calls]))
+    outcome.failure = Failure.TOO_MANY_STEPS
+    return outcome
+
+
+def _run_call(caller: Caller, call: types.FunctionCall, outcome: TurnOutcome) -> types.Part:
+    name, args = call.name or "", dict(call.args or {})
+    tool = tools.get(name)
+    result: dict[str, Any]
+    if tool is not None and tool.needs_confirmation(caller.role):
+        preview = preview_tool_call(caller, name, args)
+        if isinstance(preview, str):
+            action_id = confirmations.propose(caller, name, args, preview)
+            outcome.confirmations.append((action_id, preview))
+            result = {
+                "ok": True,
+                "status": "awaiting_confirmation",
+                "note": "The user sees Confirm / Cancel buttons for this change; it happens only if they tap Confirm.",
+            }
+        else:
+            result = preview
+    else:
+        result = call_tool(caller, name, args)
+    return types.Part(function_response=types.FunctionResponse(id=call.id, name=name, response=result))
+
+
+def _tokens(response: types.GenerateContentResponse) -> int:
+    usage = response.usage_metadata
+    return int(usage.total_token_count or 0) if usage is not None else 0
+
+
+def _blocked(candidate: types.Candidate) -> bool:
+    return candidate.finish_reason in (
+        types.FinishReason.SAFETY,
+        types.FinishReason.PROHIBITED_CONTENT,
+        types.FinishReason.BLOCKLIST,
+        types.FinishReason.SPII,
+    )
+
+
+def _over_limits(state: AssistantState, per_minute: int, daily_tokens: int) -> str | None:
+    now = clock.now()
+    in_window = state.minute_started_at is not None and (now - state.minute_started_at).total_seconds() < 60
+    if in_window and state.minute_messages >= per_minute:
+        return f"🐢 You've sent {per_minute} messages to the assistant in the last minute. Please wait a moment."
+    if state.day == now.date().isoformat() and state.day_tokens >= daily_tokens:
+        return (
+            "📊 You've reached today's assistant usage limit. It resets at midnight UTC; commands still work (/help)."
+        )
+    return None
+
+
+def _record(telegram_user_id: int, state: AssistantState, outcome: TurnOutcome) -> None:
+    """Save the exchange (only a completed one) and the usage, in the turn's single write."""
+    now = clock.now()
+    today = now.date().isoformat()
+    if state.minute_started_at is None or (now - state.minute_started_at).total_seconds() >= 60:
+        state.minute_started_at, state.minute_messages = now, 0
+    state.minute_messages += 1
+    if state.day != today:
+        state.day, state.day_tokens, state.day_messages = today, 0, 0
+    state.day_tokens += outcome.tokens
+    state.day_messages += 1
+    if outcome.failure is None and outcome.contents:
+        exchange = Exchange(contents=[c.model_dump_json(exclude_none=True) for c in outcome.contents])
+        state.exchanges = history.trim([*state.exchanges, exchange])
+    history.save_state(telegram_user_id, state)
+    counters.count_many({"assistant.messages": 1, "assistant.tokens": outcome.tokens})
+
+
+class _typing:
+    """Sends the 'typing' action now and every few seconds until the block ends."""
+
+    def __init__(self, conversation: Conversation) -> None:
+        self._conversation = conversation
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._conversation.telegram.send_chat_action(self._conversation.chat_id, "typing")
+            except Exception:  # noqa: BLE001  (a lost typing indicator must never break the turn)
+                log.debug("typing action failed", exc_info=True)
+            self._stop.wait(TYPING_EVERY_SECONDS)
