@@ -55,6 +55,7 @@ class Settings(BaseSettings):
 
     bot_time_zone: str = Field(default="UTC", validation_alias="BOT_TIME_ZONE")
     assistant_messages_per_minute: int = Field(default=20, ge=1, validation_alias="ASSISTANT_MESSAGES_PER_MINUTE")
+    assistant_turn_seconds: float = Field(default=40.0, gt=0, le=50, validation_alias="ASSISTANT_TURN_SECONDS")
     assistant_daily_token_budget: int = Field(default=200_000, ge=1, validation_alias="ASSISTANT_DAILY_TOKEN_BUDGET")
 
     @field_validator("tg_webhook_secret")

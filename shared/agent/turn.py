@@ -25,7 +25,6 @@ from shared.store.history import AssistantState, Exchange
 log = logging.getLogger(__name__)
 
 MAX_MODEL_CALLS = 6
-TURN_SECONDS = 40.0  # Telegram waits 60 s for the webhook; leave room for replies and storage
 TYPING_EVERY_SECONDS = 5.0
 
 REPLIES = {
@@ -63,7 +62,7 @@ def answer(conversation: Conversation, text: str) -> None:
         conversation.say(refusal)
         return
     with _typing(conversation):
-        outcome = run_turn(session, state, text, deadline=time.monotonic() + TURN_SECONDS)
+        outcome = run_turn(session, state, text, deadline=time.monotonic() + settings.assistant_turn_seconds)
     _record(session.telegram_user_id, state, outcome)
     if outcome.failure is not None:
         log.warning("assistant turn for %s failed: %s", session.crm_user_id, outcome.failure.value)
