@@ -1,0 +1,318 @@
+"""The admin function's routes. Every route needs `Authorization: Bearer <ADMIN_API_TOKEN>`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import flask
+from google.api_core.exceptions import GoogleAPIError
+from google.cloud.firestore_v1.base_query import FieldFilter
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+
+from shared import clock
+from shared.admin.stats import collect_stats
+from shared.auth import menus
+from shared.auth.link_codes import LinkCodeError, issue_link_code
+from shared.bot.commands import GUEST, registry
+from shared.config import InvalidSettingsError, MissingSettingError, get_settings
+from shared.crm.users import find_crm_user_by_email, get_crm_user
+from shared.http import error_response, json_response
+from shared.notify import ledger
+from shared.notify.delivery import redrive
+from shared.roles import Role
+from shared.store import links
+from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
+from shared.telegram.client import TelegramClient, get_telegram_client
+from shared.telegram.errors import TelegramError
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
+MAX_LIMIT = 500
+
+
+class BadRequest(Exception):
+    """400 with a message naming the field."""
+
+
+Handler = Callable[..., flask.Response]
+
+ROUTES = Map(
+    [
+        Rule("/bot/info", methods=["GET"], endpoint="bot_info"),
+        Rule("/webhook/info", methods=["GET"], endpoint="webhook_info"),
+        Rule("/webhook/set", methods=["POST"], endpoint="webhook_set"),
+        Rule("/webhook", methods=["DELETE"], endpoint="webhook_delete"),
+        Rule("/commands/sync", methods=["POST"], endpoint="commands_sync"),
+        Rule("/link-codes", methods=["POST"], endpoint="link_codes"),
+        Rule("/users", methods=["GET"], endpoint="users"),
+        Rule("/users/<int(signed=True):telegram_user_id>/unlink", methods=["POST"], endpoint="unlink"),
+        Rule("/stats", methods=["GET"], endpoint="stats"),
+        Rule("/audit", methods=["GET"], endpoint="audit"),
+        Rule("/notifications", methods=["GET"], endpoint="notifications"),
+        Rule("/notifications/redrive", methods=["POST"], endpoint="redrive"),
+    ],
+    strict_slashes=False,
+)
+
+
+def handle_admin_request(request: flask.Request) -> flask.Response:
+    """Authenticate, route, and turn bad input into 400s naming the field."""
+    try:
+        expected = get_settings().require("ADMIN_API_TOKEN")
+    except (MissingSettingError, InvalidSettingsError) as error:
+        log.error("admin misconfigured: %s", error)
+        return error_response(503, str(error))
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        return error_response(401, "missing or wrong bearer token")
+    adapter = ROUTES.bind("admin", path_info=request.path)
+    try:
+        endpoint, arguments = adapter.match(request.path, method=request.method)
+    except NotFound:
+        return error_response(404, f"no route {request.path}")
+    except MethodNotAllowed as error:
+        response = error_response(405, f"{request.method} is not allowed on {request.path}")
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods or []))
+        return response
+    try:
+        return HANDLERS[str(endpoint)](request, **arguments)
+    except BadRequest as error:
+        return error_response(400, str(error))
+    except MissingSettingError as error:
+        return error_response(503, str(error))
+    except TelegramError as error:
+        return error_response(502, f"Telegram answered {error.error_code}: {error.description}")
+    except GoogleAPIError as error:
+        log.error("admin %s: Firestore failed: %s", endpoint, error)
+        return error_response(503, "storage unavailable, retry later")
+
+
+# ----- request parsing -----
+def _body(request: flask.Request, model: type[BaseModel]) -> Any:
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise BadRequest("body must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        raise BadRequest(f"{field}: {first['msg']}") from None
+
+
+def _int_arg(request: flask.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _time_arg(request: flask.Request, name: str) -> dt.datetime | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} must be an ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _telegram() -> TelegramClient:
+    return get_telegram_client()
+
+
+# ----- routes -----
+class WebhookSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_url: str
+    drop_pending_updates: bool = False
+
+    @model_validator(mode="after")
+    def _https(self) -> WebhookSet:
+        parts = urlsplit(self.webhook_url)
+        if parts.scheme != "https" or not parts.netloc:
+            raise ValueError("webhook_url must be an https:// URL (Telegram only calls HTTPS webhooks)")
+        return self
+
+
+class LinkCodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = None
+    email: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> LinkCodeRequest:
+        if bool(self.user_id) == bool(self.email):
+            raise ValueError("give exactly one of user_id or email")
+        return self
+
+
+class Redrive(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    statuses: list[str] = ["pending", "failed"]
+    limit: int = 100
+
+
+def bot_info(request: flask.Request) -> flask.Response:
+    return json_response({"ok": True, "bot": _telegram().get_me().model_dump(exclude_none=True)})
+
+
+def webhook_info(request: flask.Request) -> flask.Response:
+    return json_response({"ok": True, "webhook_info": _telegram().get_webhook_info().model_dump(exclude_none=True)})
+
+
+def webhook_set(request: flask.Request) -> flask.Response:
+    body: WebhookSet = _body(request, WebhookSet)
+    secret = get_settings().require("TG_WEBHOOK_SECRET")
+    _telegram().set_webhook(body.webhook_url, secret, ALLOWED_UPDATES, drop_pending_updates=body.drop_pending_updates)
+    return json_response({"ok": True, "webhook_url": body.webhook_url, "allowed_updates": list(ALLOWED_UPDATES)})
+
+
+def webhook_delete(request: flask.Request) -> flask.Response:
+    _telegram().delete_webhook()
+    return json_response({"ok": True})
+
+
+def commands_sync(request: flask.Request) -> flask.Response:
+    import shared.bot.router  # noqa: F401  (registers every command)
+
+    menu = registry.menu(GUEST)
+    _telegram().set_my_commands(menu)
+    return json_response({"ok": True, "commands": [command.model_dump() for command in menu]})
+
+
+def link_codes(request: flask.Request) -> flask.Response:
+    body: LinkCodeRequest = _body(request, LinkCodeRequest)
+    user = get_crm_user(body.user_id) if body.user_id else find_crm_user_by_email(body.email or "")
+    if user is None:
+        return error_response(404, "no such CRM user")
+    try:
+        issued = issue_link_code(user, _bot_username())
+    except LinkCodeError as error:
+        return error_response(409, str(error))
+    return json_response(
+        {"code": issued.code, "deep_link": issued.deep_link, "expires_at": issued.expires_at.isoformat()}, 201
+    )
+
+
+def users(request: flask.Request) -> flask.Response:
+    if request.args.get("linked", "true").lower() not in ("true", "1"):
+        raise BadRequest("linked: only linked=true is supported (the CRM lists its own users)")
+    role = request.args.get("role")
+    query: Any = get_db().collection(Collections.LINKS)
+    if role is not None:
+        if role not in {r.value for r in Role}:
+            raise BadRequest("role must be one of vendor, employee, customer")
+        query = query.where(filter=FieldFilter("role", "==", role))
+    limit = _int_arg(request, "limit", 100, 1, MAX_LIMIT)
+    found = [links.Link.model_validate(s.to_dict()) for s in query.limit(limit).get(timeout=TIMEOUT_SECONDS)]
+    return json_response(
+        {
+            "users": [
+                {
+                    "telegram_user_id": link.telegram_user_id,
+                    "crm_user_id": link.crm_user_id,
+                    "name": link.name,
+                    "role": link.role.value,
+                    "telegram_username": link.telegram_username,
+                    "linked_at": link.linked_at.isoformat(),
+                    "blocked": link.blocked,
+                }
+                for link in found
+            ]
+        }
+    )
+
+
+def unlink(request: flask.Request, telegram_user_id: int) -> flask.Response:
+    link = links.get_link(telegram_user_id)
+    if link is None:
+        return error_response(404, f"Telegram user {telegram_user_id} is not linked")
+    menus.end_session(_telegram(), link, reason="admin_unlink")
+    return json_response({"ok": True, "unlinked": telegram_user_id})
+
+
+def stats(request: flask.Request) -> flask.Response:
+    return json_response(collect_stats(_int_arg(request, "days", 7, 1, 90)))
+
+
+def audit(request: flask.Request) -> flask.Response:
+    since = _time_arg(request, "since") or clock.now() - dt.timedelta(days=7)
+    limit = _int_arg(request, "limit", 100, 1, MAX_LIMIT)
+    query = (
+        get_db()
+        .collection(Collections.AUDIT)
+        .where(filter=FieldFilter("at", ">=", since))
+        .order_by("at", direction="DESCENDING")
+        .limit(limit)
+    )
+    entries = []
+    for snapshot in query.get(timeout=TIMEOUT_SECONDS):
+        entry = snapshot.to_dict() or {}
+        entry["at"] = entry["at"].isoformat() if entry.get("at") else None
+        entries.append({"id": snapshot.id, **entry})
+    return json_response({"entries": entries, "since": since.isoformat()})
+
+
+def notifications(request: flask.Request) -> flask.Response:
+    status = request.args.get("status", "failed")
+    if status not in ("failed", "pending"):
+        raise BadRequest("status must be failed or pending")
+    limit = _int_arg(request, "limit", 100, 1, MAX_LIMIT)
+    entries = ledger.entries_with_status([status], limit=limit)
+    return json_response({"notifications": [entry.model_dump(mode="json", exclude={"history"}) for entry in entries]})
+
+
+def redrive_route(request: flask.Request) -> flask.Response:
+    body: Redrive = _body(request, Redrive) if request.get_data() else Redrive()
+    if not set(body.statuses) <= {"pending", "failed"}:
+        raise BadRequest("statuses may contain only pending and failed")
+    if not 1 <= body.limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    return json_response(redrive(statuses=tuple(body.statuses), limit=body.limit))
+
+
+_bot_username_cache: list[str] = []
+
+
+def _bot_username() -> str:
+    if not _bot_username_cache:
+        username = _telegram().get_me().username
+        if not username:
+            raise MissingSettingError("TG_BOT_TOKEN")
+        _bot_username_cache.append(username)
+    return _bot_username_cache[0]
+
+
+HANDLERS: dict[str, Handler] = {
+    "bot_info": bot_info,
+    "webhook_info": webhook_info,
+    "webhook_set": webhook_set,
+    "webhook_delete": webhook_delete,
+    "commands_sync": commands_sync,
+    "link_codes": link_codes,
+    "users": users,
+    "unlink": unlink,
+    "stats": stats,
+    "audit": audit,
+    "notifications": notifications,
+    "redrive": redrive_route,
+}

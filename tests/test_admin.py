@@ -1,0 +1,185 @@
+"""The admin function over HTTP: authentication, routing, and each route against the fakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from shared import clock
+from shared.roles import Role
+from shared.store import links
+from shared.store.db import get_db
+from tests.chat import ChatUser
+from tests.crm_data import add_crm_user
+from tests.fakes.telegram_api import FakeTelegram
+from tests.harness import ADMIN_TOKEN, WEBHOOK_SECRET, FunctionServer
+
+pytestmark = pytest.mark.emulator
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def link(telegram_user_id: int, crm_user_id: str, role: Role = Role.CUSTOMER, name: str = "Cat") -> links.Link:
+    made = links.Link(
+        telegram_user_id=telegram_user_id,
+        chat_id=telegram_user_id,
+        crm_user_id=crm_user_id,
+        role=role,
+        org_id="org-1",
+        name=name,
+        email=f"{crm_user_id}@example.com",
+        telegram_username=f"tg{telegram_user_id}",
+        linked_at=clock.now(),
+    )
+    links.save_link(made)
+    return made
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic " + ADMIN_TOKEN, ADMIN_TOKEN, "Bearer "])
+def test_every_route_needs_the_bearer_token(
+    admin_fn: FunctionServer, telegram: FakeTelegram, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header is not None else {}
+    for method, path in (("GET", "/bot/info"), ("POST", "/webhook/set"), ("GET", "/nope")):
+        assert admin_fn.request(method, path, headers=headers).status_code == 401
+    assert telegram.calls == []
+
+
+def test_unknown_route_is_404_and_wrong_method_is_405(admin_fn: FunctionServer) -> None:
+    assert admin_fn.get("/nope", headers=AUTH).status_code == 404
+    response = admin_fn.request("DELETE", "/stats", headers=AUTH)
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+
+
+def test_bot_and_webhook_info(admin_fn: FunctionServer, telegram: FakeTelegram) -> None:
+    assert admin_fn.get("/bot/info", headers=AUTH).json()["bot"]["username"] == "crm_test_bot"
+    info = admin_fn.get("/webhook/info", headers=AUTH).json()
+    assert info["ok"] is True
+    assert info["webhook_info"]["pending_update_count"] == 0
+
+
+def test_webhook_set_uses_the_secret_and_allowed_updates(admin_fn: FunctionServer, telegram: FakeTelegram) -> None:
+    response = admin_fn.post("/webhook/set", json={"webhook_url": "https://bot.example.com/hook"}, headers=AUTH)
+    assert response.status_code == 200
+    params = telegram.calls_to("setWebhook")[0].params
+    assert params["url"] == "https://bot.example.com/hook"
+    assert params["secret_token"] == WEBHOOK_SECRET
+    assert params["allowed_updates"] == ["message", "callback_query", "my_chat_member"]
+    assert admin_fn.request("DELETE", "/webhook", headers=AUTH).status_code == 200
+    assert telegram.calls_to("deleteWebhook")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"webhook_url": "http://bot.example.com/hook"}, "https"),
+        ({"webhook_url": "not a url"}, "https"),
+        ({}, "webhook_url"),
+        ({"webhook_url": "https://x.example.com", "extra": 1}, "extra"),
+        ([1], "JSON object"),
+    ],
+)
+def test_webhook_set_refuses_bad_input(
+    admin_fn: FunctionServer, telegram: FakeTelegram, body: object, field: str
+) -> None:
+    response = admin_fn.post("/webhook/set", json=body, headers=AUTH)
+    assert response.status_code == 400
+    assert field in response.json()["error"]
+    assert telegram.calls_to("setWebhook") == []
+
+
+def test_commands_sync_publishes_the_guest_menu(admin_fn: FunctionServer, telegram: FakeTelegram) -> None:
+    response = admin_fn.post("/commands/sync", headers=AUTH)
+    assert response.status_code == 200
+    call = telegram.calls_to("setMyCommands")[0]
+    names = [command["command"] for command in call.params["commands"]]
+    assert names[:2] == ["start", "help"]
+    assert "login" in names
+    assert "logout" not in names
+    assert "scope" not in call.params
+
+
+def test_link_code_by_user_id_and_email_links_through_the_webhook(
+    admin_fn: FunctionServer, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user("u-7", "seven@example.com", name="Seven")
+    by_id = admin_fn.post("/link-codes", json={"user_id": "u-7"}, headers=AUTH)
+    assert by_id.status_code == 201
+    issued = by_id.json()
+    assert issued["deep_link"] == f"https://t.me/crm_test_bot?start={issued['code']}"
+    expires = dt.datetime.fromisoformat(issued["expires_at"])
+    assert dt.timedelta(minutes=9) < expires - clock.now() <= dt.timedelta(minutes=10)
+    by_email = admin_fn.post("/link-codes", json={"email": "SEVEN@example.com"}, headers=AUTH)
+    assert by_email.status_code == 201
+
+    ChatUser(webhook, 77).send(f"/start {issued['code']}")
+    assert "Welcome, Seven" in telegram.last_text(77)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [({"user_id": "missing"}, 404), ({}, 400), ({"user_id": "u-7", "email": "a@b.c"}, 400), ({"user_id": 5}, 400)],
+)
+def test_link_code_bad_requests(admin_fn: FunctionServer, body: object, status: int) -> None:
+    add_crm_user("u-7", "seven@example.com")
+    assert admin_fn.post("/link-codes", json=body, headers=AUTH).status_code == status
+
+
+def test_link_code_for_an_inactive_user_is_refused(admin_fn: FunctionServer) -> None:
+    add_crm_user("u-8", "eight@example.com", is_active=False)
+    assert admin_fn.post("/link-codes", json={"user_id": "u-8"}, headers=AUTH).status_code == 409
+
+
+def test_users_list_filter_and_unlink(admin_fn: FunctionServer, telegram: FakeTelegram) -> None:
+    link(1, "c-1", Role.CUSTOMER, "Cathy")
+    link(2, "v-1", Role.VENDOR, "Vic")
+    everyone = admin_fn.get("/users?linked=true", headers=AUTH).json()["users"]
+    assert {user["name"] for user in everyone} == {"Cathy", "Vic"}
+    vendors = admin_fn.get("/users?linked=true&role=vendor", headers=AUTH).json()["users"]
+    assert [(u["name"], u["telegram_username"], u["blocked"]) for u in vendors] == [("Vic", "tg2", False)]
+    assert admin_fn.get("/users?role=boss", headers=AUTH).status_code == 400
+
+    assert admin_fn.post("/users/1/unlink", headers=AUTH).status_code == 200
+    assert not get_db().collection("tg_links").document("1").get().exists
+    assert telegram.calls_to("deleteMyCommands")[0].params["scope"] == {"type": "chat", "chat_id": 1}
+    assert admin_fn.post("/users/1/unlink", headers=AUTH).status_code == 404
+
+
+def test_audit_since_and_limit(admin_fn: FunctionServer, webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", "pw")
+    user = ChatUser(webhook, 5)
+    for _ in range(2):
+        user.send("/login a@example.com")
+        user.send("wrong")
+    entries = admin_fn.get("/audit?limit=1", headers=AUTH).json()["entries"]
+    assert len(entries) == 1
+    assert entries[0]["event"] == "login_failed"
+    assert "wrong" not in repr(entries)
+    future = (clock.now() + dt.timedelta(hours=1)).isoformat()
+    assert admin_fn.get("/audit", params={"since": future}, headers=AUTH).json()["entries"] == []
+    assert admin_fn.get("/audit?since=yesterday", headers=AUTH).status_code == 400
+    assert admin_fn.get("/audit?limit=0", headers=AUTH).status_code == 400
+
+
+def test_stats_counts_links_logins_and_commands(admin_fn: FunctionServer, webhook: FunctionServer) -> None:
+    add_crm_user("u-1", "a@example.com", "pw", role="employee")
+    user = ChatUser(webhook, 6)
+    user.send("/login a@example.com")
+    user.send("wrong")
+    user.send("pw")
+    user.send("/me")
+    user.send("/me")
+    stats = admin_fn.get("/stats?days=7", headers=AUTH).json()
+    assert stats["linked_users"] == {"total": 1, "by_role": {"vendor": 0, "employee": 1, "customer": 0}}
+    assert stats["linkings_last_7_days"] == 1
+    assert stats["failed_logins"] == 1
+    assert {"command": "me", "count": 2} in stats["most_used_commands"]
+    assert set(stats["notifications"]) == {"by_status", "delivery_rate"}
+    assert admin_fn.get("/stats?days=0", headers=AUTH).status_code == 400
+
+
+def test_notifications_listing_validates_status(admin_fn: FunctionServer) -> None:
+    assert admin_fn.get("/notifications?status=failed", headers=AUTH).json() == {"notifications": []}
+    assert admin_fn.get("/notifications?status=sent", headers=AUTH).status_code == 400
