@@ -31,7 +31,7 @@ test-fast: $(STAMP)
 	PYTHONPATH=. $(BIN)/python -m pytest -n 2 --dist loadfile -x -q
 
 build: $(STAMP)
-	$(BIN)/python scripts/build_bundles.py build
+	$(BIN)/python scripts/build_bundles.py --out build
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache
