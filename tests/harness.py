@@ -36,7 +36,7 @@ class FunctionServer:
 def serve_function(name: str, target: str) -> FunctionServer:
     import functions_framework
 
-    app = functions_framework.create_app(target, str(ROOT / "functions" / name / "main.py"))
+    app = functions_framework.create_app(target, str(ROOT / "functions" / name / "main.py"))  # type: ignore[no-untyped-call]
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return FunctionServer(f"http://127.0.0.1:{server.server_port}", server)

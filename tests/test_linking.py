@@ -306,7 +306,7 @@ def test_concurrent_messages_never_corrupt_the_login_state(webhook: FunctionServ
     user.send("/login a@example.com")
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(user.send, ["wrong-1", "wrong-2", "wrong-3", "wrong-4"]))
-    counters = {doc.id: doc.to_dict() for doc in get_db().collection("tg_login_failures").stream()}
+    counters = {doc.id: doc.to_dict() or {} for doc in get_db().collection("tg_login_failures").stream()}
     assert counters["tg-1200"]["locked_until"] is not None
     failed = [e for e in audit_events() if e["event"] == "login_failed"]
     assert len(failed) == 3, "the fourth message found the flow reset and was not counted as an attempt"

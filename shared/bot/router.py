@@ -9,6 +9,7 @@ from shared.auth.session import SessionChange, load_session
 from shared.bot import texts
 from shared.bot.commands import GUEST, parse_command, registry
 from shared.bot.conversation import Conversation
+from shared.crm import support_drafts
 from shared.store import audit, counters, links, updates
 from shared.telegram.client import TelegramClient
 from shared.telegram.errors import TelegramError
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 
 # Handlers register their commands and callbacks on import.
 from shared.agent import confirmations  # noqa: E402,F401  isort: skip
+from shared.crm import commands as crm_commands  # noqa: E402  isort: skip
+from shared.notify import preferences  # noqa: E402,F401  isort: skip
 from shared.bot import callbacks, handlers  # noqa: E402,F401  isort: skip
 
 
@@ -70,6 +73,8 @@ def _on_message(message: Message, telegram: TelegramClient) -> None:
     if conversation.session is None:
         conversation.say(texts.NOT_LINKED)
         return
+    if crm_commands.take_support_message(conversation, text):
+        return
     handlers.answer_free_text(conversation, text)
 
 
@@ -87,6 +92,8 @@ def _run_command(conversation: Conversation, name: str, argument: str) -> None:
             conversation.say(texts.NOT_FOR_YOUR_ROLE)
         return
     counters.count(f"commands.{command.name}")
+    if conversation.session is not None and command.name != "support":
+        support_drafts.discard_draft(conversation.session.link)
     command.handler(conversation, argument)
 
 

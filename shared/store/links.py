@@ -43,16 +43,17 @@ class Link(BaseModel):
     telegram_username: str | None = None
     linked_at: dt.datetime
     blocked: bool = False
+    support_draft_until: dt.datetime | None = None
     notifications: NotificationPreferences = Field(default_factory=NotificationPreferences)
 
 
-def _doc(telegram_user_id: int) -> Any:
+def link_ref(telegram_user_id: int) -> Any:
     return get_db().collection(Collections.LINKS).document(str(telegram_user_id))
 
 
 def get_link(telegram_user_id: int, transaction: Transaction | None = None) -> Link | None:
     """The link of this Telegram user, or None."""
-    snapshot = _doc(telegram_user_id).get(transaction=transaction, timeout=TIMEOUT_SECONDS)
+    snapshot = link_ref(telegram_user_id).get(transaction=transaction, timeout=TIMEOUT_SECONDS)
     return Link.model_validate(snapshot.to_dict()) if snapshot.exists else None
 
 
@@ -66,27 +67,27 @@ def save_link(link: Link, transaction: Transaction | None = None) -> None:
     """Create or replace a link."""
     data = link.model_dump(mode="python")
     if transaction is None:
-        _doc(link.telegram_user_id).set(data, timeout=TIMEOUT_SECONDS)
+        link_ref(link.telegram_user_id).set(data, timeout=TIMEOUT_SECONDS)
     else:
-        transaction.set(_doc(link.telegram_user_id), data)
+        transaction.set(link_ref(link.telegram_user_id), data)
 
 
 def update_link(telegram_user_id: int, fields: dict[str, Any]) -> None:
     """Change some fields of an existing link."""
-    _doc(telegram_user_id).update(fields, timeout=TIMEOUT_SECONDS)
+    link_ref(telegram_user_id).update(fields, timeout=TIMEOUT_SECONDS)
 
 
 def delete_link(telegram_user_id: int, transaction: Transaction | None = None) -> None:
     """Remove a link (no error when there is none)."""
     if transaction is None:
-        _doc(telegram_user_id).delete(timeout=TIMEOUT_SECONDS)
+        link_ref(telegram_user_id).delete(timeout=TIMEOUT_SECONDS)
     else:
-        transaction.delete(_doc(telegram_user_id))
+        transaction.delete(link_ref(telegram_user_id))
 
 
 def set_blocked(telegram_user_id: int, blocked: bool) -> bool:
     """Mark whether the user blocked the bot; False when there is no link."""
-    doc = _doc(telegram_user_id)
+    doc = link_ref(telegram_user_id)
     if not doc.get(["blocked"], timeout=TIMEOUT_SECONDS).exists:
         return False
     doc.update({"blocked": blocked}, timeout=TIMEOUT_SECONDS)

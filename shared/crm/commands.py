@@ -1,0 +1,333 @@
+"""Slash commands on the CRM tools: /orders, /files and /support for everyone linked, /deals and /leads for staff.
+
+They call the same tools as the assistant, through call_tool, so the same permissions apply. Long lists are
+paged with a "More" button whose callback_data carries the tool's cursor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.bot import callbacks, texts
+from shared.bot.commands import registry
+from shared.bot.conversation import Conversation
+from shared.config import get_settings
+from shared.crm import support_drafts
+from shared.crm.periods import bot_zone
+from shared.crm.tools import catalog  # noqa: F401  (registers the tools these commands call)
+from shared.crm.tools.registry import ToolResult, call_tool
+from shared.roles import EVERYONE, STAFF, Role
+from shared.telegram.formatting import escape_html
+from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 8
+MORE_KIND = "crmmore"
+SUPPORT_KIND = "crmsupport"
+CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit
+TITLE_LENGTH = 80
+
+ORDER_STATUS = {
+    "pending": ("🕐", "Pending"),
+    "confirmed": ("📋", "Confirmed"),
+    "paid": ("💳", "Paid"),
+    "shipped": ("🚚", "Shipped"),
+    "delivered": ("📦", "Delivered"),
+    "cancelled": ("❌", "Cancelled"),
+}
+FILE_STATUS = {
+    "received": ("📥", "Received"),
+    "processing": ("⏳", "Processing"),
+    "ready": ("✅", "Ready"),
+}
+DEAL_STAGE = {
+    "prospecting": "🔍 Prospecting",
+    "qualification": "🧐 Qualification",
+    "proposal": "📝 Proposal",
+    "negotiation": "🤝 Negotiation",
+    "closed_won": "🏆 Won",
+    "closed_lost": "🚫 Lost",
+}
+LEAD_STATUS = {
+    "new": "🆕 New",
+    "contacted": "📞 Contacted",
+    "qualified": "⭐ Qualified",
+    "lost": "🚫 Lost",
+    "converted": "🎉 Converted",
+}
+
+SUPPORT_CANCELLED = "👌 OK, no support ticket was opened."
+SUPPORT_EXPIRED = "This request has already been handled."
+SUPPORT_CANCEL_WORDS = {"cancel", "/cancel", "stop", "never mind", "nevermind"}
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A paged list command: which tool with which arguments, and how to show its items."""
+
+    code: str  # one letter, in the More button's callback_data
+    tool: str
+    args: dict[str, Any]
+    titles: dict[Role, str]
+    empty: dict[Role, str]
+    line: Callable[[dict[str, Any], Role], str]
+
+
+def _order_line(item: dict[str, Any], role: Role) -> str:
+    emoji, status = ORDER_STATUS.get(item.get("status", ""), ("❔", str(item.get("status", "")).title()))
+    details = [_money(item.get("total"), item.get("currency")), _day(item.get("created_at"))]
+    return _entry(f"{emoji} <b>{_ref(item)}</b> · {escape_html(status)}", details, item, role)
+
+
+def _file_line(item: dict[str, Any], role: Role) -> str:
+    emoji, status = FILE_STATUS.get(item.get("status", ""), ("📄", str(item.get("status", "")).title()))
+    heading = f"{emoji} <b>{escape_html(item.get('name') or _ref(item))}</b> · {escape_html(status)}"
+    eta = item.get("eta")
+    details = [f"ETA {_moment(eta)}" if eta and item.get("status") != "ready" else "", _day(item.get("created_at"))]
+    text = _entry(heading, details, item, role)
+    comment = item.get("admin_comment")
+    return f"{text}\n    💬 <i>{escape_html(comment)}</i>" if comment else text
+
+
+def _deal_line(item: dict[str, Any], role: Role) -> str:
+    stage = DEAL_STAGE.get(item.get("stage", ""), escape_html(str(item.get("stage", ""))))
+    title = f"💼 <b>{_ref(item)}</b> · {escape_html(item.get('title') or '')}"
+    return _entry(title, [_money(item.get("value"), item.get("currency")), stage], item, role)
+
+
+def _lead_line(item: dict[str, Any], role: Role) -> str:
+    status = LEAD_STATUS.get(item.get("status", ""), escape_html(str(item.get("status", ""))))
+    title = f"👤 <b>{_ref(item)}</b> · {escape_html(item.get('name') or '')}"
+    details = [escape_html(item.get("source") or ""), escape_html(item.get("company") or ""), status]
+    return _entry(title, details, item, role, with_customer=False)
+
+
+def _entry(title: str, details: list[str], item: dict[str, Any], role: Role, with_customer: bool = True) -> str:
+    if with_customer and role is not Role.CUSTOMER and item.get("customer_name"):
+        details.append(f"👥 {escape_html(item['customer_name'])}")
+    shown = " · ".join(detail for detail in details if detail)
+    return f"{title}\n    {shown}" if shown else title
+
+
+LISTINGS = {
+    listing.code: listing
+    for listing in (
+        Listing(
+            "o",
+            "list_orders",
+            {},
+            {
+                Role.CUSTOMER: "🧾 <b>Your orders</b>",
+                Role.EMPLOYEE: "🧾 <b>Orders of your customers</b>",
+                Role.VENDOR: "🧾 <b>Recent orders</b>",
+            },
+            {
+                Role.CUSTOMER: "You have no orders yet.",
+                Role.EMPLOYEE: "Your customers have no orders yet.",
+                Role.VENDOR: "There are no orders yet.",
+            },
+            _order_line,
+        ),
+        Listing(
+            "f",
+            "list_files",
+            {},
+            {
+                Role.CUSTOMER: "📁 <b>Your files</b>",
+                Role.EMPLOYEE: "📁 <b>Files of your customers</b>",
+                Role.VENDOR: "📁 <b>Recent files</b>",
+            },
+            {
+                Role.CUSTOMER: "You have no files yet.",
+                Role.EMPLOYEE: "Your customers have no files yet.",
+                Role.VENDOR: "There are no files yet.",
+            },
+            _file_line,
+        ),
+        Listing(
+            "d",
+            "list_deals",
+            {"assigned_to_me": True, "open_only": True},
+            {Role.EMPLOYEE: "💼 <b>Your open deals</b>", Role.VENDOR: "💼 <b>Your open deals</b>"},
+            {Role.EMPLOYEE: "You have no open deals.", Role.VENDOR: "You have no open deals."},
+            _deal_line,
+        ),
+        Listing(
+            "l",
+            "list_leads",
+            {"assigned_to_me": True, "open_only": True},
+            {Role.EMPLOYEE: "👤 <b>Your open leads</b>", Role.VENDOR: "👤 <b>Your open leads</b>"},
+            {Role.EMPLOYEE: "You have no open leads.", Role.VENDOR: "You have no open leads."},
+            _lead_line,
+        ),
+    )
+}
+
+
+@registry.command("orders", "View recent orders", EVERYONE)
+def orders_command(conversation: Conversation, argument: str) -> None:
+    show_page(conversation, LISTINGS["o"])
+
+
+@registry.command("files", "View recent files and their status", EVERYONE)
+def files_command(conversation: Conversation, argument: str) -> None:
+    show_page(conversation, LISTINGS["f"])
+
+
+@registry.command("deals", "Your open deals", STAFF)
+def deals_command(conversation: Conversation, argument: str) -> None:
+    show_page(conversation, LISTINGS["d"])
+
+
+@registry.command("leads", "Your open leads", STAFF)
+def leads_command(conversation: Conversation, argument: str) -> None:
+    show_page(conversation, LISTINGS["l"])
+
+
+def show_page(conversation: Conversation, listing: Listing, cursor: str | None = None) -> None:
+    """One page of a listing as a message, with a More button when there is more."""
+    session = conversation.require_session()
+    args = {**listing.args, "page_size": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
+    result = call_tool(session.caller(), listing.tool, args)
+    if not result["ok"]:
+        conversation.say(refusal_text(result))
+        return
+    role = session.role
+    items: list[dict[str, Any]] = result["items"]
+    title = listing.titles.get(role, "")
+    if not items:
+        conversation.say(f"{title}\n\n{listing.empty.get(role, '')}" if cursor is None else "That's all.")
+        return
+    heading = title if cursor is None else f"{title} (continued)"
+    body = "\n\n".join(listing.line(item, role) for item in items)
+    conversation.say(f"{heading}\n\n{body}", _more_button(listing, result.get("next_cursor")))
+
+
+def _more_button(listing: Listing, cursor: str | None) -> InlineKeyboardMarkup | None:
+    if not cursor:
+        return None
+    data = f"{MORE_KIND}:{listing.code}:{cursor}"
+    if len(data.encode()) > CALLBACK_DATA_LIMIT:
+        log.warning("no More button: the cursor of %s is too long for callback_data", listing.tool)
+        return None
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="More ⬇️", callback_data=data)]])
+
+
+@callbacks.on(MORE_KIND)
+def more_pressed(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
+    code, _, cursor = payload.partition(":")
+    listing = LISTINGS.get(code)
+    if conversation.session is None or listing is None or not cursor:
+        conversation.telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
+        return
+    conversation.telegram.answer_callback_query(query.id)
+    show_page(conversation, listing, cursor)
+
+
+@registry.command("support", "Contact support or open a support ticket", EVERYONE)
+def support_command(conversation: Conversation, argument: str) -> None:
+    session = conversation.require_session()
+    if argument.strip():
+        open_ticket(conversation, argument)
+        return
+    support_drafts.start_draft(session.telegram_user_id)
+    website = escape_html(get_settings().website_url, quote=True)
+    cancel = InlineKeyboardButton(text="Cancel", callback_data=f"{SUPPORT_KIND}:cancel")
+    conversation.say(
+        "🆘 <b>Support</b>\n\n"
+        "Describe your problem in your next message and I'll open a support ticket for our team.\n\n"
+        f'You can also reach us through the website: <a href="{website}">{website}</a>',
+        InlineKeyboardMarkup(inline_keyboard=[[cancel]]),
+    )
+
+
+@callbacks.on(SUPPORT_KIND)
+def support_cancel_pressed(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
+    taken = support_drafts.take_draft(query.from_user.id)
+    conversation.telegram.answer_callback_query(query.id, None if taken else SUPPORT_EXPIRED)
+    if taken:
+        conversation.say(SUPPORT_CANCELLED)
+
+
+def take_support_message(conversation: Conversation, text: str) -> bool:
+    """Open a ticket from this message if the user's last /support is waiting for one; True when handled.
+
+    The router calls it for a linked user's plain text, before the assistant.
+    """
+    session = conversation.session
+    if session is None:
+        return False
+    if not support_drafts.draft_waiting(session.link) or not support_drafts.take_draft(session.telegram_user_id):
+        return False
+    if text.strip().lower() in SUPPORT_CANCEL_WORDS:
+        conversation.say(SUPPORT_CANCELLED)
+        return True
+    open_ticket(conversation, text)
+    return True
+
+
+def open_ticket(conversation: Conversation, text: str) -> None:
+    """Create a support issue from the user's words (through create_issue, as this user)."""
+    session = conversation.require_session()
+    text = text.strip()
+    first_line = " ".join(text.splitlines()[0].split()) if text else ""
+    title = first_line if len(first_line) <= TITLE_LENGTH else first_line[: TITLE_LENGTH - 1].rstrip() + "…"
+    result = call_tool(session.caller(), "create_issue", {"title": title or "Support request", "description": text})
+    if not result["ok"]:
+        conversation.say(f"⚠️ I couldn't open a support ticket: {escape_html(_reason(result))}")
+        return
+    issue = result["created"]
+    number = f"#{issue['number']}" if issue.get("number") is not None else escape_html(issue["ref"])
+    conversation.say(
+        f"✅ Thanks! Support ticket <b>{number}</b> is open: “{escape_html(issue.get('title', ''))}”.\n"
+        "Our team will get back to you."
+    )
+
+
+def refusal_text(result: ToolResult) -> str:
+    """A failed tool call, for the user."""
+    if result.get("error") == "not permitted":
+        return f"⛔ Not permitted: {escape_html(_reason(result))}."
+    return f"⚠️ {escape_html(_reason(result))}"
+
+
+def _reason(result: ToolResult) -> str:
+    return str(result.get("detail") or result.get("error") or "unknown error")
+
+
+def _ref(item: dict[str, Any]) -> str:
+    reference = str(item.get("ref") or "")
+    return escape_html(reference[:1].upper() + reference[1:])
+
+
+def _money(amount: Any, currency: Any) -> str:
+    if not isinstance(amount, int | float):
+        return ""
+    return escape_html(f"{amount:,.2f} {currency or ''}".strip())
+
+
+def _day(value: Any) -> str:
+    moment = _parse_time(value)
+    return f"{moment.astimezone(bot_zone()):%d %b %Y}" if moment else ""
+
+
+def _moment(value: Any) -> str:
+    moment = _parse_time(value)
+    if moment is None:
+        return escape_html(str(value))
+    return f"{moment.astimezone(bot_zone()):%d %b %H:%M}"
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

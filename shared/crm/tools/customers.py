@@ -1,0 +1,108 @@
+"""Customer tools: list, get, create."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from shared.crm.records import Customer, Where, create_record, get_record
+from shared.crm.tools import access
+from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.registry import Caller, Tool, ToolFailed, ToolResult
+from shared.crm.tools.results import fetch_page, page_result, quoted, record_view
+from shared.roles import EVERYONE, STAFF, Role
+from shared.telegram.formatting import escape_html
+
+
+class ListCustomersArgs(ListArgs):
+    assigned_to_me: bool = Field(False, description="Only customers assigned to me.")
+
+
+def list_customers(caller: Caller, args: ListCustomersArgs) -> ToolResult:
+    since, before = args.created_range()
+    equals = {"assigned_to": caller.crm_user_id} if args.assigned_to_me else {}
+    where = Where(caller.org_id, equals=equals, since=since, before=before, text=args.text)
+    return page_result(fetch_page(Customer, where, args.page_size, args.cursor), caller)
+
+
+class GetCustomerArgs(ToolArgs):
+    customer: str | None = Field(
+        None, description="The customer's number (e.g. 12) or id. A customer leaves it out to see their own profile."
+    )
+
+
+def get_customer(caller: Caller, args: GetCustomerArgs) -> ToolResult:
+    if args.customer:
+        customer = access.find(Customer, caller, args.customer)
+    elif caller.role is Role.CUSTOMER:
+        found = get_record(Customer, access.own_customer_id(caller))
+        if found is None:
+            raise ToolFailed("your customer profile was not found; please contact support")
+        customer = found
+    else:
+        raise ToolFailed("say which customer: their number or id (list_customers finds it by name)")
+    access.ensure_customer_profile_visible(caller, customer)
+    return {"customer": record_view(customer, caller)}
+
+
+class CreateCustomerArgs(ToolArgs):
+    name: str = Field(min_length=1, max_length=200, description="The customer's name.")
+    email: str | None = Field(None, max_length=254, description="Their email address.")
+    phone: str | None = Field(None, max_length=50, description="Their phone number.")
+    company: str | None = Field(None, max_length=200, description="Their company.")
+    assigned_to_email: str | None = Field(
+        None, max_length=254, description="Email of the staff member to assign them to; by default, me."
+    )
+
+
+def _new_customer(caller: Caller, args: CreateCustomerArgs) -> dict[str, object]:
+    return {
+        "name": args.name,
+        "email": args.email.lower() if args.email else None,
+        "phone": args.phone,
+        "company": args.company,
+        "assigned_to": access.assignee(caller, args.assigned_to_email),
+    }
+
+
+def preview_create_customer(caller: Caller, args: CreateCustomerArgs) -> str:
+    fields = _new_customer(caller, args)
+    details = ", ".join(escape_html(str(fields[key])) for key in ("email", "company") if fields[key])
+    owner = access.assigned_phrase(caller, str(fields["assigned_to"]))
+    return f"Create customer{quoted(args.name)}{f' ({details})' if details else ''}{escape_html(owner)}?"
+
+
+def create_customer(caller: Caller, args: CreateCustomerArgs) -> ToolResult:
+    customer = create_record(Customer, caller.org_id, _new_customer(caller, args))
+    return {"created": record_view(customer, caller)}
+
+
+TOOLS: list[Tool[Any]] = [
+    Tool(
+        name="list_customers",
+        description=(
+            "List the organisation's customers, newest first, optionally only mine, by text (name, email, phone, "
+            "company) or by when they were added. Returns a page; pass next_cursor back for more."
+        ),
+        args_model=ListCustomersArgs,
+        roles=STAFF,
+        run=list_customers,
+    ),
+    Tool(
+        name="get_customer",
+        description="Show one customer's profile (a customer sees their own profile with no arguments).",
+        args_model=GetCustomerArgs,
+        roles=EVERYONE,
+        run=get_customer,
+    ),
+    Tool(
+        name="create_customer",
+        description="Add a new customer to the CRM.",
+        args_model=CreateCustomerArgs,
+        roles=frozenset({Role.VENDOR}),
+        run=create_customer,
+        changes_data=True,
+        preview=preview_create_customer,
+    ),
+]

@@ -1,0 +1,43 @@
+"""File tools: list a customer's files and their processing status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from shared.crm.records import CrmFile, FileStatus, Where
+from shared.crm.tools.arguments import ListArgs
+from shared.crm.tools.orders import customer_scope
+from shared.crm.tools.registry import Caller, Tool, ToolResult
+from shared.crm.tools.results import fetch_page, page_result
+from shared.roles import EVERYONE
+
+
+class ListFilesArgs(ListArgs):
+    status: FileStatus | None = Field(None, description="Only files with this status.")
+    customer: str | None = Field(None, description="Staff: only files of this customer (number or id).")
+
+
+def list_files(caller: Caller, args: ListFilesArgs) -> ToolResult:
+    since, before = args.created_range()
+    equals, one_of = customer_scope(caller, args.customer, "files")
+    if args.status:
+        equals["status"] = args.status
+    where = Where(caller.org_id, equals=equals, one_of=one_of, since=since, before=before, text=args.text)
+    return page_result(fetch_page(CrmFile, where, args.page_size, args.cursor), caller)
+
+
+TOOLS: list[Tool[Any]] = [
+    Tool(
+        name="list_files",
+        description=(
+            "List uploaded files and their status (received, processing, ready), with ETA and the team's comment, "
+            "newest first: a customer sees their own, an employee those of customers assigned to them, the "
+            "vendor all. Pass next_cursor for more."
+        ),
+        args_model=ListFilesArgs,
+        roles=EVERYONE,
+        run=list_files,
+    ),
+]

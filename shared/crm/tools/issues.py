@@ -1,0 +1,158 @@
+"""Issue (support ticket) tools: list, create, change status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from shared.crm.records import (
+    OPEN_ISSUE_STATUSES,
+    Customer,
+    Issue,
+    IssuePriority,
+    IssueStatus,
+    Where,
+    create_record,
+    get_record,
+)
+from shared.crm.tools import access
+from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.registry import Caller, Tool, ToolResult
+from shared.crm.tools.results import fetch_page, page_result, quoted, record_view
+from shared.roles import EVERYONE, STAFF, Role
+from shared.telegram.formatting import escape_html
+
+
+class ListIssuesArgs(ListArgs):
+    status: IssueStatus | None = Field(None, description="Only issues with this status.")
+    open_only: bool = Field(False, description="Only open issues (open or in_progress).")
+    assigned_to_me: bool = Field(False, description="Staff: only issues assigned to me.")
+    customer: str | None = Field(None, description="Staff: only issues of this customer (number or id).")
+
+
+def list_issues(caller: Caller, args: ListIssuesArgs) -> ToolResult:
+    since, before = args.created_range()
+    equals: dict[str, Any] = {}
+    one_of: dict[str, tuple[str, ...]] = {}
+    if caller.role is Role.CUSTOMER:
+        if args.customer:
+            access.ensure_customer_profile_visible(caller, access.find(Customer, caller, args.customer))
+        equals["customer_id"] = access.own_customer_id(caller)
+    else:
+        if args.customer:
+            equals["customer_id"] = access.find(Customer, caller, args.customer).id
+        if args.assigned_to_me:
+            equals["assigned_to"] = caller.crm_user_id
+    if args.status:
+        equals["status"] = args.status
+    elif args.open_only:
+        one_of["status"] = OPEN_ISSUE_STATUSES
+    where = Where(caller.org_id, equals=equals, one_of=one_of, since=since, before=before, text=args.text)
+    return page_result(fetch_page(Issue, where, args.page_size, args.cursor), caller)
+
+
+class CreateIssueArgs(ToolArgs):
+    title: str = Field(min_length=1, max_length=200, description="A short summary of the problem.")
+    description: str = Field("", max_length=4000, description="The details, in the user's words.")
+    priority: IssuePriority = Field("medium", description="How urgent it is.")
+    customer: str | None = Field(
+        None, description="Staff: the customer (number or id) the issue is about. Customers leave it out."
+    )
+    assigned_to_email: str | None = Field(
+        None, max_length=254, description="Vendor: email of the staff member to assign the issue to."
+    )
+
+
+def _new_issue(caller: Caller, args: CreateIssueArgs) -> tuple[dict[str, Any], Customer | None]:
+    customer = access.find(Customer, caller, args.customer) if args.customer else None
+    if customer is not None:
+        access.ensure_customer_profile_visible(caller, customer)
+    if caller.role is Role.CUSTOMER:
+        own = customer or get_record(Customer, access.own_customer_id(caller))
+        customer = own if own is not None and own.org_id == caller.org_id else None
+        customer_id: str | None = access.own_customer_id(caller)
+        # A customer's ticket goes to the staff member who looks after them.
+        assigned_to = customer.assigned_to if customer else None
+    else:
+        customer_id = customer.id if customer else None
+        assigned_to = access.assignee(caller, args.assigned_to_email)
+    fields: dict[str, Any] = {
+        "title": args.title,
+        "description": args.description,
+        "priority": args.priority,
+        "status": "open",
+        "customer_id": customer_id,
+        "assigned_to": assigned_to,
+        "reported_by": caller.crm_user_id,
+    }
+    return fields, customer
+
+
+def preview_create_issue(caller: Caller, args: CreateIssueArgs) -> str:
+    fields, customer = _new_issue(caller, args)
+    about = f" for {escape_html(customer.name)}" if customer and caller.role is not Role.CUSTOMER else ""
+    owner = "" if caller.role is Role.CUSTOMER else escape_html(access.assigned_phrase(caller, fields["assigned_to"]))
+    return f"Open a {escape_html(args.priority)}-priority support issue{quoted(args.title)}{about}{owner}?"
+
+
+def create_issue(caller: Caller, args: CreateIssueArgs) -> ToolResult:
+    fields, customer = _new_issue(caller, args)
+    issue = create_record(Issue, caller.org_id, fields)
+    return {"created": record_view(issue, caller, {customer.id: customer} if customer else None)}
+
+
+class UpdateIssueStatusArgs(ToolArgs):
+    issue: str = Field(description="The issue's number (e.g. 7) or id.")
+    status: IssueStatus = Field(description="The new status.")
+
+
+def preview_update_issue_status(caller: Caller, args: UpdateIssueStatusArgs) -> str:
+    issue = access.find(Issue, caller, args.issue)
+    access.ensure_may_change(caller, issue)
+    return (
+        f"Change {escape_html(issue.label)}{quoted(issue.title)} from {escape_html(issue.status)} "
+        f"to {escape_html(args.status)}?"
+    )
+
+
+def update_issue_status(caller: Caller, args: UpdateIssueStatusArgs) -> ToolResult:
+    issue = access.find(Issue, caller, args.issue)
+    updated = access.apply_change(Issue, caller, issue, {"status": args.status})
+    return {"updated": record_view(updated, caller), "previous_status": issue.status}
+
+
+TOOLS: list[Tool[Any]] = [
+    Tool(
+        name="list_issues",
+        description=(
+            "List support issues, newest first (a customer sees only their own), filtered by status, open only, "
+            "assigned to me, customer, text or when they were opened. Returns a page; pass next_cursor for more."
+        ),
+        args_model=ListIssuesArgs,
+        roles=EVERYONE,
+        run=list_issues,
+    ),
+    Tool(
+        name="create_issue",
+        description=(
+            "Open a support issue (a support ticket). Customers open it for themselves; staff may name the "
+            "customer it is about."
+        ),
+        args_model=CreateIssueArgs,
+        roles=EVERYONE,
+        run=create_issue,
+        changes_data=True,
+        preview=preview_create_issue,
+        confirmation_exempt=frozenset({Role.CUSTOMER}),
+    ),
+    Tool(
+        name="update_issue_status",
+        description="Change an issue's status (employees only for issues assigned to them).",
+        args_model=UpdateIssueStatusArgs,
+        roles=STAFF,
+        run=update_issue_status,
+        changes_data=True,
+        preview=preview_update_issue_status,
+    ),
+]

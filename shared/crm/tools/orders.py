@@ -1,0 +1,178 @@
+"""Order and payment tools: list and get orders, list payments, record a payment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from shared.crm.records import (
+    OPEN_ORDER_STATUSES,
+    Customer,
+    Order,
+    OrderStatus,
+    Payment,
+    Where,
+    create_record,
+    list_records,
+)
+from shared.crm.tools import access
+from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.registry import Caller, Tool, ToolFailed, ToolResult
+from shared.crm.tools.results import fetch_page, money, page_result, record_view, related_customers
+from shared.roles import EVERYONE, STAFF
+from shared.telegram.formatting import escape_html
+
+ORDER_PAYMENTS_SHOWN = 20
+
+
+def customer_scope(caller: Caller, customer: str | None, what: str) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """(equals, one_of) limiting orders, payments or files to the customers the caller may see."""
+    if customer:
+        record = access.find(Customer, caller, customer)
+        access.ensure_customer_data_visible(caller, record.id, what)
+        return {"customer_id": record.id}, {}
+    visible = access.visible_customer_ids(caller)
+    return ({}, {}) if visible is None else ({}, {"customer_id": visible})
+
+
+class ListOrdersArgs(ListArgs):
+    status: OrderStatus | None = Field(None, description="Only orders with this status.")
+    open_only: bool = Field(False, description="Only orders not yet delivered or cancelled.")
+    customer: str | None = Field(None, description="Staff: only orders of this customer (number or id).")
+
+
+def list_orders(caller: Caller, args: ListOrdersArgs) -> ToolResult:
+    since, before = args.created_range()
+    equals, one_of = customer_scope(caller, args.customer, "orders")
+    if args.status:
+        equals["status"] = args.status
+    elif args.open_only:
+        one_of["status"] = list(OPEN_ORDER_STATUSES)
+    where = Where(caller.org_id, equals=equals, one_of=one_of, since=since, before=before, text=args.text)
+    return page_result(fetch_page(Order, where, args.page_size, args.cursor), caller)
+
+
+class GetOrderArgs(ToolArgs):
+    order: str = Field(description="The order's number (e.g. 3 or '#3') or id.")
+
+
+def find_visible_order(caller: Caller, reference: str) -> Order:
+    order = access.find(Order, caller, reference)
+    access.ensure_customer_data_visible(caller, order.customer_id, "orders")
+    return order
+
+
+def get_order(caller: Caller, args: GetOrderArgs) -> ToolResult:
+    order = find_visible_order(caller, args.order)
+    payments = list_records(Payment, Where(caller.org_id, equals={"order_id": order.id}), ORDER_PAYMENTS_SHOWN).items
+    paid: dict[str, float] = {}
+    for payment in payments:
+        paid[payment.currency] = paid.get(payment.currency, 0.0) + payment.amount
+    customers = related_customers(caller, [order])
+    return {
+        "order": record_view(order, caller, customers),
+        "payments": [record_view(payment, caller) for payment in payments],
+        "paid": paid,
+    }
+
+
+class ListPaymentsArgs(ListArgs):
+    order: str | None = Field(None, description="Only payments of this order (number or id).")
+    customer: str | None = Field(
+        None, description="Staff: only payments of this customer (number or id); ignored when an order is given."
+    )
+
+
+def list_payments(caller: Caller, args: ListPaymentsArgs) -> ToolResult:
+    since, before = args.created_range()
+    if args.order:
+        equals: dict[str, Any] = {"order_id": find_visible_order(caller, args.order).id}
+        one_of: dict[str, list[str]] = {}
+    else:
+        equals, one_of = customer_scope(caller, args.customer, "payments")
+    where = Where(caller.org_id, equals=equals, one_of=one_of, since=since, before=before, text=args.text)
+    return page_result(fetch_page(Payment, where, args.page_size, args.cursor), caller, with_orders=True)
+
+
+class RecordPaymentArgs(ToolArgs):
+    order: str = Field(description="The order paid (number, e.g. 3, or id).")
+    amount: float = Field(gt=0, le=1e12, description="The amount received.")
+    currency: str | None = Field(None, pattern=r"^[A-Za-z]{3}$", description="Defaults to the order's currency.")
+    method: str | None = Field(None, max_length=50, description="How it was paid, e.g. card, bank transfer, cash.")
+
+
+def _new_payment(caller: Caller, args: RecordPaymentArgs) -> tuple[dict[str, Any], Order]:
+    order = access.find(Order, caller, args.order)
+    access.ensure_may_record_payment(caller, order.customer_id)
+    currency = (args.currency or order.currency).upper()
+    if currency != order.currency.upper():
+        raise ToolFailed(f"{order.label} is in {order.currency}; record the payment in {order.currency}")
+    fields = {
+        "order_id": order.id,
+        "customer_id": order.customer_id,
+        "amount": float(args.amount),
+        "currency": currency,
+        "method": args.method,
+        "recorded_by": caller.crm_user_id,
+    }
+    return fields, order
+
+
+def preview_record_payment(caller: Caller, args: RecordPaymentArgs) -> str:
+    fields, order = _new_payment(caller, args)
+    customer = related_customers(caller, [order]).get(order.customer_id or "")
+    method = f" ({args.method})" if args.method else ""
+    who = f" ({customer.name})" if customer else ""
+    return escape_html(
+        f"Record a payment of {money(fields['amount'], fields['currency'])}{method} for {order.label}{who}?"
+    )
+
+
+def record_payment(caller: Caller, args: RecordPaymentArgs) -> ToolResult:
+    fields, order = _new_payment(caller, args)
+    payment = create_record(Payment, caller.org_id, fields)
+    return {"created": record_view(payment, caller, orders={order.id: order})}
+
+
+TOOLS: list[Tool[Any]] = [
+    Tool(
+        name="list_orders",
+        description=(
+            "List orders, newest first: a customer sees their own, an employee those of customers assigned to "
+            "them, the vendor all. Filter by status, open only, customer or period. Pass next_cursor for more."
+        ),
+        args_model=ListOrdersArgs,
+        roles=EVERYONE,
+        run=list_orders,
+    ),
+    Tool(
+        name="get_order",
+        description="Show one order (e.g. 'order #3') with its status, total and the payments received.",
+        args_model=GetOrderArgs,
+        roles=EVERYONE,
+        run=get_order,
+    ),
+    Tool(
+        name="list_payments",
+        description=(
+            "List payments, newest first, of one order or customer or a period (a customer sees their own, an "
+            "employee those of customers assigned to them). Pass next_cursor for more."
+        ),
+        args_model=ListPaymentsArgs,
+        roles=EVERYONE,
+        run=list_payments,
+    ),
+    Tool(
+        name="record_payment",
+        description=(
+            "Record a payment received for an order, e.g. 'record a payment of 5000 for order #3' (employees "
+            "only for customers assigned to them)."
+        ),
+        args_model=RecordPaymentArgs,
+        roles=STAFF,
+        run=record_payment,
+        changes_data=True,
+        preview=preview_record_payment,
+    ),
+]

@@ -1,0 +1,374 @@
+"""/orders, /files, /support, /deals and /leads through the webhook over HTTP, on the emulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from shared import clock
+from shared.crm import commands  # registers the commands (until the router imports them)
+from shared.roles import Role
+from shared.store.db import get_db
+from shared.store.links import Link, save_link
+from tests.chat import ChatUser
+from tests.crm_data import add_crm_user
+from tests.fakes.gemini_api import FakeGemini, Reply
+from tests.fakes.gemini_api import text as gemini_text
+from tests.fakes.telegram_api import FakeTelegram
+from tests.harness import FunctionServer
+
+pytestmark = pytest.mark.emulator
+
+ORG = "org-1"
+T0 = dt.datetime(2026, 2, 1, 10, tzinfo=dt.UTC)
+VENDOR, EMPLOYEE, CUSTOMER, OTHER_CUSTOMER = 501, 502, 503, 504
+
+
+def link(telegram_user_id: int, user_id: str, role: str, customer_id: str | None = None, org: str = ORG) -> None:
+    email = f"{user_id}@example.com"
+    add_crm_user(user_id, email, role=role, org_id=org, customer_id=customer_id, name=user_id.title())
+    save_link(
+        Link(
+            telegram_user_id=telegram_user_id,
+            chat_id=telegram_user_id,
+            crm_user_id=user_id,
+            role=Role(role),
+            org_id=org,
+            name=user_id.title(),
+            email=email,
+            customer_id=customer_id,
+            linked_at=clock.now(),
+        )
+    )
+
+
+def put(collection: str, doc_id: str, **fields: Any) -> None:
+    fields = {"org_id": ORG, "created_at": T0, **fields}
+    fields.setdefault("updated_at", fields["created_at"])
+    get_db().collection(collection).document(doc_id).set(fields)
+
+
+@pytest.fixture
+def crm(env: dict[str, str]) -> None:
+    """A vendor, an employee looking after customer c-1, and two customers with logins."""
+    link(VENDOR, "vera", "vendor")
+    link(EMPLOYEE, "ed", "employee")
+    link(CUSTOMER, "cora", "customer", customer_id="c-1")
+    link(OTHER_CUSTOMER, "carl", "customer", customer_id="c-2")
+    put("customers", "c-1", number=1, name="Cora <Corp>", assigned_to="ed")
+    put("customers", "c-2", number=2, name="Carl", assigned_to="vera")
+
+
+def markup_of_last(telegram: FakeTelegram, chat_id: int) -> Any:
+    calls = [c for c in telegram.calls_to("sendMessage") if c.params.get("chat_id") == chat_id]
+    return calls[-1].params.get("reply_markup")
+
+
+def more_button(telegram: FakeTelegram, chat_id: int) -> str:
+    markup = markup_of_last(telegram, chat_id)
+    assert markup, "no More button"
+    button = markup["inline_keyboard"][0][0]
+    assert button["text"].startswith("More")
+    assert len(button["callback_data"].encode()) <= 64
+    return str(button["callback_data"])
+
+
+def test_customer_orders_show_only_theirs_with_status_emoji(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+) -> None:
+    statuses = ["pending", "confirmed", "paid", "shipped", "delivered", "cancelled"]
+    for i, status in enumerate(statuses):
+        put(
+            "orders",
+            f"o-{i}",
+            number=i + 1,
+            customer_id="c-1",
+            status=status,
+            total=1250.5,
+            currency="EUR",
+            created_at=T0 + dt.timedelta(days=i),
+        )
+    put("orders", "o-carl", number=7, customer_id="c-2", status="paid", total=9.0, currency="EUR")
+    put("orders", "o-x", org_id="org-2", number=8, customer_id="c-1", status="paid", total=9.0, currency="EUR")
+
+    ChatUser(webhook, CUSTOMER).send("/orders")
+    text = telegram.last_text(CUSTOMER)
+    assert text.startswith("🧾 <b>Your orders</b>")
+    lines = [line for line in text.split("\n") if line.startswith(tuple("🕐📋💳🚚📦❌"))]
+    assert lines == [
+        "❌ <b>Order #6</b> · Cancelled",
+        "📦 <b>Order #5</b> · Delivered",
+        "🚚 <b>Order #4</b> · Shipped",
+        "💳 <b>Order #3</b> · Paid",
+        "📋 <b>Order #2</b> · Confirmed",
+        "🕐 <b>Order #1</b> · Pending",
+    ]
+    assert "1,250.50 EUR · 01 Feb 2026" in text
+    assert ("#7" in text, "#8" in text) == (False, False)
+    assert markup_of_last(telegram, CUSTOMER) is None
+
+
+def test_long_lists_are_paged_with_a_more_button(webhook: FunctionServer, telegram: FakeTelegram, crm: None) -> None:
+    for i in range(11):
+        put(
+            "orders",
+            f"o-{i:02}",
+            number=i + 1,
+            customer_id="c-1",
+            status="paid",
+            total=10.0,
+            created_at=T0 + dt.timedelta(hours=i),
+        )
+    user = ChatUser(webhook, CUSTOMER)
+    user.send("/orders")
+    first = telegram.last_text(CUSTOMER)
+    assert first.count("<b>Order #") == commands.PAGE_SIZE
+    assert ("Order #11" in first, "Order #4" in first, "Order #3" in first) == (True, True, False)
+    data = more_button(telegram, CUSTOMER)
+    assert data.startswith("crmmore:o:")
+
+    user.press(data)
+    assert telegram.calls_to("answerCallbackQuery")[-1].params.get("text") is None
+    second = telegram.last_text(CUSTOMER)
+    assert second.startswith("🧾 <b>Your orders</b> (continued)")
+    assert second.index("Order #3") < second.index("Order #2") < second.index("Order #1")
+    assert second.count("<b>Order #") == 3
+    assert markup_of_last(telegram, CUSTOMER) is None
+
+
+def test_a_more_button_runs_as_whoever_presses_it(webhook: FunctionServer, telegram: FakeTelegram, crm: None) -> None:
+    for i in range(10):
+        put(
+            "orders",
+            f"o-{i:02}",
+            number=i + 1,
+            customer_id="c-1",
+            status="paid",
+            total=10.0,
+            created_at=T0 + dt.timedelta(hours=i),
+        )
+    ChatUser(webhook, CUSTOMER).send("/orders")
+    data = more_button(telegram, CUSTOMER)
+    ChatUser(webhook, OTHER_CUSTOMER).press(data)  # a forwarded or replayed button: scoped to the presser
+    assert telegram.last_text(OTHER_CUSTOMER) == "That's all."
+    ChatUser(webhook, 999).press(data)
+    assert telegram.calls_to("answerCallbackQuery")[-1].params["text"] == "This button has expired."
+
+
+def test_customer_files_show_status_eta_and_escaped_comments(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+) -> None:
+    put("files", "f-1", number=1, customer_id="c-1", name="stage1_golf_tdi.bin", status="received")
+    put(
+        "files",
+        "f-2",
+        number=2,
+        customer_id="c-1",
+        name="a4<b9>.bin",
+        status="processing",
+        eta=dt.datetime(2026, 2, 3, 14, 30, tzinfo=dt.UTC),
+        admin_comment="Working on it <soon> & more",
+        created_at=T0 + dt.timedelta(hours=1),
+    )
+    put(
+        "files",
+        "f-3",
+        number=3,
+        customer_id="c-1",
+        name="ready.bin",
+        status="ready",
+        admin_comment="Ready to download",
+        created_at=T0 + dt.timedelta(hours=2),
+    )
+    put("files", "f-carl", number=4, customer_id="c-2", name="carl.bin", status="ready")
+
+    ChatUser(webhook, CUSTOMER).send("/files")
+    text = telegram.last_text(CUSTOMER)
+    assert text.startswith("📁 <b>Your files</b>")
+    assert "✅ <b>ready.bin</b> · Ready" in text
+    assert "⏳ <b>a4&lt;b9&gt;.bin</b> · Processing\n    ETA 03 Feb 14:30 · 01 Feb 2026" in text
+    assert "💬 <i>Working on it &lt;soon&gt; &amp; more</i>" in text
+    assert "📥 <b>stage1_golf_tdi.bin</b> · Received" in text
+    assert "carl.bin" not in text
+
+
+def test_staff_orders_are_scoped_by_role_and_name_the_customer(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+) -> None:
+    put("orders", "o-cora", number=1, customer_id="c-1", status="paid", total=10.0)
+    put("orders", "o-carl", number=2, customer_id="c-2", status="paid", total=20.0, created_at=T0 + dt.timedelta(1))
+    ChatUser(webhook, VENDOR).send("/orders")
+    vendor_text = telegram.last_text(VENDOR)
+    assert vendor_text.startswith("🧾 <b>Recent orders</b>")
+    assert vendor_text.index("Order #2") < vendor_text.index("Order #1")
+    assert "👥 Cora &lt;Corp&gt;" in vendor_text
+    ChatUser(webhook, EMPLOYEE).send("/orders")
+    employee_text = telegram.last_text(EMPLOYEE)
+    assert employee_text.startswith("🧾 <b>Orders of your customers</b>")
+    assert ("Order #1" in employee_text, "Order #2" in employee_text) == (True, False)
+
+
+def test_deals_and_leads_show_my_open_ones_newest_first(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+) -> None:
+    put(
+        "deals",
+        "d-1",
+        number=1,
+        title="Old renewal",
+        stage="proposal",
+        value=1000,
+        currency="EUR",
+        customer_id="c-1",
+        assigned_to="ed",
+    )
+    put(
+        "deals",
+        "d-2",
+        number=2,
+        title="New <fleet>",
+        stage="negotiation",
+        value=25000,
+        currency="USD",
+        assigned_to="ed",
+        created_at=T0 + dt.timedelta(days=1),
+    )
+    put("deals", "d-3", number=3, title="Won already", stage="closed_won", value=5, assigned_to="ed")
+    put("deals", "d-4", number=4, title="Vera's", stage="proposal", value=5, assigned_to="vera")
+    put("leads", "l-1", number=1, name="Jane Doe", source="LinkedIn", status="new", assigned_to="ed")
+    put("leads", "l-2", number=2, name="Lost Larry", source="Facebook", status="lost", assigned_to="ed")
+    put("leads", "l-3", number=3, name="Vera's lead", status="qualified", assigned_to="vera")
+    user = ChatUser(webhook, EMPLOYEE)
+
+    user.send("/deals")
+    deals = telegram.last_text(EMPLOYEE)
+    assert deals.startswith("💼 <b>Your open deals</b>")
+    assert deals.index("Deal 2") < deals.index("Deal 1")
+    assert "💼 <b>Deal 2</b> · New &lt;fleet&gt;\n    25,000.00 USD · 🤝 Negotiation" in deals
+    assert "1,000.00 EUR · 📝 Proposal · 👥 Cora &lt;Corp&gt;" in deals
+    assert ("Deal 3" in deals, "Deal 4" in deals) == (False, False)
+
+    user.send("/leads")
+    leads = telegram.last_text(EMPLOYEE)
+    assert leads.startswith("👤 <b>Your open leads</b>")
+    assert "👤 <b>Lead 1</b> · Jane Doe\n    LinkedIn · 🆕 New" in leads
+    assert ("Lead 2" in leads, "Lead 3" in leads) == (False, False)
+
+    ChatUser(webhook, VENDOR).send("/leads")
+    assert "Vera's lead" in telegram.last_text(VENDOR)
+
+
+def test_empty_lists_say_so(webhook: FunctionServer, telegram: FakeTelegram, crm: None) -> None:
+    ChatUser(webhook, EMPLOYEE).send("/deals")
+    assert telegram.last_text(EMPLOYEE) == "💼 <b>Your open deals</b>\n\nYou have no open deals."
+    ChatUser(webhook, CUSTOMER).send("/files")
+    assert telegram.last_text(CUSTOMER) == "📁 <b>Your files</b>\n\nYou have no files yet."
+
+
+def test_staff_commands_are_not_for_customers_or_guests(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+) -> None:
+    ChatUser(webhook, CUSTOMER).send("/deals")
+    assert "isn't available for your account" in telegram.last_text(CUSTOMER)
+    guest = ChatUser(webhook, 777)
+    for command in ("/orders", "/files", "/support", "/leads"):
+        guest.send(command)
+        assert "not logged in" in telegram.last_text(777)
+
+
+# ----- /support -----
+
+
+@pytest.fixture
+def router_takes_support_messages(gemini: FakeGemini) -> None:
+    """The assistant (the fake Gemini) echoes what reaches it, so a test sees which messages got past /support."""
+
+    def echo(request_json: dict[str, Any]) -> Reply:
+        last = request_json["contents"][-1]["parts"][0]["text"]
+        return gemini_text(f"assistant: {last}")
+
+    gemini.enqueue(*[echo] * 5)
+
+
+def support_draft_until() -> Any:
+    return (get_db().collection("tg_links").document(str(CUSTOMER)).get().to_dict() or {})["support_draft_until"]
+
+
+def issues() -> list[dict[str, Any]]:
+    return [doc.to_dict() or {} for doc in get_db().collection("issues").stream()]
+
+
+def test_support_opens_a_ticket_from_the_next_message(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None, router_takes_support_messages: None
+) -> None:
+    put("issues", "i-old", number=4, title="Earlier", customer_id="c-1")
+    user = ChatUser(webhook, CUSTOMER)
+    user.send("/support")
+    prompt = telegram.last_text(CUSTOMER)
+    assert "Describe your problem in your next message" in prompt
+    assert '<a href="https://crm.example.com">' in prompt
+    assert markup_of_last(telegram, CUSTOMER)["inline_keyboard"][0][0]["callback_data"] == "crmsupport:cancel"
+    assert support_draft_until() is not None
+
+    user.send("I can't log in to the portal\nIt says <error 42> since this morning.")
+    assert telegram.last_text(CUSTOMER) == (
+        "✅ Thanks! Support ticket <b>#5</b> is open: “I can't log in to the portal”.\nOur team will get back to you."
+    )
+    created = [issue for issue in issues() if issue.get("number") == 5]
+    assert len(created) == 1
+    assert created[0]["title"] == "I can't log in to the portal"
+    assert created[0]["description"] == "I can't log in to the portal\nIt says <error 42> since this morning."
+    assert (created[0]["customer_id"], created[0]["assigned_to"], created[0]["org_id"]) == ("c-1", "ed", ORG)
+    assert (get_db().collection("tg_links").document(str(CUSTOMER)).get().to_dict() or {})[
+        "support_draft_until"
+    ] is None
+
+    user.send("And another thing")
+    assert telegram.last_text(CUSTOMER) == "assistant: And another thing"
+    assert len(issues()) == 2
+
+
+def test_support_with_text_opens_the_ticket_at_once(webhook: FunctionServer, telegram: FakeTelegram, crm: None) -> None:
+    ChatUser(webhook, EMPLOYEE).send("/support " + "The export button is broken " * 5)
+    reply = telegram.last_text(EMPLOYEE)
+    assert "Support ticket <b>#1</b> is open" in reply
+    (issue,) = issues()
+    assert len(issue["title"]) == commands.TITLE_LENGTH
+    assert issue["title"].endswith("…")
+    assert (issue.get("customer_id"), issue["assigned_to"], issue["reported_by"]) == (None, "ed", "ed")
+
+
+def test_support_can_be_cancelled_and_expires(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None, router_takes_support_messages: None
+) -> None:
+    user = ChatUser(webhook, CUSTOMER)
+    user.send("/support")
+    user.press("crmsupport:cancel")
+    assert telegram.last_text(CUSTOMER) == commands.SUPPORT_CANCELLED
+    user.press("crmsupport:cancel")
+    assert telegram.calls_to("answerCallbackQuery")[-1].params["text"] == commands.SUPPORT_EXPIRED
+    user.send("hello")
+    assert telegram.last_text(CUSTOMER) == "assistant: hello"
+
+    user.send("/support")
+    user.send("cancel")
+    assert telegram.last_text(CUSTOMER) == commands.SUPPORT_CANCELLED
+
+    user.send("/support")
+    clock.advance(dt.timedelta(minutes=11))
+    user.send("too late")
+    assert telegram.last_text(CUSTOMER) == "assistant: too late"
+    assert issues() == []
+
+
+def test_a_support_draft_does_not_survive_a_change_of_account(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None, router_takes_support_messages: None
+) -> None:
+    user = ChatUser(webhook, CUSTOMER)
+    user.send("/support")
+    link(CUSTOMER, "carl", "customer", customer_id="c-2")  # the same Telegram user, now another CRM account
+    user.send("not a ticket")
+    assert telegram.last_text(CUSTOMER) == "assistant: not a ticket"
+    assert issues() == []

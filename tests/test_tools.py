@@ -1,0 +1,526 @@
+"""CRM tools on the emulator: filters, paging and cursors, sorting, statistics, sequence numbers, references,
+arguments that name another organisation, schemas, and the demo data loader."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+import shared.crm.tools.catalog  # noqa: F401  (registers the tools)
+from shared import clock
+from shared.auth.passwords import verify_password
+from shared.crm import demo
+from shared.crm.periods import named_range
+from shared.crm.records import queries
+from shared.crm.tools.registry import Caller, ToolResult, call_tool, preview_tool_call, tools
+from shared.roles import Role
+from shared.store.db import get_db
+
+pytestmark = pytest.mark.emulator
+
+ORG = "org-1"
+VENDOR = Caller("u-vendor", Role.VENDOR, ORG, telegram_user_id=1)
+EMPLOYEE = Caller("u-emp", Role.EMPLOYEE, ORG, telegram_user_id=2)
+CUSTOMER = Caller("u-cust", Role.CUSTOMER, ORG, customer_id="c-1", telegram_user_id=3)
+T0 = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
+
+
+def put(collection: str, doc_id: str, **fields: Any) -> None:
+    fields.setdefault("org_id", ORG)
+    fields.setdefault("created_at", T0)
+    fields.setdefault("updated_at", fields["created_at"])
+    get_db().collection(collection).document(doc_id).set(fields)
+
+
+def put_many(collection: str, rows: dict[str, dict[str, Any]]) -> None:
+    batch = get_db().batch()
+    for doc_id, fields in rows.items():
+        fields = {"org_id": ORG, "created_at": T0, **fields}
+        fields.setdefault("updated_at", fields["created_at"])
+        batch.set(get_db().collection(collection).document(doc_id), fields)
+    batch.commit()
+
+
+def add_staff(user_id: str, email: str, role: str = "employee", org: str = ORG) -> None:
+    get_db().collection("crm_users").document(user_id).set(
+        {"email": email, "name": user_id.title(), "role": role, "org_id": org, "is_active": True}
+    )
+
+
+def ok(caller: Caller, tool: str, args: dict[str, Any] | None = None) -> ToolResult:
+    result = call_tool(caller, tool, args or {})
+    assert result["ok"] is True, result
+    return result
+
+
+def ids(result: ToolResult) -> list[str]:
+    return [item["id"] for item in result["items"]]
+
+
+def walk(caller: Caller, tool: str, args: dict[str, Any]) -> list[list[str]]:
+    """Every page of a list, following next_cursor."""
+    pages = []
+    cursor = None
+    while True:
+        result = ok(caller, tool, {**args, **({"cursor": cursor} if cursor else {})})
+        pages.append(ids(result))
+        cursor = result["next_cursor"]
+        assert result["more"] is (cursor is not None)
+        if cursor is None:
+            return pages
+        assert len(pages) < 50
+
+
+# ----- paging, cursors, sorting -----
+
+
+def test_pages_are_newest_first_capped_and_the_cursor_walks_them_without_gaps(env: dict[str, str]) -> None:
+    put_many(
+        "deals", {f"deal-{i:02}": {"title": f"Deal {i}", "created_at": T0 + dt.timedelta(hours=i)} for i in range(23)}
+    )
+    pages = walk(VENDOR, "list_deals", {"page_size": 10})
+    assert [len(page) for page in pages] == [10, 10, 3]
+    assert sum(pages, []) == [f"deal-{i:02}" for i in reversed(range(23))]
+
+
+def test_records_created_at_the_same_instant_are_neither_lost_nor_repeated_across_pages(env: dict[str, str]) -> None:
+    put_many("leads", {f"lead-{i}": {"name": f"L{i}", "status": "new"} for i in range(7)})
+    pages = walk(VENDOR, "list_leads", {"page_size": 2})
+    flat = sum(pages, [])
+    assert sorted(flat) == [f"lead-{i}" for i in range(7)]
+    assert flat == sorted(flat, reverse=True)  # ties are ordered by id, newest-first direction
+
+
+def test_page_size_is_capped_and_a_bad_cursor_is_an_error_not_a_crash(env: dict[str, str]) -> None:
+    result = call_tool(VENDOR, "list_deals", {"page_size": 500})
+    assert result["ok"] is False
+    assert result["error"] == "invalid arguments"
+    for cursor in ("garbage", "zz.", "!!.deal-1", "5.a/b"):
+        result = call_tool(VENDOR, "list_deals", {"cursor": cursor})
+        assert result == {"ok": False, "error": "that cursor is not valid: ask again without a cursor"}
+
+
+def test_text_filter_is_case_insensitive_and_looks_in_several_fields(env: dict[str, str]) -> None:
+    put_many(
+        "customers",
+        {
+            "c-1": {"name": "Alice Acme", "email": "alice@acme.example", "company": "ACME Corp"},
+            "c-2": {"name": "Bob", "email": "bob@globex.example", "company": "Globex"},
+            "c-3": {"name": "Carol", "email": "carol@example.com", "company": "Acme Tools"},
+        },
+    )
+    assert sorted(ids(ok(VENDOR, "list_customers", {"text": "acme"}))) == ["c-1", "c-3"]
+    assert ids(ok(VENDOR, "list_customers", {"text": "GLOBEX"})) == ["c-2"]
+    assert ids(ok(VENDOR, "list_customers", {"text": "nobody"})) == []
+
+
+def test_text_search_stops_at_the_scan_limit_and_the_cursor_continues_it(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries, "TEXT_SCAN_LIMIT", 6)
+    monkeypatch.setattr(queries, "TEXT_SCAN_BATCH", 4)
+    rows = {f"lead-{i:02}": {"name": f"Other {i}", "created_at": T0 + dt.timedelta(minutes=i)} for i in range(15)}
+    rows["lead-00"]["name"] = "Needle"
+    put_many("leads", rows)
+    first = ok(VENDOR, "list_leads", {"text": "needle"})
+    assert first["items"] == []
+    assert "note" in first
+    found = []
+    cursor = first["next_cursor"]
+    while cursor:
+        result = ok(VENDOR, "list_leads", {"text": "needle", "cursor": cursor})
+        found += ids(result)
+        cursor = result["next_cursor"]
+    assert found == ["lead-00"]
+
+
+def test_filters_by_status_stage_open_and_assigned_to_me(env: dict[str, str]) -> None:
+    put_many(
+        "leads",
+        {
+            "l-new": {"name": "A", "status": "new", "assigned_to": "u-emp"},
+            "l-qualified": {"name": "B", "status": "qualified", "assigned_to": "u-emp"},
+            "l-lost": {"name": "C", "status": "lost", "assigned_to": "u-emp"},
+            "l-theirs": {"name": "D", "status": "new", "assigned_to": "u-emp2"},
+        },
+    )
+    assert sorted(ids(ok(EMPLOYEE, "list_leads", {"status": "new"}))) == ["l-new", "l-theirs"]
+    assert sorted(ids(ok(EMPLOYEE, "list_leads", {"open_only": True, "assigned_to_me": True}))) == [
+        "l-new",
+        "l-qualified",
+    ]
+    put_many(
+        "deals",
+        {
+            "d-won": {"title": "W", "stage": "closed_won", "assigned_to": "u-emp"},
+            "d-nego": {"title": "N", "stage": "negotiation", "assigned_to": "u-emp"},
+            "d-theirs": {"title": "T", "stage": "proposal", "assigned_to": "u-emp2"},
+        },
+    )
+    assert ids(ok(EMPLOYEE, "list_deals", {"open_only": True, "assigned_to_me": True})) == ["d-nego"]
+    assert ids(ok(EMPLOYEE, "list_deals", {"stage": "closed_won"})) == ["d-won"]
+    assert call_tool(EMPLOYEE, "list_deals", {"stage": "won"})["error"] == "invalid arguments"
+
+
+def test_period_and_date_filters_use_created_at(env: dict[str, str]) -> None:
+    this_month = named_range("this_month")
+    last_month = named_range("last_month")
+    put_many(
+        "issues",
+        {
+            "i-now": {"title": "now", "created_at": this_month.start + dt.timedelta(seconds=1)},
+            "i-last": {"title": "last", "created_at": last_month.start + dt.timedelta(days=2)},
+            "i-old": {"title": "old", "created_at": last_month.start - dt.timedelta(days=40)},
+        },
+    )
+    assert ids(ok(VENDOR, "list_issues", {"period": "this_month"})) == ["i-now"]
+    assert ids(ok(VENDOR, "list_issues", {"period": "last_month"})) == ["i-last"]
+    day = (last_month.start + dt.timedelta(days=2)).date().isoformat()
+    assert ids(ok(VENDOR, "list_issues", {"date_from": day, "date_to": day})) == ["i-last"]
+    assert ids(ok(VENDOR, "list_issues", {"date_to": day})) == ["i-last", "i-old"]
+
+
+def test_customers_and_employees_see_only_their_customers_orders_even_across_many_customers(
+    env: dict[str, str],
+) -> None:
+    customers = {f"c-{i:02}": {"name": f"C{i}", "assigned_to": "u-emp" if i < 35 else "u-emp2"} for i in range(40)}
+    put_many("customers", customers)
+    orders = {
+        f"o-{i:02}": {
+            "customer_id": f"c-{i:02}",
+            "status": "pending" if i % 2 else "delivered",
+            "total": 10.0,
+            "created_at": T0 + dt.timedelta(minutes=i),
+        }
+        for i in range(40)
+    }
+    put_many("orders", orders)
+    mine = sum(walk(EMPLOYEE, "list_orders", {"page_size": 6}), [])
+    assert mine == [f"o-{i:02}" for i in reversed(range(35))]
+    open_mine = sum(walk(EMPLOYEE, "list_orders", {"page_size": 4, "open_only": True}), [])
+    assert open_mine == [f"o-{i:02}" for i in reversed(range(35)) if i % 2]
+    customer = Caller("u-c", Role.CUSTOMER, ORG, customer_id="c-07")
+    assert ids(ok(customer, "list_orders")) == ["o-07"]
+    assert len(sum(walk(VENDOR, "list_orders", {"page_size": 50}), [])) == 40
+
+
+def test_a_customer_without_arguments_gets_their_own_profile_without_staff_fields(env: dict[str, str]) -> None:
+    put("customers", "c-1", name="Cora", email="cora@example.com", assigned_to="u-emp")
+    result = ok(CUSTOMER, "get_customer")
+    assert result["customer"]["name"] == "Cora"
+    assert "assigned_to" not in result["customer"]
+    assert "org_id" not in result["customer"]
+    assert ok(VENDOR, "get_customer", {"customer": "c-1"})["customer"]["assigned_to"] == "u-emp"
+
+
+def test_get_order_shows_its_payments(env: dict[str, str]) -> None:
+    put("customers", "c-1", name="Cora", assigned_to="u-emp")
+    put("orders", "o-1", number=3, customer_id="c-1", status="confirmed", total=500.0, currency="EUR")
+    put("payments", "p-1", order_id="o-1", customer_id="c-1", amount=200.0, currency="EUR")
+    put(
+        "payments",
+        "p-2",
+        order_id="o-1",
+        customer_id="c-1",
+        amount=100.0,
+        currency="EUR",
+        created_at=T0 + dt.timedelta(1),
+    )
+    result = ok(CUSTOMER, "get_order", {"order": "#3"})
+    assert result["order"]["ref"] == "order #3"
+    assert [p["id"] for p in result["payments"]] == ["p-2", "p-1"]
+    assert result["paid"] == {"EUR": 300.0}
+    payments = ok(CUSTOMER, "list_payments", {"order": "order #3"})
+    assert [item["order_ref"] for item in payments["items"]] == ["order #3", "order #3"]
+
+
+# ----- sequence numbers and references -----
+
+
+def test_creations_get_consecutive_numbers_per_organisation(env: dict[str, str]) -> None:
+    other_vendor = Caller("u-x", Role.VENDOR, "org-2")
+    numbers = [ok(VENDOR, "create_deal", {"title": f"D{i}"})["created"]["number"] for i in range(3)]
+    assert numbers == [1, 2, 3]
+    assert ok(other_vendor, "create_deal", {"title": "X"})["created"]["number"] == 1
+    counter = get_db().collection("crm_sequences").document(f"{ORG}:deals").get().to_dict()
+    assert counter is not None
+    assert counter["last_number"] == 3
+
+
+def test_a_new_counter_starts_after_the_numbers_the_crm_already_wrote(env: dict[str, str]) -> None:
+    put("customers", "c-1", name="Cora", assigned_to="u-vendor")
+    put("issues", "i-crm-41", number=41, title="Old")
+    put("issues", "i-crm-7", number=7, title="Older")
+    put("issues", "i-unnumbered", title="Never numbered")
+    put("issues", "i-other-org", org_id="org-2", number=99, title="Not ours")
+    assert ok(CUSTOMER, "create_issue", {"title": "Help"})["created"]["number"] == 42
+    assert ok(CUSTOMER, "create_issue", {"title": "Again"})["created"]["number"] == 43
+
+
+def test_concurrent_creations_never_share_a_number(env: dict[str, str]) -> None:
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda i: call_tool(VENDOR, "create_lead", {"name": f"Lead {i}"}), range(3)))
+    assert sorted(result["created"]["number"] for result in results) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("reference", ["5", "#5", "deal 5", "Deal #5", "no. 5", " deal  5 "])
+def test_deal_5_resolves_to_this_organisations_deal_number_5(env: dict[str, str], reference: str) -> None:
+    put("deals", "d-ours", number=5, title="ACME renewal", stage="proposal", assigned_to="u-emp")
+    put("deals", "d-theirs", org_id="org-2", number=5, title="Other org", stage="proposal")
+    put("deals", "d-four", number=4, title="Four", stage="proposal")
+    preview = preview_tool_call(EMPLOYEE, "update_deal_stage", {"deal": reference, "stage": "negotiation"})
+    assert preview == "Update deal 5 'ACME renewal' from proposal to negotiation?"
+    result = ok(EMPLOYEE, "update_deal_stage", {"deal": reference, "stage": "negotiation"})
+    assert result["updated"]["id"] == "d-ours"
+    assert get_db().collection("deals").document("d-theirs").get().get("stage") == "proposal"
+
+
+def test_records_without_a_number_resolve_by_id_even_a_numeric_one(env: dict[str, str]) -> None:
+    put("leads", "Xy12abc", name="By id", status="new", assigned_to="u-emp")
+    put("leads", "77", name="Django pk", status="new", assigned_to="u-emp")
+    assert ok(EMPLOYEE, "update_lead_status", {"lead": "Xy12abc", "status": "contacted"})["updated"]["ref"] == (
+        "lead Xy12abc"
+    )
+    assert ok(EMPLOYEE, "update_lead_status", {"lead": 77, "status": "lost"})["updated"]["id"] == "77"
+    missing = call_tool(EMPLOYEE, "update_lead_status", {"lead": "lead 12", "status": "lost"})
+    assert missing == {"ok": False, "error": "there is no lead 12"}
+    missing = call_tool(EMPLOYEE, "update_lead_status", {"lead": "abc", "status": "lost"})
+    assert missing == {"ok": False, "error": "there is no lead with the id abc"}
+
+
+def test_arguments_naming_another_organisation_or_user_are_ignored(env: dict[str, str]) -> None:
+    put("deals", "d-1", title="Ours", stage="proposal")
+    put("deals", "d-x", org_id="org-2", title="Theirs", stage="proposal")
+    spoofed = {"org_id": "org-2", "organisation": "org-2", "crm_user_id": "u-x", "role": "vendor"}
+    assert ids(ok(EMPLOYEE, "list_deals", spoofed)) == ["d-1"]
+    created = ok(EMPLOYEE, "create_lead", {"name": "Jane", **spoofed, "assigned_to": "u-x"})["created"]
+    lead = get_db().collection("leads").document(created["id"]).get().to_dict()
+    assert lead is not None
+    assert (lead["org_id"], lead["assigned_to"]) == (ORG, "u-emp")
+    assert ids(ok(CUSTOMER, "list_orders", {"customer_id": "c-2"})) == []
+
+
+def test_deal_stage_changes_maintain_closed_at(env: dict[str, str]) -> None:
+    put("deals", "d-1", number=1, title="T", stage="negotiation", assigned_to="u-vendor")
+    ok(VENDOR, "update_deal_stage", {"deal": "1", "stage": "closed_won"})
+    assert get_db().collection("deals").document("d-1").get().get("closed_at") is not None
+    ok(VENDOR, "update_deal_stage", {"deal": "1", "stage": "proposal"})
+    assert "closed_at" not in (get_db().collection("deals").document("d-1").get().to_dict() or {})
+
+
+def test_payments_keep_the_orders_currency(env: dict[str, str]) -> None:
+    put("orders", "o-1", number=3, customer_id="c-1", total=5000.0, currency="EUR")
+    assert preview_tool_call(VENDOR, "record_payment", {"order": "order #3", "amount": 5000, "method": "card"}) == (
+        "Record a payment of 5,000.00 EUR (card) for order #3?"
+    )
+    assert call_tool(VENDOR, "record_payment", {"order": "3", "amount": 5, "currency": "usd"}) == {
+        "ok": False,
+        "error": "order #3 is in EUR; record the payment in EUR",
+    }
+    created = ok(VENDOR, "record_payment", {"order": "3", "amount": 5000})["created"]
+    assert (created["amount"], created["currency"], created["customer_id"]) == (5000.0, "EUR", "c-1")
+
+
+def test_vendor_assigns_only_to_staff_of_their_organisation(env: dict[str, str]) -> None:
+    add_staff("u-emp", "emp@one.example")
+    add_staff("u-x", "x@two.example", org="org-2")
+    add_staff("u-c", "c@one.example", role="customer")
+    put("leads", "l-1", number=1, name="Jane", status="new", assigned_to="u-vendor")
+    assert preview_tool_call(
+        VENDOR, "assign_record", {"kind": "lead", "record": "1", "assignee_email": "EMP@one.example"}
+    ) == ("Assign lead 1 'Jane' to U-Emp?")
+    for email in ("x@two.example", "c@one.example", "nobody@one.example"):
+        refused = call_tool(VENDOR, "assign_record", {"kind": "lead", "record": "1", "assignee_email": email})
+        assert refused["error"] == "not permitted"
+        assert refused["detail"] == f"{email} is not a staff member of your organisation"
+
+
+def test_previews_escape_html(env: dict[str, str]) -> None:
+    put("deals", "d-1", number=1, title="<b>Big</b> & co", stage="proposal")
+    preview = preview_tool_call(VENDOR, "delete_record", {"kind": "deal", "record": "1"})
+    assert preview == "Permanently delete deal 1 '&lt;b&gt;Big&lt;/b&gt; &amp; co'?"
+
+
+def test_a_customers_ticket_goes_to_the_staff_member_who_looks_after_them(env: dict[str, str]) -> None:
+    put("customers", "c-1", name="Cora", assigned_to="u-emp")
+    created = ok(CUSTOMER, "create_issue", {"title": "Login problems", "description": "It fails"})["created"]
+    issue = get_db().collection("issues").document(created["id"]).get().to_dict()
+    assert issue is not None
+    assert {k: issue[k] for k in ("customer_id", "assigned_to", "reported_by", "status", "priority")} == {
+        "customer_id": "c-1",
+        "assigned_to": "u-emp",
+        "reported_by": "u-cust",
+        "status": "open",
+        "priority": "medium",
+    }
+    assert "assigned_to" not in created
+    assert tools.get("create_issue").needs_confirmation(Role.CUSTOMER) is False  # type: ignore[union-attr]
+    assert tools.get("create_issue").needs_confirmation(Role.EMPLOYEE) is True  # type: ignore[union-attr]
+
+
+# ----- statistics -----
+
+
+def test_statistics_count_sum_and_compare_with_the_previous_period(env: dict[str, str]) -> None:
+    now = named_range("this_month")
+    before = named_range("last_month")
+    inside, earlier = now.start + dt.timedelta(seconds=30), before.start + dt.timedelta(days=3)
+    put_many(
+        "leads",
+        {
+            "l1": {"name": "a", "status": "converted", "created_at": inside},
+            "l2": {"name": "b", "status": "new", "created_at": inside},
+            "l3": {"name": "c", "status": "lost", "created_at": inside},
+            "l4": {"name": "d", "status": "converted", "created_at": inside},
+            "l5": {"name": "e", "status": "converted", "created_at": earlier},
+            "l6": {"name": "f", "status": "new", "created_at": earlier},
+            "lx": {"name": "x", "status": "converted", "created_at": inside, "org_id": "org-2"},
+        },
+    )
+    put_many(
+        "deals",
+        {
+            "d1": {"title": "a", "stage": "closed_won", "value": 1000, "currency": "EUR", "closed_at": inside},
+            "d2": {"title": "b", "stage": "closed_won", "value": 500.5, "currency": "USD", "closed_at": inside},
+            "d3": {"title": "c", "stage": "closed_won", "value": 800, "currency": "EUR", "closed_at": earlier},
+            "d4": {"title": "d", "stage": "proposal", "value": 9999, "currency": "EUR"},
+            "d5": {"title": "e", "stage": "closed_lost", "value": 7, "currency": "EUR", "closed_at": inside},
+            "dx": {
+                "title": "x",
+                "stage": "closed_won",
+                "value": 1e6,
+                "currency": "EUR",
+                "closed_at": inside,
+                "org_id": "o2",
+            },
+        },
+    )
+    put_many(
+        "payments",
+        {
+            "p1": {"amount": 300, "currency": "EUR", "created_at": inside},
+            "p2": {"amount": 200, "currency": "EUR", "created_at": inside},
+            "p3": {"amount": 1000, "currency": "EUR", "created_at": earlier},
+        },
+    )
+    stats = ok(EMPLOYEE, "get_statistics")
+    assert stats["deals_by_stage"] == {
+        "prospecting": 0,
+        "qualification": 0,
+        "proposal": 1,
+        "negotiation": 0,
+        "closed_won": 3,
+        "closed_lost": 1,
+    }
+    assert stats["leads_by_status"]["converted"] == 3
+    assert stats["period"]["name"] == "this_month"
+    current, previous = stats["current"], stats["previous"]
+    assert (current["new_leads"], current["converted_leads"], current["lead_conversion_rate_percent"]) == (4, 2, 50.0)
+    assert (previous["new_leads"], previous["converted_leads"], previous["lead_conversion_rate_percent"]) == (
+        2,
+        1,
+        50.0,
+    )
+    assert current["revenue"] == {"EUR": 1000.0, "USD": 500.5}
+    assert previous["revenue"] == {"EUR": 800.0}
+    assert (current["payments_count"], current["payments_total"]) == (2, {"EUR": 500.0})
+    assert stats["change_percent"]["new_leads"] == 100.0
+    assert stats["change_percent"]["revenue"] == {"EUR": 25.0, "USD": None}
+    assert stats["change_percent"]["payments_total"] == {"EUR": -50.0}
+    last_month = ok(VENDOR, "get_statistics", {"period": "last_month"})
+    assert last_month["current"]["revenue"] == {"EUR": 800.0}
+
+
+def test_named_periods_follow_the_calendar_in_the_bot_time_zone() -> None:
+    moment = dt.datetime(2026, 3, 1, 0, 30, tzinfo=dt.UTC)  # still February in New York
+    zone = ZoneInfo("America/New_York")
+    month = named_range("this_month", moment, zone)
+    assert month.start == dt.datetime(2026, 2, 1, 5, tzinfo=dt.UTC)
+    assert month.previous_start == dt.datetime(2026, 1, 1, 5, tzinfo=dt.UTC)
+    week = named_range("last_7_days", moment, dt.UTC)
+    assert (week.start, week.end) == (dt.datetime(2026, 2, 23, tzinfo=dt.UTC), dt.datetime(2026, 3, 2, tzinfo=dt.UTC))
+    year = named_range("last_year", moment, dt.UTC)
+    assert (year.start.year, year.end.year, year.previous_start.year) == (2025, 2026, 2024)
+
+
+# ----- schemas -----
+
+
+def test_every_tool_schema_is_flat_and_described_for_the_model() -> None:
+    for tool in tools.all():
+        schema = tool.json_schema()
+        text = json.dumps(schema)
+        for construct in ("$ref", "$defs", "anyOf"):
+            assert construct not in text, f"{tool.name} uses {construct}"
+        assert schema["type"] == "object"
+        for name, prop in schema["properties"].items():
+            assert prop.get("description"), f"{tool.name}.{name} has no description"
+            assert "type" in prop, f"{tool.name}.{name}"
+        assert tool.description
+        assert tool.changes_data == (tool.preview is not None)
+
+
+# ----- demo data -----
+
+
+def test_demo_data_loads_hashes_passwords_and_numbers_records(env: dict[str, str]) -> None:
+    logins = demo.load_demo_data(demo.DEMO_DATA_PATH, iterations=1000)
+    roles = [role for _, _, role in logins]
+    assert (roles.count("vendor"), roles.count("employee"), roles.count("customer")) == (2, 2, 5)
+    db = get_db()
+    for email, password, role in logins:
+        user = (
+            next(iter(db.collection("crm_users").where(filter=FieldFilter("email", "==", email)).stream())).to_dict()
+            or {}
+        )
+        assert user["role"] == role
+        assert user["password_hash"].startswith("pbkdf2_sha256$1000$")
+        assert verify_password(password, user["password_hash"])
+        assert "password" not in user
+        if role == "customer":
+            customer = db.collection("customers").document(user["customer_id"]).get().to_dict() or {}
+            assert customer["org_id"] == user["org_id"]
+    in_main_org = FieldFilter("org_id", "==", "demo-org")
+    main_org = {
+        name: [d.to_dict() or {} for d in db.collection(name).where(filter=in_main_org).stream()]
+        for name in ("leads", "deals", "issues", "orders", "payments", "files")
+    }
+    assert all(len(rows) >= 10 for rows in main_org.values()), {k: len(v) for k, v in main_org.items()}
+    assert sorted(row["number"] for row in main_org["deals"]) == list(range(1, len(main_org["deals"]) + 1))
+    counter = db.collection("crm_sequences").document("demo-org:deals").get().to_dict() or {}
+    assert counter["last_number"] == len(main_org["deals"])
+
+    vendor = Caller("demo-vendor", Role.VENDOR, "demo-org")
+    assert ok(vendor, "list_deals", {"page_size": 5})["count"] == 5
+    assert ok(vendor, "create_deal", {"title": "New"})["created"]["number"] == len(main_org["deals"]) + 1
+
+    demo.load_demo_data(demo.DEMO_DATA_PATH, iterations=1000)
+    assert len(list(db.collection("leads").where(filter=FieldFilter("org_id", "==", "demo-org")).stream())) == len(
+        main_org["leads"]
+    )
+
+
+def test_demo_data_errors_say_where(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "crm.json"
+    path.write_text(json.dumps({"organisations": [{"id": "o", "deals": [{"title": "x", "stage": "won"}]}]}))
+    with pytest.raises(demo.DemoDataError, match=r"organisations\[0\]\.deals\[0\]: stage 'won' is not one of"):
+        demo.load_demo_data(path)
+    path.write_text(json.dumps({"organisations": [{"id": "o", "payments": [{"order_id": "nope", "amount": 1}]}]}))
+    with pytest.raises(demo.DemoDataError, match="order_id 'nope' is not an order of this organisation"):
+        demo.load_demo_data(path)
+    path.write_text("{")
+    with pytest.raises(demo.DemoDataError, match="cannot read demo data"):
+        demo.load_demo_data(path)
+
+
+def test_clock_is_what_created_at_uses(env: dict[str, str]) -> None:
+    clock.advance(dt.timedelta(days=400))
+    created = ok(VENDOR, "create_lead", {"name": "Future"})["created"]
+    assert created["created_at"].startswith(str(clock.now().year))

@@ -1,0 +1,345 @@
+"""The permission matrix: every tool, as every role, on its own / a same-organisation other / another
+organisation's record, on the emulator, checked against the table of docs/crm-schema.md.
+
+Allowed → the right data (or the right change, and nothing else changed). Refused → a "not permitted"
+result, a `tool_refused` audit entry, and not a single CRM document changed (preview included).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import shared.crm.tools.catalog  # noqa: F401  (registers the tools)
+from shared.crm.tools.registry import Caller, ToolResult, call_tool, preview_tool_call, tools
+from shared.roles import Role
+from shared.store.db import get_db
+
+pytestmark = pytest.mark.emulator
+
+ORG, OTHER_ORG = "org-1", "org-2"
+ROLES = (Role.VENDOR, Role.EMPLOYEE, Role.CUSTOMER)
+CALLERS = {
+    Role.VENDOR: Caller("u-vendor", Role.VENDOR, ORG, telegram_user_id=101, name="Vera"),
+    Role.EMPLOYEE: Caller("u-emp", Role.EMPLOYEE, ORG, telegram_user_id=102, name="Ed"),
+    Role.CUSTOMER: Caller("u-cust", Role.CUSTOMER, ORG, customer_id="c-own", telegram_user_id=103, name="Cora"),
+}
+# own: the caller's (assigned to the employee, of the customer); other: same organisation, someone else's
+# (assigned to the other employee, of another customer); x: another organisation's.
+TARGETS = ("own", "other", "x")
+CRM_COLLECTIONS = ("customers", "leads", "deals", "issues", "orders", "payments", "files", "crm_sequences", "crm_users")
+
+# For each tool and target: the outcome for vendor, employee, customer.
+#   O = allowed, with the right data or change;  H = allowed, but the target is not in the result;
+#   D = refused: "not permitted", audited, nothing changed.
+TABLE = """
+tool                    own   other   x
+list_customers          OOD   OOD    HHD
+get_customer            OOO   OOD    DDD
+create_customer         ODD   ODD    DDD
+list_leads              OOD   OOD    HHD
+create_lead             OOD   ODD    DDD
+update_lead_status      OOD   ODD    DDD
+list_deals              OOD   OOD    DDD
+get_deal                OOD   OOD    DDD
+create_deal             OOD   OOD    DDD
+update_deal_stage       OOD   ODD    DDD
+list_issues             OOO   OOD    DDD
+create_issue            OOO   OOD    DDD
+update_issue_status     OOD   ODD    DDD
+list_orders             OOO   ODD    DDD
+get_order               OOO   ODD    DDD
+list_payments           OOO   ODD    DDD
+record_payment          OOD   ODD    DDD
+list_files              OOO   ODD    DDD
+get_statistics          OOD   OOD    OOD
+delete_record           ODD   ODD    DDD
+assign_record           ODD   ODD    DDD
+"""
+
+USERS = {
+    "u-vendor": ("vendor@one.example", "vendor", ORG, None),
+    "u-emp": ("emp@one.example", "employee", ORG, None),
+    "u-emp2": ("emp2@one.example", "employee", ORG, None),
+    "u-cust": ("cust@one.example", "customer", ORG, "c-own"),
+    "u-cust2": ("cust2@one.example", "customer", ORG, "c-other"),
+    "u-vendor-x": ("vendor@two.example", "vendor", OTHER_ORG, None),
+}
+OWNERS = {
+    "own": ("u-emp", "c-own", ORG, 1),
+    "other": ("u-emp2", "c-other", ORG, 2),
+    "x": ("u-vendor-x", "c-x", OTHER_ORG, 1),
+}
+# An email naming a staff member, by target: of the caller's organisation, or of the other one.
+STAFF_EMAIL = {"own": "emp@one.example", "other": "emp2@one.example", "x": "vendor@two.example"}
+
+
+def seed() -> None:
+    """Two organisations: in org-1 an own and an other record of every kind, in org-2 one of each."""
+    db = get_db()
+    batch = db.batch()
+    base = dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)
+    for user_id, (email, role, org, customer_id) in USERS.items():
+        fields = {"email": email, "name": user_id, "role": role, "org_id": org, "is_active": True, "password_hash": ""}
+        if customer_id:
+            fields["customer_id"] = customer_id
+        batch.set(db.collection("crm_users").document(user_id), fields)
+    for index, (target, (owner, customer, org, number)) in enumerate(OWNERS.items()):
+        at = base + dt.timedelta(hours=index)
+        common = {"org_id": org, "number": number, "created_at": at, "updated_at": at}
+        records: dict[str, tuple[str, dict[str, Any]]] = {
+            "customers": (
+                customer,
+                {"name": f"Customer {target}", "email": f"{target}@c.example", "assigned_to": owner},
+            ),
+            "leads": (
+                f"l-{target}",
+                {"name": f"Lead {target}", "source": "LinkedIn", "status": "new", "assigned_to": owner},
+            ),
+            "deals": (
+                f"d-{target}",
+                {
+                    "title": f"Deal {target}",
+                    "value": 1000.0,
+                    "currency": "EUR",
+                    "stage": "proposal",
+                    "customer_id": customer,
+                    "assigned_to": owner,
+                },
+            ),
+            "issues": (
+                f"i-{target}",
+                {
+                    "title": f"Issue {target}",
+                    "description": "",
+                    "priority": "medium",
+                    "status": "open",
+                    "customer_id": customer,
+                    "assigned_to": owner,
+                },
+            ),
+            "orders": (
+                f"o-{target}",
+                {"customer_id": customer, "status": "confirmed", "total": 500.0, "currency": "EUR"},
+            ),
+            "payments": (
+                f"p-{target}",
+                {
+                    "order_id": f"o-{target}",
+                    "customer_id": customer,
+                    "amount": 100.0,
+                    "currency": "EUR",
+                    "method": "card",
+                    "recorded_by": owner,
+                },
+            ),
+            "files": (f"f-{target}", {"customer_id": customer, "name": f"{target}.bin", "status": "processing"}),
+        }
+        for collection, (doc_id, data) in records.items():
+            batch.set(db.collection(collection).document(doc_id), {**data, **common})
+    for org, last in ((ORG, 2), (OTHER_ORG, 1)):
+        for collection in ("customers", "leads", "deals", "issues", "orders", "payments", "files"):
+            batch.set(db.collection("crm_sequences").document(f"{org}:{collection}"), {"last_number": last})
+    batch.commit()
+
+
+def snapshot() -> dict[str, dict[str, dict[str, Any]]]:
+    db = get_db()
+    return {name: {d.id: d.to_dict() or {} for d in db.collection(name).stream()} for name in CRM_COLLECTIONS}
+
+
+def refusals(tool: str) -> list[dict[str, Any]]:
+    entries = [d.to_dict() or {} for d in get_db().collection("tg_audit").stream()]
+    return [e for e in entries if e["event"] == "tool_refused" and e["details"]["tool"] == tool]
+
+
+def changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, set[str]]:
+    """Per collection, the ids of documents added, removed or modified."""
+    differences = {}
+    for name in CRM_COLLECTIONS:
+        ids = set(before[name]) | set(after[name])
+        moved = {doc_id for doc_id in ids if before[name].get(doc_id) != after[name].get(doc_id)}
+        if moved:
+            differences[name] = moved
+    return differences
+
+
+# ----- what each tool is called with, and what "allowed" must look like -----
+
+Check = Callable[[str, ToolResult, dict[str, Any], dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    args: Callable[[str], dict[str, Any]]
+    check: Check
+
+
+def listed(prefix: str) -> Check:
+    def check(target: str, result: ToolResult, before: dict[str, Any], after: dict[str, Any]) -> None:
+        ids = [item["id"] for item in result["items"]]
+        assert f"{prefix}{target}" in ids
+        assert not [i for i in ids if i.endswith("-x") or i == "c-x"], "another organisation's record leaked"
+        assert changed(before, after) == {}
+
+    return check
+
+
+def got(key: str, prefix: str) -> Check:
+    def check(target: str, result: ToolResult, before: dict[str, Any], after: dict[str, Any]) -> None:
+        assert result[key]["id"] == f"{prefix}{target}"
+        assert changed(before, after) == {}
+
+    return check
+
+
+def created(collection: str, **expected: Any) -> Check:
+    def check(target: str, result: ToolResult, before: dict[str, Any], after: dict[str, Any]) -> None:
+        new_id = result["created"]["id"]
+        assert changed(before, after) == {collection: {new_id}, "crm_sequences": {f"{ORG}:{collection}"}}
+        document = after[collection][new_id]
+        assert document["org_id"] == ORG
+        assert document["number"] == 3
+        wanted = {key: value(target) if callable(value) else value for key, value in expected.items()}
+        assert {key: document.get(key) for key in wanted} == wanted
+
+    return check
+
+
+def updated(collection: str, prefix: str, **expected: Any) -> Check:
+    def check(target: str, result: ToolResult, before: dict[str, Any], after: dict[str, Any]) -> None:
+        doc_id = f"{prefix}{target}"
+        assert result["updated"]["id"] == doc_id
+        assert changed(before, after) == {collection: {doc_id}}
+        assert {key: after[collection][doc_id][key] for key in expected} == expected
+
+    return check
+
+
+def deleted(collection: str, prefix: str) -> Check:
+    def check(target: str, result: ToolResult, before: dict[str, Any], after: dict[str, Any]) -> None:
+        assert changed(before, after) == {collection: {f"{prefix}{target}"}}
+        assert f"{prefix}{target}" not in after[collection]
+
+    return check
+
+
+def statistics_of_org_1(target: str, result: ToolResult, before: dict[str, Any], after: dict[str, Any]) -> None:
+    assert sum(result["deals_by_stage"].values()) == 2  # own + other, never org-2's
+    assert result["orders_by_status"]["confirmed"] == 2
+    assert changed(before, after) == {}
+
+
+def customer_of(target: str) -> str:
+    return OWNERS[target][1]
+
+
+CASES: dict[str, Case] = {
+    "list_customers": Case(lambda t: {"org_id": OTHER_ORG} if t == "x" else {}, listed("c-")),
+    "get_customer": Case(lambda t: {"customer": customer_of(t)}, got("customer", "c-")),
+    "create_customer": Case(
+        lambda t: {"name": "New customer", "assigned_to_email": STAFF_EMAIL[t] if t != "own" else None},
+        created("customers", name="New customer", assigned_to=lambda t: "u-vendor" if t == "own" else "u-emp2"),
+    ),
+    "list_leads": Case(lambda t: {"org_id": OTHER_ORG, "assigned_to": "u-vendor-x"} if t == "x" else {}, listed("l-")),
+    "create_lead": Case(
+        lambda t: {"name": "Jane", "source": "LinkedIn", "assigned_to_email": STAFF_EMAIL[t] if t != "own" else None},
+        created("leads", name="Jane", source="LinkedIn", status="new"),
+    ),
+    "update_lead_status": Case(
+        lambda t: {"lead": f"l-{t}", "status": "qualified"}, updated("leads", "l-", status="qualified")
+    ),
+    "list_deals": Case(lambda t: {"customer": customer_of(t)}, listed("d-")),
+    "get_deal": Case(lambda t: {"deal": f"d-{t}"}, got("deal", "d-")),
+    "create_deal": Case(
+        lambda t: {"title": "New deal", "value": 250, "customer": customer_of(t)},
+        created("deals", title="New deal", value=250.0, stage="prospecting", customer_id=customer_of),
+    ),
+    "update_deal_stage": Case(
+        lambda t: {"deal": f"d-{t}", "stage": "negotiation"}, updated("deals", "d-", stage="negotiation")
+    ),
+    "list_issues": Case(lambda t: {"customer": customer_of(t)}, listed("i-")),
+    "create_issue": Case(
+        lambda t: {"title": "Login problems", "customer": customer_of(t)},
+        created("issues", title="Login problems", status="open", customer_id=customer_of),
+    ),
+    "update_issue_status": Case(
+        lambda t: {"issue": f"i-{t}", "status": "resolved"}, updated("issues", "i-", status="resolved")
+    ),
+    "list_orders": Case(lambda t: {"customer": customer_of(t)}, listed("o-")),
+    "get_order": Case(lambda t: {"order": f"o-{t}"}, got("order", "o-")),
+    "list_payments": Case(lambda t: {"customer": customer_of(t)}, listed("p-")),
+    "record_payment": Case(
+        lambda t: {"order": f"o-{t}", "amount": 50, "method": "cash"},
+        created("payments", order_id=lambda t: f"o-{t}", customer_id=customer_of, amount=50.0, currency="EUR"),
+    ),
+    "list_files": Case(lambda t: {"customer": customer_of(t)}, listed("f-")),
+    "get_statistics": Case(lambda t: {"org_id": OTHER_ORG} if t == "x" else {}, statistics_of_org_1),
+    "delete_record": Case(lambda t: {"kind": "deal", "record": f"d-{t}"}, deleted("deals", "d-")),
+    "assign_record": Case(
+        lambda t: {"kind": "lead", "record": f"l-{t}", "assignee_email": "vendor@one.example"},
+        updated("leads", "l-", assigned_to="u-vendor"),
+    ),
+}
+
+
+def matrix() -> list[Any]:
+    rows = [line.split() for line in TABLE.strip().splitlines()[1:]]
+    params = []
+    for tool, *outcomes in rows:
+        for target, outcome in zip(TARGETS, outcomes, strict=True):
+            for role, expected in zip(ROLES, outcome, strict=True):
+                params.append(pytest.param(tool, target, role, expected, id=f"{tool}-{target}-{role.value}-{expected}"))
+    return params
+
+
+def test_the_table_covers_every_registered_tool_exactly_once() -> None:
+    in_table = [line.split()[0] for line in TABLE.strip().splitlines()[1:]]
+    assert sorted(in_table) == sorted(tool.name for tool in tools.all())
+    assert sorted(CASES) == sorted(in_table)
+
+
+@pytest.mark.parametrize(("tool", "target", "role", "expected"), matrix())
+def test_permission(env: dict[str, str], tool: str, target: str, role: Role, expected: str) -> None:
+    seed()
+    caller = CALLERS[role]
+    case = CASES[tool]
+    args = case.args(target)
+    before = snapshot()
+    changes_data = tools.get(tool).changes_data  # type: ignore[union-attr]
+
+    if changes_data:
+        preview = preview_tool_call(caller, tool, args)
+        if expected == "D":
+            assert isinstance(preview, dict), preview
+            assert preview["error"] == "not permitted"
+        else:
+            assert isinstance(preview, str), preview
+            assert preview.endswith("?")
+            assert "<" not in preview.replace("&lt;", "")
+        assert snapshot() == before, "a preview changed data"
+
+    result = call_tool(caller, tool, args)
+    after = snapshot()
+
+    if expected == "D":
+        assert result["ok"] is False, result
+        assert result["error"] == "not permitted"
+        assert result["detail"]
+        audited = refusals(tool)
+        assert len(audited) == (2 if changes_data else 1)
+        assert {entry["crm_user_id"] for entry in audited} == {caller.crm_user_id}
+        assert {entry["telegram_user_id"] for entry in audited} == {caller.telegram_user_id}
+        assert after == before, "a refused call changed data"
+        return
+    assert result["ok"] is True, result
+    assert refusals(tool) == []
+    if expected == "H":
+        assert all(not item["id"].endswith("-x") and item["id"] != "c-x" for item in result["items"])
+        assert after == before
+        return
+    case.check(target, result, before, after)
