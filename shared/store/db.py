@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 from typing import Any
 
+import grpc
 from google.cloud import firestore
 
 from shared.config import get_settings
@@ -33,6 +34,30 @@ class Collections:
     GROUP_CHATS = "tg_group_chats"
 
 
+_interceptors: list[Any] = []
+
+
+class _ObservedClient(firestore.Client):
+    """A client whose emulator channel passes every RPC through the registered gRPC interceptors."""
+
+    def _emulator_channel(self, transport: Any) -> Any:
+        channel = super()._emulator_channel(transport)  # type: ignore[no-untyped-call]
+        return grpc.intercept_channel(channel, *_interceptors)
+
+
+def observe_rpcs(interceptor: Any) -> None:
+    """Pass every Firestore RPC to the emulator through a gRPC client interceptor (for benchmarks and the
+    index check, which count reads and writes and see each query); applies to clients created after it.
+    """
+    _interceptors.append(interceptor)
+    get_db.cache_clear()
+
+
+def stop_observing() -> None:
+    _interceptors.clear()
+    get_db.cache_clear()
+
+
 @functools.cache
 def get_db() -> firestore.Client:
     """The Firestore client of this instance (honours FIRESTORE_EMULATOR_HOST)."""
@@ -40,7 +65,8 @@ def get_db() -> firestore.Client:
     project = settings.google_cloud_project
     if project is None and settings.firestore_emulator_host:
         project = DEFAULT_EMULATOR_PROJECT
-    return firestore.Client(project=project)
+    client_class = _ObservedClient if _interceptors and settings.firestore_emulator_host else firestore.Client
+    return client_class(project=project)
 
 
 def as_utc(value: Any) -> dt.datetime | None:
