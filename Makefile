@@ -27,8 +27,14 @@ typecheck: $(STAMP)
 test: lint typecheck
 	PYTHONPATH=. $(BIN)/python -m pytest -n 2 --dist loadfile
 
+test-reliability: $(STAMP)
+	PYTHONPATH=. $(BIN)/python -m pytest -n 2 --dist loadfile tests/reliability
+
 test-fast: $(STAMP)
 	PYTHONPATH=. $(BIN)/python -m pytest -n 2 --dist loadfile -x -q
+
+bench: $(STAMP)
+	PYTHONPATH=. $(BIN)/python -m bench
 
 build: $(STAMP)
 	$(BIN)/python scripts/build_bundles.py --out build
