@@ -67,9 +67,12 @@ class FirestoreRpcs(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
     def _count(self, method: str, response: Any) -> None:
         response = _raw(response)
         with self._lock:
-            if method == "BatchGetDocuments" and response.WhichOneof("result") == "found":
-                self.reads += 1
-            elif method == "RunQuery" and response.HasField("document"):
+            if (
+                method == "BatchGetDocuments"
+                and response.WhichOneof("result") == "found"
+                or method == "RunQuery"
+                and response.HasField("document")
+            ):
                 self.reads += 1
             elif method == "RunAggregationQuery" and response.HasField("result"):
                 self.reads += 1  # Firestore bills an aggregation like one read per 1,000 entries
@@ -121,9 +124,7 @@ def _shape(request: Any, aggregation: bool) -> QueryShape:
 
     if query.HasField("where"):
         visit(query.where)
-    order = tuple(
-        (o.field.field_path, "DESCENDING" if o.direction == 2 else "ASCENDING") for o in query.order_by
-    )
+    order = tuple((o.field.field_path, "DESCENDING" if o.direction == 2 else "ASCENDING") for o in query.order_by)
     return QueryShape(collection, tuple(equality), tuple(inequality), order, aggregation)
 
 

@@ -287,7 +287,7 @@ def redrive_route(request: flask.Request) -> flask.Response:
         raise BadRequest("statuses may contain only pending and failed")
     if not 1 <= body.limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
-    return json_response(redrive(statuses=tuple(body.statuses), limit=body.limit))
+    return json_response(redrive(statuses=tuple(body.statuses), limit=body.limit).as_json())
 
 
 _bot_username_cache: list[str] = []

@@ -15,7 +15,7 @@ from shared.bot import texts
 from shared.bot.conversation import Conversation
 from shared.crm.users import CrmUser, get_crm_user
 from shared.store import audit
-from shared.store.db import get_db
+from shared.store.db import new_transaction
 from shared.store.link_codes import CODE_LIFETIME, LinkCode, code_ref, read_code, save_code
 from shared.store.links import Link
 
@@ -47,7 +47,7 @@ def issue_link_code(user: CrmUser, bot_username: str) -> IssuedCode:
 
 def redeem_link_code(conversation: Conversation, code: str) -> None:
     """Link the chat's Telegram user with the code's CRM user, once; anything else changes nothing."""
-    link = _redeem(get_db().transaction(), conversation, code) if CODE_PATTERN.match(code) else None
+    link = _redeem(new_transaction(), conversation, code) if CODE_PATTERN.match(code) else None
     if link is None:
         audit.record("link_code_rejected", telegram_user_id=conversation.user.id)
         conversation.say(texts.CODE_INVALID)

@@ -17,7 +17,7 @@ from shared.bot import texts
 from shared.bot.conversation import Conversation
 from shared.crm.users import CrmUser, find_crm_user_by_email
 from shared.store import audit
-from shared.store.db import get_db
+from shared.store.db import new_transaction
 from shared.store.links import Link
 from shared.store.login_state import (
     FLOW_LIFETIME,
@@ -105,7 +105,7 @@ def _email_step(conversation: Conversation, text: str) -> None:
     if email is None:
         conversation.say(texts.INVALID_EMAIL)
         return
-    transaction = get_db().transaction()
+    transaction = new_transaction()
     outcome = _take_email(transaction, conversation.user.id, email)
     if outcome == "expired":
         conversation.say(texts.FLOW_EXPIRED)
@@ -150,7 +150,7 @@ class PasswordOutcome:
 
 
 def _password_step(conversation: Conversation, password: str) -> None:
-    outcome = _check_password(get_db().transaction(), conversation, password)
+    outcome = _check_password(new_transaction(), conversation, password)
     if outcome.verdict is Verdict.LINKED and outcome.link is not None:
         linking.after_link(conversation, outcome.link)
     elif outcome.verdict is Verdict.WRONG:

@@ -10,7 +10,7 @@ from google.cloud import firestore
 
 from shared import clock
 from shared.store import links
-from shared.store.db import get_db
+from shared.store.db import new_transaction
 from shared.store.links import Link
 
 DRAFT_LIFETIME = dt.timedelta(minutes=10)
@@ -30,7 +30,7 @@ def draft_waiting(link: Link) -> bool:
 
 def take_draft(telegram_user_id: int) -> bool:
     """Consume the user's live draft, atomically, so that one message opens one ticket."""
-    taken: bool = _take(get_db().transaction(), telegram_user_id)
+    taken: bool = _take(new_transaction(), telegram_user_id)
     return taken
 
 

@@ -69,6 +69,14 @@ def get_db() -> firestore.Client:
     return client_class(project=project)
 
 
+TRANSACTION_ATTEMPTS = 10
+
+
+def new_transaction() -> firestore.Transaction:
+    """A transaction that retries contention (several messages of one user at once) more than the default 5."""
+    return get_db().transaction(max_attempts=TRANSACTION_ATTEMPTS)
+
+
 def as_utc(value: Any) -> dt.datetime | None:
     """A Firestore timestamp (or None) as an aware UTC datetime."""
     if value is None:

@@ -10,7 +10,7 @@ from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict
 
 from shared import clock
-from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
+from shared.store.db import TIMEOUT_SECONDS, Collections, get_db, new_transaction
 
 LIFETIME = dt.timedelta(minutes=5)
 
@@ -61,7 +61,7 @@ def resolve_pending_action(
     if not action_id or "/" in action_id:
         return "unknown", None
     resolved: tuple[Resolution, PendingAction | None] = _resolve(
-        get_db().transaction(), action_id, telegram_user_id, confirm
+        new_transaction(), action_id, telegram_user_id, confirm
     )
     return resolved
 

@@ -17,7 +17,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared import clock
 from shared.crm.records.models import CrmRecord
 from shared.crm.records.queries import parse_record
-from shared.store.db import TIMEOUT_SECONDS, get_db
+from shared.store.db import TIMEOUT_SECONDS, get_db, new_transaction
 
 R = TypeVar("R", bound=CrmRecord)
 
@@ -80,7 +80,7 @@ def update_record(model: type[R], doc_id: str, check: Callable[[R], None], chang
         removed = {key: None for key, value in stamped.items() if value is firestore.DELETE_FIELD}
         return model.model_validate({**record.model_dump(), **values, **removed})
 
-    updated: R = update(db.transaction())
+    updated: R = update(new_transaction())
     return updated
 
 
@@ -98,7 +98,7 @@ def delete_record(model: type[R], doc_id: str, check: Callable[[R], None]) -> R:
         transaction.delete(ref)
         return record
 
-    deleted: R = delete(db.transaction())
+    deleted: R = delete(new_transaction())
     return deleted
 
 

@@ -1,0 +1,248 @@
+"""Delivering events: claim each in the ledger, find its recipient, send through the pacer; and re-drives."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.api_core.exceptions import GoogleAPIError
+
+from shared.config import get_settings
+from shared.notify import ledger
+from shared.notify.events import Event, MalformedBodyError, parse_event
+from shared.notify.ledger import DeliveryStatus, LedgerEntry
+from shared.notify.pacer import MESSAGES_PER_SECOND, SECONDS_BETWEEN_MESSAGES_TO_A_CHAT, Pacer
+from shared.notify.recipients import Recipient, Refusal, find_recipient
+from shared.notify.sending import Outgoing, RetryPolicy, SendOutcome, deliver_in_order
+from shared.notify.templates import render
+from shared.store import audit, links
+from shared.telegram.client import TelegramClient, get_telegram_client
+
+log = logging.getLogger(__name__)
+
+PREPARING_THREADS = 16
+REDRIVABLE = frozenset(status for status in ledger.STORED_STATUSES if status is not DeliveryStatus.SENT)
+STILL_PENDING = "not sent before the time budget ran out; a re-drive will send it"
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    """How long a request may spend sending, and how fast (Telegram's limits by default)."""
+
+    budget_seconds: float = 40.0
+    """Sends start only within this many seconds of the request (the function's timeout is 60 s)."""
+    per_second: float = MESSAGES_PER_SECOND
+    per_chat_interval: float = SECONDS_BETWEEN_MESSAGES_TO_A_CHAT
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """The answer about one event."""
+
+    event_id: str
+    status: DeliveryStatus
+    reason: str | None = None
+    first_status: DeliveryStatus | None = None
+    """For a duplicate: the status of the first delivery."""
+    telegram_message_id: int | None = None
+    retry: bool = False
+    """True when the event was not recorded at all, so the CRM should send it again."""
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": self.event_id, "status": self.status.value}
+        if self.reason:
+            body["reason"] = self.reason
+        if self.first_status is not None:
+            body["first_status"] = self.first_status.value
+        if self.telegram_message_id is not None:
+            body["telegram_message_id"] = self.telegram_message_id
+        if self.retry:
+            body["retry"] = True
+        return body
+
+
+def summary(results: Iterable[EventResult]) -> dict[str, Any]:
+    """The JSON answer for a list of results: each result in order, and how many of each status."""
+    listed = list(results)
+    return {
+        "results": [result.as_json() for result in listed],
+        "counts": dict(Counter(result.status.value for result in listed)),
+    }
+
+
+@dataclass(frozen=True)
+class RedriveReport:
+    """What a re-drive did: a result per event it took, and how many it left to someone already on them."""
+
+    results: list[EventResult]
+    skipped: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {**summary(self.results), "skipped": self.skipped}
+
+
+@dataclass(frozen=True)
+class _Ready:
+    event: Event
+    recipient: Recipient
+    message: Outgoing
+
+
+def notify_events(
+    events: Sequence[Event], telegram: TelegramClient | None = None, options: DeliveryOptions = DeliveryOptions()
+) -> list[EventResult]:
+    """Claim each event in the ledger and deliver the new ones; a result per event, in order."""
+    return _deliver(events, telegram, options, claim=True)
+
+
+def redrive(
+    statuses: Iterable[str] = (DeliveryStatus.PENDING, DeliveryStatus.FAILED),
+    limit: int = 100,
+    *,
+    telegram: TelegramClient | None = None,
+    options: DeliveryOptions = DeliveryOptions(),
+) -> RedriveReport:
+    """Send again, oldest first, up to `limit` ledger events with one of `statuses` (never `sent` ones).
+
+    Each is re-checked from scratch (recipient, link, preferences, permissions), so an event that failed
+    because the user was not linked yet is sent once they are. Events another request or re-drive holds
+    are skipped.
+    """
+    wanted = {DeliveryStatus(status) for status in statuses}
+    if not wanted or not wanted <= REDRIVABLE:
+        allowed = ", ".join(sorted(status.value for status in REDRIVABLE))
+        raise ValueError(f"statuses must be some of: {allowed}")
+    if not 1 <= limit <= 1000:
+        raise ValueError("limit must be between 1 and 1000")
+    taken: list[Event] = []
+    results: list[EventResult] = []
+    skipped = 0
+    for entry in ledger.entries_with_status(wanted, limit):
+        current = ledger.take_for_redrive(entry, wanted)
+        if current is None:
+            skipped += 1
+            continue
+        event = _stored_event(current)
+        if isinstance(event, EventResult):
+            results.append(event)
+        else:
+            taken.append(event)
+    results += _deliver(taken, telegram, options, claim=False)
+    return RedriveReport(results, skipped)
+
+
+def _stored_event(entry: LedgerEntry) -> Event | EventResult:
+    try:
+        return parse_event(entry.event)
+    except MalformedBodyError as error:
+        reason = f"the stored event no longer validates: {error}"
+        ledger.finish(entry.event_id, DeliveryStatus.FAILED, reason=reason)
+        return EventResult(entry.event_id, DeliveryStatus.FAILED, reason)
+
+
+def _deliver(
+    events: Sequence[Event], telegram: TelegramClient | None, options: DeliveryOptions, claim: bool
+) -> list[EventResult]:
+    if not events:
+        return []
+    deadline = time.monotonic() + options.budget_seconds
+    settings = get_settings()
+
+    def prepare(event: Event) -> _Ready | EventResult:
+        return _prepare(event, claim, settings.website_url, settings.bot_time_zone)
+
+    with ThreadPoolExecutor(max_workers=min(PREPARING_THREADS, len(events))) as pool:
+        prepared = list(pool.map(prepare, events))
+    ready = {item.message.key: item for item in prepared if isinstance(item, _Ready)}
+    outcomes: dict[str, SendOutcome] = {}
+    if ready:
+        client = telegram or get_telegram_client()
+        pacer = Pacer(deadline, options.per_second, options.per_chat_interval)
+
+        def record(message: Outgoing, outcome: SendOutcome) -> None:
+            _record_outcome(ready[message.key], outcome)
+
+        outcomes = deliver_in_order(client, [item.message for item in ready.values()], pacer, options.retry, record)
+    return [
+        item if isinstance(item, EventResult) else _result(item.event.id, outcomes[item.message.key])
+        for item in prepared
+    ]
+
+
+def _prepare(event: Event, claim: bool, website_url: str, time_zone: str) -> _Ready | EventResult:
+    """Claim the event (unless re-driven), find its recipient, and settle it unless there is one to send to."""
+    if claim:
+        try:
+            claimed = ledger.claim(event)
+        except GoogleAPIError as error:
+            log.error("event %s not recorded, Firestore unavailable: %s", event.id, error)
+            return EventResult(
+                event.id, DeliveryStatus.FAILED, "storage unavailable: send this event again", retry=True
+            )
+        if not claimed.created:
+            first = claimed.entry.status if claimed.entry is not None else None
+            return EventResult(event.id, DeliveryStatus.DUPLICATE, first_status=first)
+    try:
+        found = find_recipient(event)
+    except GoogleAPIError as error:
+        log.error("event %s: CRM not readable: %s", event.id, error)
+        reason = "storage unavailable while looking up the recipient; a re-drive will retry it"
+        _settle(event.id, DeliveryStatus.FAILED, reason)
+        return EventResult(event.id, DeliveryStatus.FAILED, reason)
+    if isinstance(found, Refusal):
+        _settle(
+            event.id,
+            found.status,
+            found.reason,
+            crm_user_id=found.user.id if found.user else None,
+            telegram_user_id=found.link.telegram_user_id if found.link else None,
+            chat_id=found.link.chat_id if found.link else None,
+        )
+        return EventResult(event.id, found.status, found.reason)
+    html = render(event, website_url, time_zone)
+    return _Ready(event, found, Outgoing(event.id, found.link.chat_id, html))
+
+
+def _settle(event_id: str, status: DeliveryStatus, reason: str, **recipient: Any) -> None:
+    try:
+        ledger.finish(event_id, status, reason=reason, **recipient)
+    except GoogleAPIError as error:
+        log.error("event %s: outcome %s not recorded: %s", event_id, status, error)
+
+
+def _record_outcome(item: _Ready, outcome: SendOutcome) -> None:
+    link = item.recipient.link
+    if outcome.status is DeliveryStatus.BLOCKED and outcome.attempts:
+        links.set_blocked(link.telegram_user_id, True)
+        audit.record("bot_blocked", telegram_user_id=link.telegram_user_id, crm_user_id=link.crm_user_id, via="notify")
+    ledger.finish(
+        item.event.id,
+        outcome.status,
+        reason=_reason(outcome),
+        attempts=outcome.attempts,
+        telegram_message_id=outcome.telegram_message_id,
+        last_error=outcome.error,
+        crm_user_id=item.recipient.user.id,
+        telegram_user_id=link.telegram_user_id,
+        chat_id=link.chat_id,
+    )
+
+
+def _reason(outcome: SendOutcome) -> str | None:
+    if outcome.status is DeliveryStatus.PENDING:
+        return STILL_PENDING
+    if outcome.status is DeliveryStatus.BLOCKED:
+        return "the user has blocked the bot"
+    if outcome.status is DeliveryStatus.FAILED:
+        return f"Telegram: {outcome.error}" if outcome.error else "Telegram did not take the message"
+    return None
+
+
+def _result(event_id: str, outcome: SendOutcome) -> EventResult:
+    return EventResult(event_id, outcome.status, _reason(outcome), telegram_message_id=outcome.telegram_message_id)

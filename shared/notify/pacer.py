@@ -1,0 +1,84 @@
+"""Pacing sends under Telegram's limits (https://core.telegram.org/bots/faq#broadcasting-to-users).
+
+About 30 messages a second overall and one a second per chat. Threads ask the pacer before each send;
+nothing is started after the deadline, so the caller can report what is left as pending.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+MESSAGES_PER_SECOND = 30.0
+SECONDS_BETWEEN_MESSAGES_TO_A_CHAT = 1.0
+
+
+class Pacer:
+    """Lets a send start when the overall rate, the chat's spacing, and any flood pause allow it.
+
+    Overall: starts are at least 1/`per_second` apart and at most `per_second` fall in any one second
+    (measured on the starts themselves, so a thread that wakes late cannot cause a burst). Per chat: a
+    message starts `per_chat_interval` after the chat's last message arrived.
+    """
+
+    def __init__(
+        self,
+        deadline: float,
+        per_second: float = MESSAGES_PER_SECOND,
+        per_chat_interval: float = SECONDS_BETWEEN_MESSAGES_TO_A_CHAT,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if per_second <= 0 or per_chat_interval < 0:
+            raise ValueError("per_second must be positive and per_chat_interval not negative")
+        self.deadline = deadline
+        self._interval = 1.0 / per_second
+        self._window_size = max(1, int(per_second))
+        self._window = self._window_size / per_second
+        self._per_chat_interval = per_chat_interval
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._starts: deque[float] = deque(maxlen=self._window_size)
+        self._paused_until = 0.0
+        self._chat_ready: dict[int, float] = {}
+
+    def acquire(self, chat_id: int) -> bool:
+        """Wait until a message may go to `chat_id`; False (without waiting) if that is past the deadline."""
+        while True:
+            with self._lock:
+                now = self._monotonic()
+                earliest = max(now, self._chat_ready.get(chat_id, 0.0), self._paused_until)
+                if self._starts:
+                    earliest = max(earliest, self._starts[-1] + self._interval)
+                if len(self._starts) == self._window_size:
+                    earliest = max(earliest, self._starts[0] + self._window)
+                if earliest > self.deadline:
+                    return False
+                if earliest <= now:
+                    self._starts.append(now)
+                    return True
+            self._sleep(earliest - now)  # then check again: another thread may have taken the slot
+
+    def sent(self, chat_id: int) -> None:
+        """A message reached `chat_id`: its next one waits `per_chat_interval` (failed attempts back off instead)."""
+        with self._lock:
+            ready = self._monotonic() + self._per_chat_interval
+            self._chat_ready[chat_id] = max(self._chat_ready.get(chat_id, 0.0), ready)
+
+    def hold_chat(self, chat_id: int, seconds: float) -> None:
+        """Send nothing to `chat_id` for `seconds` (back-off after a server error)."""
+        with self._lock:
+            ready = self._monotonic() + seconds
+            self._chat_ready[chat_id] = max(self._chat_ready.get(chat_id, 0.0), ready)
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing to anyone for `seconds` (Telegram's retry_after)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._monotonic() + seconds)
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline."""
+        return self.deadline - self._monotonic()

@@ -1,0 +1,106 @@
+"""/notifications: a linked user chooses which status notifications they get, with inline buttons.
+
+Buttons carry `notif:<all|group>:<on|off>` (the state to set, not a toggle, so a double tap or an old
+message cannot flip a setting back); each tap saves the link's preferences and edits the message in place.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from shared.bot import callbacks, texts
+from shared.bot.commands import registry
+from shared.bot.conversation import Conversation
+from shared.roles import EVERYONE
+from shared.store import audit, links
+from shared.store.links import NOTIFICATION_GROUPS, NotificationPreferences
+from shared.telegram.errors import TelegramBadRequest
+from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+
+log = logging.getLogger(__name__)
+
+CALLBACK_KIND = "notif"
+GROUP_LABELS = {
+    "files": "📄 Files",
+    "orders": "🛒 Orders",
+    "payments": "💳 Payments",
+    "messages": "💬 Messages from our team",
+}
+
+
+def settings_text(preferences: NotificationPreferences) -> str:
+    """The settings message: what is on and off."""
+    if not preferences.enabled:
+        return (
+            "🔕 <b>Notification settings</b>\n\n"
+            "All notifications are off: you won't get status updates here until you turn them back on."
+        )
+    lines = ["🔔 <b>Notification settings</b>", "", "Status updates sent here as they happen:"]
+    for group in NOTIFICATION_GROUPS:
+        state = "✅ on" if preferences.wants(group) else "🔕 off"
+        lines.append(f"{GROUP_LABELS[group]}: {state}")
+    lines += ["", "Tap a button to turn a group on or off."]
+    return "\n".join(lines)
+
+
+def settings_markup(preferences: NotificationPreferences) -> InlineKeyboardMarkup:
+    """One button per group (showing its state, setting the opposite) and one for all."""
+    if not preferences.enabled:
+        return InlineKeyboardMarkup(inline_keyboard=[[_button("🔔 Turn all on", "all", True)]])
+    rows = []
+    for group in NOTIFICATION_GROUPS:
+        on = preferences.wants(group)
+        rows.append([_button(f"{'✅' if on else '🔕'} {GROUP_LABELS[group]}", group, not on)])
+    rows.append([_button("🔕 Turn all off", "all", False)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def changed(preferences: NotificationPreferences, target: str, on: bool) -> NotificationPreferences:
+    """The preferences after setting `target` ('all' or a group) on or off."""
+    if target == "all":
+        return NotificationPreferences(enabled=on, muted_groups=[] if on else list(preferences.muted_groups))
+    muted = [group for group in preferences.muted_groups if group != target]
+    if not on:
+        muted.append(target)
+    return NotificationPreferences(enabled=preferences.enabled, muted_groups=sorted(muted))
+
+
+@registry.command("notifications", "Choose which notifications you get", EVERYONE)
+def notifications_command(conversation: Conversation, argument: str) -> None:
+    preferences = conversation.require_session().link.notifications
+    conversation.say(settings_text(preferences), settings_markup(preferences))
+
+
+@callbacks.on(CALLBACK_KIND)
+def on_settings_button(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
+    session = conversation.session
+    if session is None:
+        conversation.telegram.answer_callback_query(query.id, texts.NOT_LINKED)
+        return
+    target, _, state = payload.partition(":")
+    if target not in ("all", *NOTIFICATION_GROUPS) or state not in ("on", "off") or query.message is None:
+        conversation.telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
+        return
+    preferences = changed(session.link.notifications, target, state == "on")
+    links.update_link(session.telegram_user_id, {"notifications": preferences.model_dump()})
+    audit.record(
+        "notifications_changed",
+        telegram_user_id=session.telegram_user_id,
+        crm_user_id=session.crm_user_id,
+        enabled=preferences.enabled,
+        muted_groups=preferences.muted_groups,
+    )
+    text, markup = settings_text(preferences), settings_markup(preferences)
+    try:
+        conversation.telegram.edit_message_text(
+            conversation.chat_id, query.message.message_id, text, reply_markup=markup
+        )
+    except TelegramBadRequest as error:
+        if "not modified" not in error.description.lower():
+            log.info("settings message not editable (%s); sending a new one", error.description)
+            conversation.say(text, markup)
+    conversation.telegram.answer_callback_query(query.id, "Saved")
+
+
+def _button(text: str, target: str, on: bool) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=f"{CALLBACK_KIND}:{target}:{'on' if on else 'off'}")

@@ -1,0 +1,107 @@
+"""The Telegram message of each event type, in the customer bot guide's style. Every CRM string is escaped."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shared.notify.events import (
+    Event,
+    FileStatusEvent,
+    OrderEvent,
+    PaymentEvent,
+    StaffMessageEvent,
+)
+from shared.telegram.formatting import escape_html
+
+
+class Heading(NamedTuple):
+    emoji: str
+    title: str
+    status: str | None
+    update: str
+
+
+HEADINGS = {
+    "file.received": Heading("📥", "File Status Update", "RECEIVED", "We've received your file; it's in our queue."),
+    "file.processing": Heading("⏳", "File Status Update", "PROCESSING", "Your file is being processed by our team."),
+    "file.ready": Heading("✅", "File Ready", "READY", "Your file is ready to download."),
+    "file.eta_set": Heading("⏱️", "Estimated Time Set", None, "We've estimated when your file will be ready."),
+    "file.comment_added": Heading("💬", "New Comment on Your File", None, "Our team added a comment to your file."),
+    "order.confirmed": Heading("🧾", "Order Confirmed", "CONFIRMED", "Your order is confirmed."),
+    "order.paid": Heading("💳", "Order Paid", "PAID", "Your order is paid. Thank you!"),
+    "order.shipped": Heading("🚚", "Order Shipped", "SHIPPED", "Your order is on its way."),
+    "order.delivered": Heading("📦", "Order Delivered", "DELIVERED", "Your order has been delivered."),
+    "payment.received": Heading("💰", "Payment Received", None, "Thank you! We've received your payment."),
+    "message": Heading("📢", "Message from our team", None, ""),
+}
+
+
+def render(event: Event, website_url: str, time_zone: str = "UTC") -> str:
+    """The Telegram HTML of an event's notification."""
+    heading = HEADINGS[event.type]
+    lines = [f"<b>{heading.emoji} {heading.title}</b>", ""]
+    if isinstance(event, FileStatusEvent):
+        data = event.data
+        lines.append(f"📄 File: <b>{escape_html(data.file_name)}</b>")
+        if heading.status:
+            lines.append(f"📊 Status: {heading.status}")
+        if data.eta:
+            lines.append(f"⏱️ Estimated time: {_eta(data.eta, time_zone)}")
+        lines.append(f"💬 Update: {escape_html(data.message or heading.update)}")
+        if data.comment:
+            lines.append(f"📝 Comment: {escape_html(data.comment)}")
+        link = "View your files"
+    elif isinstance(event, OrderEvent):
+        order = event.data
+        lines.append(f"🛒 Order: <b>{_order_number(order.order_number)}</b>")
+        lines.append(f"📊 Status: {heading.status}")
+        if order.total is not None:
+            lines.append(f"💰 Total: {_money(order.total, order.currency)}")
+        if order.tracking_url:
+            lines.append(f'🚚 Tracking: <a href="{escape_html(order.tracking_url, quote=True)}">follow your parcel</a>')
+        lines.append(f"💬 Update: {heading.update}")
+        link = "View your orders"
+    elif isinstance(event, PaymentEvent):
+        payment = event.data
+        lines.append(f"🛒 Order: <b>{_order_number(payment.order_number)}</b>")
+        lines.append(f"💵 Amount: {_money(payment.amount, payment.currency)}")
+        lines.append(f"💬 Update: {heading.update}")
+        link = "View your orders"
+    else:
+        assert isinstance(event, StaffMessageEvent)
+        lines.append(escape_html(event.data.text))
+        link = "Open your account"
+    lines += ["", f'🔗 <a href="{escape_html(website_url, quote=True)}">{link}</a>', ""]
+    lines.append(f"🕐 Updated: {_when(event.occurred_at, time_zone)}")
+    return "\n".join(lines)
+
+
+def _order_number(number: str) -> str:
+    return escape_html(number if number.startswith("#") else f"#{number}")
+
+
+def _money(amount: Decimal, currency: str | None) -> str:
+    return f"{amount:,.2f}" + (f" {escape_html(currency)}" if currency else "")
+
+
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+def _when(moment: dt.datetime, time_zone: str) -> str:
+    return moment.astimezone(_zone(time_zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _eta(eta: str, time_zone: str) -> str:
+    """An ISO date-time with a zone is shown like the other times; anything else ("2 hours") as sent."""
+    try:
+        moment = dt.datetime.fromisoformat(eta)
+    except ValueError:
+        return escape_html(eta)
+    return _when(moment, time_zone) if moment.tzinfo is not None else escape_html(eta)

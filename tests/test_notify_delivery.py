@@ -1,0 +1,165 @@
+"""Delivery in process, with the pacer's rates as parameters: pacing, time budget, timeouts, re-drives, ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from shared import clock
+from shared.notify import DeliveryOptions, DeliveryStatus, counts_by_status, entries_with_status, notify_events, redrive
+from shared.notify.events import Event, parse_event
+from shared.notify.ledger import claim, get_entry
+from shared.notify.sending import RetryPolicy
+from shared.telegram.client import TelegramClient
+from tests.fakes.telegram_api import FakeTelegram
+from tests.test_notify import event, link_user
+
+pytestmark = pytest.mark.emulator
+
+QUICK = RetryPolicy(max_attempts=3, backoff=0.05)
+
+
+def events(*bodies: dict[str, Any]) -> list[Event]:
+    return [parse_event(body) for body in bodies]
+
+
+def statuses(results: list[Any]) -> list[str]:
+    return [result.status.value for result in results]
+
+
+def test_messages_to_one_chat_are_spaced_and_in_order(env: dict[str, str], telegram: FakeTelegram) -> None:
+    link_user("u1", 501)
+    batch = events(*(event(f"e{i}", "message", text=f"number {i}") for i in range(3)))
+    options = DeliveryOptions(per_second=1000, per_chat_interval=0.3)
+    assert statuses(notify_events(batch, options=options)) == ["sent"] * 3
+    calls = telegram.calls_to("sendMessage")
+    assert [c.params["text"].split("number ")[1][0] for c in calls] == ["0", "1", "2"]
+    assert all(b.at - a.at >= 0.3 for a, b in zip(calls, calls[1:], strict=False))
+
+
+def test_overall_rate_is_capped(env: dict[str, str], telegram: FakeTelegram) -> None:
+    for n in range(40):
+        link_user(f"u{n}", 700 + n)
+    batch = events(*(event(f"e{n}", "message", user_id=f"u{n}") for n in range(40)))
+    assert statuses(notify_events(batch, options=DeliveryOptions(per_second=30))) == ["sent"] * 40
+    starts = sorted(call.at for call in telegram.calls_to("sendMessage"))
+    tolerance = 0.1  # arrivals at the fake lag the starts by scheduling noise; exact starts: test_notify_units
+    assert all(starts[i + 30] - starts[i] >= 1.0 - tolerance for i in range(len(starts) - 30))
+    assert starts[-1] - starts[0] >= 39 / 30 - tolerance
+
+
+def test_events_left_when_the_budget_runs_out_stay_pending_and_a_redrive_sends_them(
+    env: dict[str, str], telegram: FakeTelegram
+) -> None:
+    link_user("u1", 501)
+    batch = events(*(event(f"e{i}", "message", text=f"number {i}") for i in range(3)))
+    results = notify_events(batch, options=DeliveryOptions(budget_seconds=0.4, per_chat_interval=1.0))
+    assert statuses(results) == ["sent", "pending", "pending"]
+    assert "re-drive" in str(results[1].reason)
+    pending = get_entry("e1")
+    assert pending is not None
+    assert (pending.status, pending.lease_until, pending.attempts) == (DeliveryStatus.PENDING, None, 0)
+    assert counts_by_status() == {
+        "pending": 2,
+        "sent": 1,
+        "not_linked": 0,
+        "muted": 0,
+        "blocked": 0,
+        "failed": 0,
+        "duplicate": 0,
+    }
+    assert [entry.event_id for entry in entries_with_status(["pending"])] == ["e1", "e2"]
+
+    report = redrive(options=DeliveryOptions(per_chat_interval=0.2))
+    assert (statuses(report.results), report.skipped) == (["sent", "sent"], 0)
+    assert report.as_json()["counts"] == {"sent": 2}
+    assert [text.split("number ")[1][0] for text in telegram.sent_texts(501)] == ["0", "1", "2"]
+    sent = get_entry("e2")
+    assert sent is not None
+    assert (sent.status, sent.redrives, sent.attempts) == (DeliveryStatus.SENT, 1, 1)
+    assert [step["status"] for step in sent.history] == ["pending", "sent"]
+    assert redrive().results == []
+
+
+def test_a_429_longer_than_the_budget_leaves_the_event_pending(env: dict[str, str], telegram: FakeTelegram) -> None:
+    link_user("u1", 501)
+    telegram.fail("sendMessage", 429, "Too Many Requests: retry after 30", retry_after=30)
+    [result] = notify_events(events(event("e1")), options=DeliveryOptions(budget_seconds=1))
+    assert result.status is DeliveryStatus.PENDING
+    entry = get_entry("e1")
+    assert entry is not None
+    assert entry.last_error is not None
+    assert "429" in entry.last_error
+    assert entry.attempts == 1
+
+
+def test_a_timeout_is_retried(env: dict[str, str], telegram: FakeTelegram) -> None:
+    link_user("u1", 501)
+    impatient = TelegramClient(telegram.token, telegram.base_url, read_timeout=0.3)
+    telegram.fail("sendMessage", 502, "Bad Gateway", delay=1.0)  # answers after the client gave up
+    [result] = notify_events(events(event("e1")), telegram=impatient, options=DeliveryOptions(retry=QUICK))
+    assert result.status is DeliveryStatus.SENT
+    entry = get_entry("e1")
+    assert entry is not None
+    assert entry.attempts == 2
+
+
+def test_a_failed_event_is_sent_by_a_redrive_once_telegram_recovers(
+    env: dict[str, str], telegram: FakeTelegram
+) -> None:
+    link_user("u1", 501)
+    telegram.fail("sendMessage", 503, "Service Unavailable", times=3)
+    [result] = notify_events(events(event("e1")), options=DeliveryOptions(retry=QUICK))
+    assert result.status is DeliveryStatus.FAILED
+    report = redrive(statuses=["failed"])
+    assert statuses(report.results) == ["sent"]
+    entry = get_entry("e1")
+    assert entry is not None
+    assert (entry.status, entry.attempts, entry.last_error) == (DeliveryStatus.SENT, 4, None)
+
+
+def test_a_redrive_rechecks_the_recipient(env: dict[str, str], telegram: FakeTelegram) -> None:
+    [result] = notify_events(events(event("e1")))
+    assert result.status is DeliveryStatus.NOT_LINKED
+    assert redrive().results == []  # not_linked is not re-driven unless asked
+    link_user("u1", 501)
+    assert statuses(redrive(statuses=["not_linked"]).results) == ["sent"]
+
+
+def test_a_redrive_skips_events_a_request_still_holds(env: dict[str, str], telegram: FakeTelegram) -> None:
+    link_user("u1", 501)
+    assert claim(parse_event(event("e1"))).created  # a request is on it (or died holding it)
+    report = redrive()
+    assert (report.results, report.skipped) == ([], 1)
+    clock.advance(dt.timedelta(minutes=3))  # the lease ran out: the request is gone
+    assert statuses(redrive().results) == ["sent"]
+    assert len(telegram.sent_texts(501)) == 1
+
+
+def test_a_redrive_never_resends_sent_events(env: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="statuses must be some of"):
+        redrive(statuses=["sent"])
+    with pytest.raises(ValueError, match="limit"):
+        redrive(limit=0)
+
+
+def test_a_blocked_chat_gets_one_attempt_per_batch(env: dict[str, str], telegram: FakeTelegram) -> None:
+    link_user("u1", 501)
+    telegram.block(501)
+    results = notify_events(events(event("e1"), event("e2"), event("e3", "message")))
+    assert statuses(results) == ["blocked"] * 3
+    assert len(telegram.calls_to("sendMessage")) == 1
+
+
+def test_counts_by_status_over_a_period(env: dict[str, str], telegram: FakeTelegram) -> None:
+    link_user("u1", 501)
+    notify_events(events(event("old")))
+    clock.advance(dt.timedelta(days=2))
+    since = clock.now()
+    notify_events(events(event("new"), event("stranger", user_id="nobody")))
+    notify_events(events(event("new")))
+    counts = counts_by_status(since=since)
+    assert (counts["sent"], counts["not_linked"], counts["duplicate"]) == (1, 1, 1)
+    assert counts_by_status(until=since)["sent"] == 1
