@@ -66,16 +66,15 @@ class FirestoreRpcs(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
 
     def _count(self, method: str, response: Any) -> None:
         response = _raw(response)
-        with self._lock:
-            if (
-                method == "BatchGetDocuments"
-                and response.WhichOneof("result") == "found"
-                or method == "RunQuery"
-                and response.HasField("document")
-            ):
+        found = {
+            "BatchGetDocuments": lambda: response.WhichOneof("result") == "found",
+            "RunQuery": lambda: response.HasField("document"),
+            # Firestore bills an aggregation like one read per 1,000 index entries
+            "RunAggregationQuery": lambda: response.HasField("result"),
+        }.get(method)
+        if found is not None and found():
+            with self._lock:
                 self.reads += 1
-            elif method == "RunAggregationQuery" and response.HasField("result"):
-                self.reads += 1  # Firestore bills an aggregation like one read per 1,000 entries
 
 
 class _Counted:
