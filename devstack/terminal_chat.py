@@ -60,10 +60,10 @@ def _show(call: Call, buttons: list[dict[str, Any]]) -> None:
             print(f"\n{prefix} " + shown.replace("\n", "\n      "))
             for number, button in enumerate(flat, 1):
                 print(f"      [{number}] {button.get('text')}   (type /press {number})")
-            print("you › ", end="", flush=True)
+            print(flush=True)
     elif call.method == "answerCallbackQuery" and params.get("text"):
         with _print_lock:
-            print(f"\nbot (toast) › {params['text']}\nyou › ", end="", flush=True)
+            print(f"\nbot (toast) › {params['text']}", flush=True)
 
 
 def run(sandbox: Sandbox, webhook_url: str, secret: str) -> None:

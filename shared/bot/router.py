@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import logging
 
+# Modules with commands and callbacks register them on import; the account commands (shared.bot.handlers)
+# come first, as /help lists commands in registration order.
+from shared.agent import confirmations  # noqa: F401
 from shared.auth import login, menus
 from shared.auth.session import SessionChange, load_session
-from shared.bot import texts
+from shared.bot import callbacks, handlers, texts
 from shared.bot.commands import GUEST, parse_command, registry
 from shared.bot.conversation import Conversation
+from shared.crm import commands as crm_commands
 from shared.crm import support_drafts
+from shared.notify import preferences  # noqa: F401
 from shared.store import audit, counters, links, updates
 from shared.telegram.client import TelegramClient
 from shared.telegram.errors import TelegramError
 from shared.telegram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 
 log = logging.getLogger(__name__)
-
-# Handlers register their commands and callbacks on import.
-from shared.agent import confirmations  # noqa: E402,F401  isort: skip
-from shared.crm import commands as crm_commands  # noqa: E402  isort: skip
-from shared.notify import preferences  # noqa: E402,F401  isort: skip
-from shared.bot import callbacks, handlers  # noqa: E402,F401  isort: skip
 
 
 def handle_update(update: Update, telegram: TelegramClient) -> None:
