@@ -368,3 +368,5 @@ def test_rate_limit_and_daily_budget(
     assert "usage limit" in telegram.last_text(VENDOR)
     usage = get_db().collection("tg_history").document(str(VENDOR)).get().to_dict() or {}
     assert usage["day_tokens"] >= 50
+    today = get_db().collection("tg_counters").document(clock.now().date().isoformat()).get().to_dict() or {}
+    assert today["assistant_users"][str(VENDOR)] == {"messages": 3, "tokens": usage["day_tokens"]}

@@ -105,3 +105,26 @@ def test_unknown_command_and_free_text_from_a_guest(webhook: FunctionServer, tel
     assert "/help" in telegram.last_text(11)
     user.send("hello there")
     assert "/start" in telegram.last_text(11)
+
+
+@pytest.mark.parametrize(
+    ("status", "description", "retry_after"),
+    [(429, "Too Many Requests: retry after 1", 1), (502, "Bad Gateway", None)],
+)
+def test_a_reply_survives_one_flood_limit_or_server_error(
+    webhook: FunctionServer, telegram: FakeTelegram, status: int, description: str, retry_after: int | None
+) -> None:
+    telegram.fail("sendMessage", status, description, retry_after=retry_after)
+    ChatUser(webhook, 12).send("/help")
+    attempts = telegram.calls_to("sendMessage")
+    assert len(attempts) == 2
+    assert attempts[0].params["text"] == attempts[1].params["text"]
+    if retry_after:
+        assert attempts[1].at - attempts[0].at >= retry_after
+
+
+def test_a_long_flood_limit_is_not_waited_out_in_the_webhook(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    telegram.fail("sendMessage", 429, "Too Many Requests: retry after 30", retry_after=30, times=5)
+    response = post_update(webhook, message_update(13, "/help"))
+    assert response.status_code == 200
+    assert len(telegram.calls_to("sendMessage")) <= 2

@@ -187,7 +187,14 @@ def _record(telegram_user_id: int, state: AssistantState, outcome: TurnOutcome) 
         exchange = Exchange(contents=[c.model_dump_json(exclude_none=True) for c in outcome.contents])
         state.exchanges = history.trim([*state.exchanges, exchange])
     history.save_state(telegram_user_id, state)
-    counters.count_many({"assistant.messages": 1, "assistant.tokens": outcome.tokens})
+    counters.count_many(
+        {
+            "assistant.messages": 1,
+            "assistant.tokens": outcome.tokens,
+            f"assistant_users.{telegram_user_id}.messages": 1,
+            f"assistant_users.{telegram_user_id}.tokens": outcome.tokens,
+        }
+    )
 
 
 class _typing:

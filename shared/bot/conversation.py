@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from shared.auth.session import Session
 from shared.telegram.client import TelegramClient
-from shared.telegram.errors import TelegramBadRequest
+from shared.telegram.errors import (
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from shared.telegram.formatting import html_to_plain_text, render_reply, split_plain_text
 from shared.telegram.types import InlineKeyboardMarkup, Message, User
 
 log = logging.getLogger(__name__)
+
+SEND_ATTEMPTS = 2
+MAX_FLOOD_WAIT_SECONDS = 5.0  # a reply that must wait longer would arrive after the user gave up
+TRANSIENT_PAUSE_SECONDS = 0.5
 
 
 @dataclass
@@ -37,29 +47,35 @@ class Conversation:
     def say(self, html: str, markup: InlineKeyboardMarkup | None = None) -> Message | None:
         """Send a Telegram-HTML message; falls back to plain text if Telegram cannot parse it."""
         try:
-            return self.telegram.send_message(self.chat_id, html, reply_markup=markup)
+            return self._send(html, "HTML", markup)
         except TelegramBadRequest as error:
             if not error.is_parse_error:
                 raise
             log.warning("Telegram rejected our HTML (%s); resending as plain text", error.description)
-            return self.telegram.send_message(
-                self.chat_id, html_to_plain_text(html), parse_mode=None, reply_markup=markup
-            )
+        sent = None
+        plain_parts = split_plain_text(html_to_plain_text(html))
+        for index, plain in enumerate(plain_parts):
+            sent = self._send(plain, None, markup if index == len(plain_parts) - 1 else None)
+        return sent
 
     def say_markdown(self, markdown: str, markup: InlineKeyboardMarkup | None = None) -> None:
         """Send Markdown (a model's reply) as one or more valid Telegram messages; markup goes on the last."""
         parts = render_reply(markdown)
         for index, part in enumerate(parts):
-            last = index == len(parts) - 1
+            self.say(part, markup if index == len(parts) - 1 else None)
+
+    def _send(self, text: str, parse_mode: str | None, markup: InlineKeyboardMarkup | None) -> Message:
+        """sendMessage, waiting out a short flood limit and retrying one transient failure."""
+        for attempt in range(SEND_ATTEMPTS):
             try:
-                self.telegram.send_message(self.chat_id, part, reply_markup=markup if last else None)
-            except TelegramBadRequest as error:
-                if not error.is_parse_error:
+                return self.telegram.send_message(self.chat_id, text, parse_mode=parse_mode, reply_markup=markup)
+            except TelegramRetryAfter as error:
+                wait = error.retry_after or 1.0
+                if wait > MAX_FLOOD_WAIT_SECONDS or attempt + 1 == SEND_ATTEMPTS:
                     raise
-                log.warning("Telegram rejected a converted reply (%s); sending plain text", error.description)
-                plain_parts = split_plain_text(html_to_plain_text(part))
-                for plain_index, plain in enumerate(plain_parts):
-                    final = last and plain_index == len(plain_parts) - 1
-                    self.telegram.send_message(
-                        self.chat_id, plain, parse_mode=None, reply_markup=markup if final else None
-                    )
+                time.sleep(wait)
+            except (TelegramServerError, TelegramNetworkError):
+                if attempt + 1 == SEND_ATTEMPTS:
+                    raise
+                time.sleep(TRANSIENT_PAUSE_SECONDS)
+        raise AssertionError("unreachable")
