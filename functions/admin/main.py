@@ -4,6 +4,9 @@ import flask
 import functions_framework
 
 from shared.admin.endpoint import handle_admin_request
+from shared.config import get_settings
+
+get_settings()  # refuse to start with invalid settings (e.g. a malformed TG_WEBHOOK_SECRET)
 
 
 @functions_framework.http

@@ -3,7 +3,10 @@
 import flask
 import functions_framework
 
+from shared.config import get_settings
 from shared.notify.endpoint import handle_notify_request
+
+get_settings()  # refuse to start with invalid settings (e.g. a malformed TG_WEBHOOK_SECRET)
 
 
 @functions_framework.http

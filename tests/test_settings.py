@@ -1,0 +1,56 @@
+"""Settings: read once, validated, and a function refuses to start with a malformed webhook secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.config import InvalidSettingsError, MissingSettingError, Settings, get_settings
+from tests.harness import serve_function
+
+
+@pytest.mark.parametrize("secret", ["has spaces", "x" * 257, "semi;colon", "ünï"])
+def test_malformed_webhook_secret_is_refused(secret: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TG_WEBHOOK_SECRET", secret)
+    get_settings.cache_clear()
+    with pytest.raises(InvalidSettingsError, match="TG_WEBHOOK_SECRET must be 1-256 characters"):
+        get_settings()
+    get_settings.cache_clear()
+
+
+def test_a_function_does_not_start_with_a_malformed_secret(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TG_WEBHOOK_SECRET", "not allowed!")
+    get_settings.cache_clear()
+    with pytest.raises(InvalidSettingsError):
+        serve_function("webhook", "telegram_webhook")
+    get_settings.cache_clear()
+
+
+def test_missing_setting_names_the_variable_and_how_to_fix_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ADMIN_API_TOKEN", raising=False)
+    settings = Settings()
+    with pytest.raises(MissingSettingError) as raised:
+        settings.require("ADMIN_API_TOKEN")
+    assert str(raised.value) == "ADMIN_API_TOKEN is not set: generate one with 'openssl rand -hex 32'"
+
+
+def test_empty_secrets_count_as_unset_and_urls_lose_trailing_slashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "")
+    monkeypatch.setenv("TELEGRAM_API_BASE", "http://127.0.0.1:9/")
+    settings = Settings()
+    assert settings.gemini_api_key is None
+    assert settings.telegram_api_base == "http://127.0.0.1:9"
+
+
+def test_missing_webhook_secret_is_a_503_naming_it(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TG_WEBHOOK_SECRET")
+    get_settings.cache_clear()
+    server = serve_function("webhook", "telegram_webhook")
+    try:
+        response = server.post("/", json={"update_id": 1}, headers={"X-Telegram-Bot-Api-Secret-Token": ""})
+        assert response.status_code == 503
+        assert "TG_WEBHOOK_SECRET is not set" in response.json()["error"]
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
