@@ -31,7 +31,7 @@ def hash_password(password: str, iterations: int = DEFAULT_ITERATIONS) -> str:
 def verify_password(password: str, encoded: str | None) -> bool:
     """True when the password matches the stored hash; an unknown or broken format is False and a warning."""
     if not encoded:
-        verify_password(password, _DUMMY_HASH)
+        spend_equal_time(password)
         return False
     if encoded.startswith(DJANGO_PBKDF2 + "$"):
         return _verify_django_pbkdf2(password, encoded)

@@ -87,8 +87,6 @@ def visible_text(text: str, parse_mode: str | None) -> tuple[str, str | None]:
     """(the text a user would see, an entity parse error or None)."""
     if (parse_mode or "").upper() != "HTML":
         return text, None
-    if "<" in text.replace("&lt;", ""):
-        pass
     checker = _EntityChecker()
     checker.feed(text)
     checker.close()
