@@ -18,6 +18,8 @@ PROJECT=""
 REGION="europe-west1"
 FIRESTORE_LOCATION=""
 WEBSITE_URL_FLAG=""
+# Passed to every function when set in deploy.sh's environment (see the README's configuration table).
+OPTIONAL_SETTINGS="BOT_TIME_ZONE GEMINI_MODEL ASSISTANT_MESSAGES_PER_MINUTE ASSISTANT_DAILY_TOKEN_BUDGET ASSISTANT_TURN_SECONDS"
 BUILD_DIR="$ROOT/build"
 NOTIFY_INVOKERS=""
 DRY_RUN=0
@@ -56,6 +58,9 @@ Options:
 Environment:
   TG_BOT_TOKEN     the bot token from @BotFather, needed on the first run (asked for in a terminal)
   GEMINI_API_KEY   optional, stored on the first run; without it the assistant is off
+  BOT_TIME_ZONE, GEMINI_MODEL, ASSISTANT_MESSAGES_PER_MINUTE, ASSISTANT_DAILY_TOKEN_BUDGET,
+  ASSISTANT_TURN_SECONDS
+                   optional; when set, passed to the functions (see the README)
 EOF
 }
 
@@ -402,6 +407,9 @@ deploy_function() {
     mounts="$mounts${mounts:+,}$secret=$secret:latest"
   done
   env="GOOGLE_CLOUD_PROJECT=$PROJECT${WEBSITE_URL:+,WEBSITE_URL=$WEBSITE_URL}"
+  for var in $OPTIONAL_SETTINGS; do
+    if [[ -n ${!var:-} ]]; then env="$env,$var=${!var}"; fi
+  done
   access=--no-allow-unauthenticated
   if [[ $fn == webhook || $TOKEN_ONLY == 1 ]]; then access=--allow-unauthenticated; fi
   say "deploying $name"

@@ -614,6 +614,18 @@ def test_second_run_keeps_the_deployed_website_url_when_the_flag_is_left_out(dep
     assert all(f"--set-env-vars=GOOGLE_CLOUD_PROJECT={PROJECT},WEBSITE_URL={WEBSITE}" in argv for argv in deploys)
 
 
+def test_optional_settings_in_the_environment_reach_every_function(cloud: FakeCloud) -> None:
+    deployed(cloud, "--website-url", WEBSITE, BOT_TIME_ZONE="Europe/Berlin", ASSISTANT_MESSAGES_PER_MINUTE="5")
+
+    deploys = [argv for argv in cloud.gcloud() if argv[:2] == ["functions", "deploy"]]
+    expected = (
+        f"--set-env-vars=GOOGLE_CLOUD_PROJECT={PROJECT},WEBSITE_URL={WEBSITE},"
+        "BOT_TIME_ZONE=Europe/Berlin,ASSISTANT_MESSAGES_PER_MINUTE=5"
+    )
+    assert len(deploys) == 3
+    assert all(expected in argv for argv in deploys)
+
+
 def test_a_present_bot_token_secret_is_enough_without_the_environment(cloud: FakeCloud) -> None:
     cloud.set_state(secrets={"TG_BOT_TOKEN": "999:kept"})
 
