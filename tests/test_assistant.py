@@ -10,7 +10,7 @@ import pytest
 
 from shared import clock
 from shared.roles import Role
-from shared.store import links
+from shared.store import counters, links
 from shared.store.db import get_db
 from tests.chat import ChatUser
 from tests.crm_data import add_crm_user
@@ -368,5 +368,5 @@ def test_rate_limit_and_daily_budget(
     assert "usage limit" in telegram.last_text(VENDOR)
     usage = get_db().collection("tg_history").document(str(VENDOR)).get().to_dict() or {}
     assert usage["day_tokens"] >= 50
-    today = get_db().collection("tg_counters").document(clock.now().date().isoformat()).get().to_dict() or {}
+    (today,) = counters.day_totals([clock.now().date()])
     assert today["assistant_users"][str(VENDOR)] == {"messages": 3, "tokens": usage["day_tokens"]}

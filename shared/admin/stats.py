@@ -11,6 +11,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared import clock
 from shared.notify.ledger import counts_by_status
 from shared.roles import Role
+from shared.store import counters
 from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
 
 
@@ -29,16 +30,6 @@ def _audit_count(event: str, since: dt.datetime) -> int:
     return _count(query)
 
 
-def daily_counters(days: int) -> list[dict[str, Any]]:
-    """The tg_counters documents of the last `days` days (one document a day)."""
-    today = clock.now().date()
-    refs = [
-        get_db().collection(Collections.COUNTERS).document((today - dt.timedelta(days=offset)).isoformat())
-        for offset in range(days)
-    ]
-    return [snapshot.to_dict() or {} for snapshot in get_db().get_all(refs, timeout=TIMEOUT_SECONDS) if snapshot.exists]
-
-
 def collect_stats(days: int) -> dict[str, Any]:
     """Linked users, linkings, notifications, commands, failed logins and assistant use over `days` days."""
     now = clock.now()
@@ -50,7 +41,8 @@ def collect_stats(days: int) -> dict[str, Any]:
     attempted = sum(count for status, count in notifications.items() if status in ("sent", "failed", "blocked"))
     commands: Counter[str] = Counter()
     assistant = Counter[str]()
-    for day in daily_counters(days):
+    today = now.date()
+    for day in counters.day_totals([today - dt.timedelta(days=offset) for offset in range(days)]):
         commands.update({name: int(value) for name, value in (day.get("commands") or {}).items()})
         assistant.update({name: int(value) for name, value in (day.get("assistant") or {}).items()})
     return {

@@ -1,8 +1,15 @@
-"""Daily usage counters (`tg_counters/{yyyy-mm-dd}`), for the admin statistics."""
+"""Daily usage counters (`tg_counters/{yyyy-mm-dd}-{shard}`), for the admin statistics.
+
+Every command and assistant message adds to today's counters, and Firestore sustains about one write a
+second per document, so each day is spread over SHARDS documents; readers add the shards up.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import random
+from typing import Any
 
 from google.api_core.exceptions import GoogleAPIError
 from google.cloud import firestore
@@ -12,27 +19,19 @@ from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
 
 log = logging.getLogger(__name__)
 
+SHARDS = 8
+
 
 def count(name: str, amount: int = 1) -> None:
     """Add to today's counter `name` (dots separate map levels, e.g. 'commands.help')."""
-    day = clock.now().date().isoformat()
-    doc = get_db().collection(Collections.COUNTERS).document(day)
-    try:
-        doc.set({"day": day, **_nested(name, firestore.Increment(amount))}, merge=True, timeout=TIMEOUT_SECONDS)
-    except GoogleAPIError:
-        log.exception("could not count %s", name)
-
-
-def _nested(name: str, value: object) -> dict[str, object]:
-    head, _, rest = name.partition(".")
-    return {head: _nested(rest, value) if rest else value}
+    count_many({name: amount})
 
 
 def count_many(amounts: dict[str, int]) -> None:
-    """Add to several of today's counters in one write."""
+    """Add to several of today's counters in one write; a failure is logged, never raised."""
     day = clock.now().date().isoformat()
-    doc = get_db().collection(Collections.COUNTERS).document(day)
-    update: dict[str, object] = {"day": day}
+    doc = get_db().collection(Collections.COUNTERS).document(f"{day}-{random.randrange(SHARDS)}")
+    update: dict[str, Any] = {"day": day}
     for name, amount in amounts.items():
         _merge(update, _nested(name, firestore.Increment(amount)))
     try:
@@ -41,10 +40,35 @@ def count_many(amounts: dict[str, int]) -> None:
         log.exception("could not count %s", ", ".join(amounts))
 
 
-def _merge(into: dict[str, object], more: dict[str, object]) -> None:
+def day_totals(days: list[dt.date]) -> list[dict[str, Any]]:
+    """Each day's counters, its shards added up (one batched read of days × SHARDS documents)."""
+    collection = get_db().collection(Collections.COUNTERS)
+    refs = [collection.document(f"{day.isoformat()}-{shard}") for day in days for shard in range(SHARDS)]
+    totals: dict[str, dict[str, Any]] = {day.isoformat(): {} for day in days}
+    for snapshot in get_db().get_all(refs, timeout=TIMEOUT_SECONDS):
+        data = snapshot.to_dict() if snapshot.exists else None
+        if data:
+            _add(totals[str(data.pop("day"))], data)
+    return [totals[day.isoformat()] for day in days]
+
+
+def _nested(name: str, value: object) -> dict[str, Any]:
+    head, _, rest = name.partition(".")
+    return {head: _nested(rest, value) if rest else value}
+
+
+def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
     for key, value in more.items():
         existing = into.get(key)
         if isinstance(existing, dict) and isinstance(value, dict):
             _merge(existing, value)
         else:
             into[key] = value
+
+
+def _add(into: dict[str, Any], more: dict[str, Any]) -> None:
+    for key, value in more.items():
+        if isinstance(value, dict):
+            _add(into.setdefault(key, {}), value)
+        elif isinstance(value, int | float):
+            into[key] = into.get(key, 0) + value
