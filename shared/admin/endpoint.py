@@ -28,7 +28,7 @@ from shared.notify import ledger
 from shared.notify.delivery import redrive
 from shared.roles import Role
 from shared.store import links
-from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
 from shared.telegram.client import TelegramClient, get_telegram_client
 from shared.telegram.errors import TelegramError
 
@@ -127,9 +127,9 @@ def _time_arg(request: flask.Request, name: str) -> dt.datetime | None:
         return None
     try:
         value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):
         raise BadRequest(f"{name} must be an ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _telegram() -> TelegramClient:
@@ -223,7 +223,9 @@ def users(request: flask.Request) -> flask.Response:
             raise BadRequest("role must be one of vendor, employee, customer")
         query = query.where(filter=FieldFilter("role", "==", role))
     limit = _int_arg(request, "limit", 100, 1, MAX_LIMIT)
-    found = [links.Link.model_validate(s.to_dict()) for s in query.limit(limit).get(timeout=TIMEOUT_SECONDS)]
+    found = [
+        links.Link.model_validate(s.to_dict()) for s in query.limit(limit).get(retry=RETRY, timeout=TIMEOUT_SECONDS)
+    ]
     return json_response(
         {
             "users": [
@@ -265,7 +267,7 @@ def audit(request: flask.Request) -> flask.Response:
         .limit(limit)
     )
     entries = []
-    for snapshot in query.get(timeout=TIMEOUT_SECONDS):
+    for snapshot in query.get(retry=RETRY, timeout=TIMEOUT_SECONDS):
         entry = snapshot.to_dict() or {}
         entry["at"] = entry["at"].isoformat() if entry.get("at") else None
         entries.append({"id": snapshot.id, **entry})
@@ -283,8 +285,8 @@ def notifications(request: flask.Request) -> flask.Response:
 
 def redrive_route(request: flask.Request) -> flask.Response:
     body: Redrive = _body(request, Redrive) if request.get_data() else Redrive()
-    if not set(body.statuses) <= {"pending", "failed"}:
-        raise BadRequest("statuses may contain only pending and failed")
+    if not body.statuses or not set(body.statuses) <= {"pending", "failed"}:
+        raise BadRequest("statuses must be a non-empty list of pending and failed")
     if not 1 <= body.limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
     return json_response(redrive(statuses=tuple(body.statuses), limit=body.limit).as_json())

@@ -12,11 +12,11 @@ from shared import clock
 from shared.notify.ledger import counts_by_status
 from shared.roles import Role
 from shared.store import counters
-from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
 
 
 def _count(query: Any) -> int:
-    result = query.count().get(timeout=TIMEOUT_SECONDS)
+    result = query.count().get(retry=RETRY, timeout=TIMEOUT_SECONDS)
     return int(result[0][0].value)
 
 

@@ -11,7 +11,7 @@ from shared.auth import menus
 from shared.bot.conversation import Conversation
 from shared.bot.help import role_help
 from shared.crm.users import CrmUser
-from shared.store import audit, links, login_state
+from shared.store import audit, history, links, login_state
 from shared.store.links import Link
 from shared.telegram.formatting import escape_html
 
@@ -44,6 +44,7 @@ def link_in_transaction(
     )
     for other in previous:
         links.delete_link(other.telegram_user_id, transaction)
+        transaction.delete(history.state_ref(other.telegram_user_id))
         audit.record(
             "unlinked",
             telegram_user_id=other.telegram_user_id,
@@ -52,6 +53,7 @@ def link_in_transaction(
             transaction=transaction,
         )
     links.save_link(link, transaction)
+    transaction.delete(history.state_ref(conversation.user.id))  # a new link starts a new conversation
     transaction.delete(login_state.flow_ref(conversation.user.id))
     audit.record(
         "linked",

@@ -17,7 +17,7 @@ from shared.bot import texts
 from shared.bot.conversation import Conversation
 from shared.crm.users import CrmUser, find_crm_user_by_email
 from shared.store import audit
-from shared.store.db import TIMEOUT_SECONDS, new_transaction
+from shared.store.db import RETRY, TIMEOUT_SECONDS, new_transaction
 from shared.store.links import Link
 from shared.store.login_state import (
     FLOW_LIFETIME,
@@ -63,7 +63,7 @@ def start_login(conversation: Conversation, email_argument: str = "", greeting: 
         started_at=now,
         expires_at=now + FLOW_LIFETIME,
     )
-    flow_ref(conversation.user.id).set(flow.model_dump(), timeout=TIMEOUT_SECONDS)
+    flow_ref(conversation.user.id).set(flow.model_dump(), retry=RETRY, timeout=TIMEOUT_SECONDS)
     if email_argument and email is None:
         conversation.say(texts.INVALID_EMAIL)
     elif email:
@@ -75,8 +75,8 @@ def start_login(conversation: Conversation, email_argument: str = "", greeting: 
 def cancel_login(conversation: Conversation) -> None:
     """Drop the login flow in progress."""
     ref = flow_ref(conversation.user.id)
-    if ref.get(timeout=TIMEOUT_SECONDS).exists:
-        ref.delete(timeout=TIMEOUT_SECONDS)
+    if ref.get(retry=RETRY, timeout=TIMEOUT_SECONDS).exists:
+        ref.delete(retry=RETRY, timeout=TIMEOUT_SECONDS)
         conversation.say(texts.LOGIN_CANCELLED)
     else:
         conversation.say(texts.NOTHING_TO_CANCEL)

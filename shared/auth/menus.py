@@ -6,6 +6,7 @@ import logging
 
 from shared.bot.commands import registry
 from shared.store import audit, history, links
+from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db
 from shared.store.links import Link
 from shared.telegram.client import TelegramClient
 from shared.telegram.errors import TelegramError
@@ -28,9 +29,13 @@ def show_menu(telegram: TelegramClient, link: Link) -> None:
 
 def end_session(telegram: TelegramClient, link: Link, reason: str) -> None:
     """Unlink, forget the conversation, and put the default (unlinked) menu back."""
-    links.delete_link(link.telegram_user_id)
-    history.delete_state(link.telegram_user_id)
-    audit.record("unlinked", telegram_user_id=link.telegram_user_id, crm_user_id=link.crm_user_id, reason=reason)
+    batch = get_db().batch()
+    batch.delete(links.link_ref(link.telegram_user_id))
+    batch.delete(history.state_ref(link.telegram_user_id))
+    audit.record(
+        "unlinked", telegram_user_id=link.telegram_user_id, crm_user_id=link.crm_user_id, reason=reason, batch=batch
+    )
+    batch.commit(retry=RETRY, timeout=TIMEOUT_SECONDS)
     try:
         telegram.delete_my_commands(scope=chat_scope(link.chat_id))
     except TelegramError as error:

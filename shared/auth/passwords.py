@@ -24,7 +24,7 @@ _DUMMY_HASH = f"{DJANGO_PBKDF2}${DEFAULT_ITERATIONS}$dummysalt$" + base64.b64enc
 def hash_password(password: str, iterations: int = DEFAULT_ITERATIONS) -> str:
     """A Django-format pbkdf2_sha256 hash (for demo data and tests; the CRM writes its own)."""
     salt = secrets.token_urlsafe(16).replace("$", "")
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), iterations)
+    digest = hashlib.pbkdf2_hmac("sha256", _utf8(password), salt.encode(), iterations)
     return f"{DJANGO_PBKDF2}${iterations}${salt}${base64.b64encode(digest).decode()}"
 
 
@@ -57,15 +57,20 @@ def _verify_django_pbkdf2(password: str, encoded: str) -> bool:
     if not 0 < iterations <= MAX_ITERATIONS:
         log.warning("pbkdf2_sha256 hash with %d iterations: login refused", iterations)
         return False
-    actual = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), iterations, dklen=len(expected) or None)
+    actual = hashlib.pbkdf2_hmac("sha256", _utf8(password), salt.encode(), iterations, dklen=len(expected) or None)
     return hmac.compare_digest(actual, expected)
 
 
 def _verify_bcrypt(password: str, encoded: str) -> bool:
-    candidate = password.encode()[:BCRYPT_MAX_BYTES]
+    candidate = _utf8(password)[:BCRYPT_MAX_BYTES]
     stored = ("$2b$" + encoded[4:]).encode()
     try:
         return bcrypt.checkpw(candidate, stored)
     except ValueError:
         log.warning("malformed bcrypt hash: login refused")
         return False
+
+
+def _utf8(password: str) -> bytes:
+    """The password's UTF-8 bytes; a lone surrogate (possible in JSON) cannot match, but must not crash."""
+    return password.encode("utf-8", "surrogatepass")

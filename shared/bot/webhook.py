@@ -64,7 +64,7 @@ def parse_update(body: bytes) -> Update | str:
         return "body too large"
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # JSONDecodeError, bad UTF-8, huge integers, deep nesting
         return "body is not JSON"
     if not isinstance(payload, dict):
         return "body is not a Telegram Update object"

@@ -33,7 +33,7 @@ from shared.crm.records import (
 from shared.crm.records.writes import sequence_ref
 from shared.crm.users import CRM_USERS, CrmUser
 from shared.roles import Role
-from shared.store.db import TIMEOUT_SECONDS, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db
 
 DEMO_DATA_PATH = Path(__file__).resolve().parents[2] / "devstack" / "demo_data.json"
 
@@ -218,6 +218,6 @@ class _BatchWriter:
 
     def commit(self) -> None:
         if self._pending:
-            self._batch.commit(timeout=TIMEOUT_SECONDS)
+            self._batch.commit(retry=RETRY, timeout=TIMEOUT_SECONDS)
         self._batch = get_db().batch()
         self._pending = 0

@@ -7,7 +7,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.roles import Role
-from shared.store.db import TIMEOUT_SECONDS, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db, is_document_id
 
 CRM_USERS = "crm_users"
 
@@ -38,15 +38,20 @@ def _parse(doc_id: str, data: dict[str, object] | None) -> CrmUser | None:
 
 def get_crm_user(user_id: str, transaction: Transaction | None = None) -> CrmUser | None:
     """The CRM user with this id, or None if missing or not a valid CRM user document."""
-    if not user_id or "/" in user_id:
+    if not is_document_id(user_id):
         return None
-    snapshot = get_db().collection(CRM_USERS).document(user_id).get(transaction=transaction, timeout=TIMEOUT_SECONDS)
+    snapshot = (
+        get_db()
+        .collection(CRM_USERS)
+        .document(user_id)
+        .get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    )
     return _parse(snapshot.id, snapshot.to_dict()) if snapshot.exists else None
 
 
 def find_crm_user_by_email(email: str, transaction: Transaction | None = None) -> CrmUser | None:
     """The CRM user with this (lower-case) email, or None."""
     query = get_db().collection(CRM_USERS).where(filter=FieldFilter("email", "==", email.lower())).limit(1)
-    for snapshot in query.get(transaction=transaction, timeout=TIMEOUT_SECONDS):
+    for snapshot in query.get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS):
         return _parse(snapshot.id, snapshot.to_dict())
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -21,10 +23,21 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from shared.store.db import is_document_id
+
 MAX_EVENTS = 100
 
-RecordId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^/]+$")]
-"""A CRM record id: a Firestore document id, so never a '/'."""
+
+def _document_id(value: str) -> str:
+    if not is_document_id(value):
+        raise ValueError("not a valid record id ('.', '..' and '__…__' are not allowed)")
+    return value
+
+
+RecordId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^/]+$"), AfterValidator(_document_id)
+]
+"""A CRM record id: a Firestore document id, so never a '/', '.', '..' or '__…__'."""
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Note = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_upper=True)]
@@ -88,6 +101,14 @@ class EventBase(BaseModel):
     occurred_at: AwareDatetime
     user_id: RecordId | None = None
     email: Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _representable_in_utc(cls, value: dt.datetime) -> dt.datetime:
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValueError("occurred_at must fall between years 1 and 9999 in UTC") from None
 
     @field_validator("email")
     @classmethod

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import clock
 from shared.notify.events import Event
-from shared.store.db import TIMEOUT_SECONDS, Collections, get_db, new_transaction
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db, new_transaction
 
 LEASE = dt.timedelta(minutes=2)
 """How long a request owns the events it claimed: longer than any request's time budget plus one send."""
@@ -105,10 +105,11 @@ def claim(event: Event, lease: dt.timedelta = LEASE) -> Claim:
     )
     doc = _ref(event.id)
     try:
-        doc.create(entry.model_dump(mode="python"), timeout=TIMEOUT_SECONDS)
+        doc.create(entry.model_dump(mode="python"), retry=RETRY, timeout=TIMEOUT_SECONDS)
     except AlreadyExists:
         doc.update(
             {"duplicates": firestore.Increment(1), "last_duplicate_at": now},
+            retry=RETRY,
             timeout=TIMEOUT_SECONDS,
         )
         return Claim(False, get_entry(event.id))
@@ -117,7 +118,7 @@ def claim(event: Event, lease: dt.timedelta = LEASE) -> Claim:
 
 def get_entry(event_id: str) -> LedgerEntry | None:
     """The entry of a CRM event id, or None."""
-    snapshot = _ref(event_id).get(timeout=TIMEOUT_SECONDS)
+    snapshot = _ref(event_id).get(retry=RETRY, timeout=TIMEOUT_SECONDS)
     return LedgerEntry.model_validate(snapshot.to_dict()) if snapshot.exists else None
 
 
@@ -151,7 +152,7 @@ def finish(
     for name, value in (("crm_user_id", crm_user_id), ("telegram_user_id", telegram_user_id), ("chat_id", chat_id)):
         if value is not None:
             fields[name] = value
-    _ref(event_id).update(fields, timeout=TIMEOUT_SECONDS)
+    _ref(event_id).update(fields, retry=RETRY, timeout=TIMEOUT_SECONDS)
 
 
 def take_for_redrive(
@@ -167,7 +168,7 @@ def take_for_redrive(
 def _take(transaction: firestore.Transaction, event_id: str, wanted: set[str], lease: dt.timedelta) -> Any:
     now = clock.now()
     doc = _ref(event_id)
-    snapshot = doc.get(transaction=transaction, timeout=TIMEOUT_SECONDS)
+    snapshot = doc.get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
     if not snapshot.exists:
         return None
     current = LedgerEntry.model_validate(snapshot.to_dict())
@@ -189,7 +190,7 @@ def entries_with_status(
     if since is not None:
         query = query.where(filter=FieldFilter("received_at", ">=", since))
     query = query.order_by("received_at").limit(limit)
-    return [LedgerEntry.model_validate(s.to_dict()) for s in query.get(timeout=TIMEOUT_SECONDS)]
+    return [LedgerEntry.model_validate(s.to_dict()) for s in query.get(retry=RETRY, timeout=TIMEOUT_SECONDS)]
 
 
 def counts_by_status(since: dt.datetime | None = None, until: dt.datetime | None = None) -> dict[str, int]:
@@ -201,8 +202,8 @@ def counts_by_status(since: dt.datetime | None = None, until: dt.datetime | None
     counts: dict[str, int] = {}
     for status in STORED_STATUSES:
         query = _received_between(since, until).where(filter=FieldFilter("status", "==", status.value))
-        counts[status.value] = int(query.count(alias="n").get(timeout=TIMEOUT_SECONDS)[0][0].value)
-    repeats = _received_between(since, until).sum("duplicates", alias="n").get(timeout=TIMEOUT_SECONDS)
+        counts[status.value] = int(query.count(alias="n").get(retry=RETRY, timeout=TIMEOUT_SECONDS)[0][0].value)
+    repeats = _received_between(since, until).sum("duplicates", alias="n").get(retry=RETRY, timeout=TIMEOUT_SECONDS)
     counts[DeliveryStatus.DUPLICATE.value] = int(repeats[0][0].value or 0)
     return counts
 

@@ -10,7 +10,7 @@ from shared.notify.events import Event
 from shared.notify.ledger import DeliveryStatus
 from shared.roles import Role
 from shared.store import links
-from shared.store.db import TIMEOUT_SECONDS, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db
 from shared.store.links import Link
 
 
@@ -82,6 +82,6 @@ def _record(event: Event) -> dict[str, Any] | None:
     path = event.record_path
     if path is None:
         return None
-    snapshot = get_db().collection(path[0]).document(path[1]).get(timeout=TIMEOUT_SECONDS)
+    snapshot = get_db().collection(path[0]).document(path[1]).get(retry=RETRY, timeout=TIMEOUT_SECONDS)
     data = snapshot.to_dict() if snapshot.exists else None
     return data if isinstance(data, dict) else None

@@ -102,6 +102,6 @@ def _eta(eta: str, time_zone: str) -> str:
     """An ISO date-time with a zone is shown like the other times; anything else ("2 hours") as sent."""
     try:
         moment = dt.datetime.fromisoformat(eta)
-    except ValueError:
+        return _when(moment, time_zone) if moment.tzinfo is not None else escape_html(eta)
+    except (ValueError, OverflowError):  # not ISO, or its zone takes it past year 1 or 9999
         return escape_html(eta)
-    return _when(moment, time_zone) if moment.tzinfo is not None else escape_html(eta)

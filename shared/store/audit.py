@@ -6,10 +6,10 @@ import logging
 from typing import Any
 
 from google.api_core.exceptions import GoogleAPIError
-from google.cloud.firestore import Transaction
+from google.cloud.firestore import Transaction, WriteBatch
 
 from shared import clock
-from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,7 @@ def record(
     telegram_user_id: int | None = None,
     crm_user_id: str | None = None,
     transaction: Transaction | None = None,
+    batch: WriteBatch | None = None,
     **details: Any,
 ) -> None:
     """Append an audit entry; a failure to write it is logged, never raised to the user."""
@@ -31,10 +32,10 @@ def record(
         "details": details,
     }
     doc = get_db().collection(Collections.AUDIT).document()
-    if transaction is not None:
-        transaction.create(doc, entry)
+    if transaction is not None or batch is not None:
+        (transaction or batch).create(doc, entry)  # type: ignore[union-attr]
         return
     try:
-        doc.create(entry, timeout=TIMEOUT_SECONDS)
+        doc.create(entry, retry=RETRY, timeout=TIMEOUT_SECONDS)
     except GoogleAPIError:
         log.exception("could not write audit entry %s", event)

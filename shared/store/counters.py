@@ -15,7 +15,7 @@ from google.api_core.exceptions import GoogleAPIError
 from google.cloud import firestore
 
 from shared import clock
-from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def count_many(amounts: dict[str, int]) -> None:
     for name, amount in amounts.items():
         _merge(update, _nested(name, firestore.Increment(amount)))
     try:
-        doc.set(update, merge=True, timeout=TIMEOUT_SECONDS)
+        doc.set(update, merge=True, retry=RETRY, timeout=TIMEOUT_SECONDS)
     except GoogleAPIError:
         log.exception("could not count %s", ", ".join(amounts))
 
@@ -45,7 +45,7 @@ def day_totals(days: list[dt.date]) -> list[dict[str, Any]]:
     collection = get_db().collection(Collections.COUNTERS)
     refs = [collection.document(f"{day.isoformat()}-{shard}") for day in days for shard in range(SHARDS)]
     totals: dict[str, dict[str, Any]] = {day.isoformat(): {} for day in days}
-    for snapshot in get_db().get_all(refs, timeout=TIMEOUT_SECONDS):
+    for snapshot in get_db().get_all(refs, retry=RETRY, timeout=TIMEOUT_SECONDS):
         data = snapshot.to_dict() if snapshot.exists else None
         if data:
             _add(totals[str(data.pop("day"))], data)

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from typing import Any
 
 import grpc
+from google.api_core import retry as retries
 from google.cloud import firestore
 
 from shared.config import get_settings
 
 DEFAULT_EMULATOR_PROJECT = "demo-crm-bot"
 
-# Every Firestore call gets a deadline, so an unreachable database fails a request instead of hanging it.
+# Every Firestore call gets a deadline, retries included, so an unreachable database fails a request in
+# seconds instead of hanging it past the function's timeout (the client's default retries go on for minutes).
 TIMEOUT_SECONDS = 10.0
+RETRY = retries.Retry(
+    predicate=retries.if_transient_error, initial=0.2, maximum=2.0, multiplier=2.0, timeout=TIMEOUT_SECONDS
+)
 
 
 class Collections:
@@ -67,6 +73,20 @@ def get_db() -> firestore.Client:
         project = DEFAULT_EMULATOR_PROJECT
     client_class = _ObservedClient if _interceptors and settings.firestore_emulator_host else firestore.Client
     return client_class(project=project)
+
+
+_RESERVED_ID = re.compile(r"^__.*__$")
+
+
+def is_document_id(doc_id: str) -> bool:
+    """True when `doc_id` can name a Firestore document (no slash, not '.', '..' or '__…__', not too long)."""
+    return (
+        bool(doc_id)
+        and "/" not in doc_id
+        and doc_id not in (".", "..")
+        and not _RESERVED_ID.match(doc_id)
+        and len(doc_id.encode("utf-8", "surrogatepass")) <= 1500
+    )
 
 
 TRANSACTION_ATTEMPTS = 10

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
 
 MAX_EXCHANGES = 10
 MAX_HISTORY_BYTES = 24_000
@@ -38,12 +38,12 @@ class AssistantState(BaseModel):
     day_messages: int = 0
 
 
-def _doc(telegram_user_id: int) -> Any:
+def state_ref(telegram_user_id: int) -> Any:
     return get_db().collection(Collections.HISTORY).document(str(telegram_user_id))
 
 
 def load_state(telegram_user_id: int) -> AssistantState:
-    snapshot = _doc(telegram_user_id).get(timeout=TIMEOUT_SECONDS)
+    snapshot = state_ref(telegram_user_id).get(retry=RETRY, timeout=TIMEOUT_SECONDS)
     return AssistantState.model_validate(snapshot.to_dict()) if snapshot.exists else AssistantState()
 
 
@@ -61,14 +61,14 @@ def trim(exchanges: list[Exchange]) -> list[Exchange]:
 
 
 def save_state(telegram_user_id: int, state: AssistantState) -> None:
-    _doc(telegram_user_id).set(state.model_dump(), timeout=TIMEOUT_SECONDS)
+    state_ref(telegram_user_id).set(state.model_dump(), retry=RETRY, timeout=TIMEOUT_SECONDS)
 
 
 def clear_history(telegram_user_id: int) -> None:
     """Forget the conversation (usage and rate counters stay, so /clear is no way round the limits)."""
-    _doc(telegram_user_id).set({"exchanges": []}, merge=True, timeout=TIMEOUT_SECONDS)
+    state_ref(telegram_user_id).set({"exchanges": []}, merge=True, retry=RETRY, timeout=TIMEOUT_SECONDS)
 
 
 def delete_state(telegram_user_id: int) -> None:
     """Forget everything about the user's assistant use (logout)."""
-    _doc(telegram_user_id).delete(timeout=TIMEOUT_SECONDS)
+    state_ref(telegram_user_id).delete(retry=RETRY, timeout=TIMEOUT_SECONDS)

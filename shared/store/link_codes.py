@@ -9,7 +9,7 @@ from typing import Any
 from google.cloud.firestore import Transaction
 from pydantic import BaseModel, ConfigDict
 
-from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
 
 CODE_LIFETIME = dt.timedelta(minutes=10)
 
@@ -32,9 +32,9 @@ def code_ref(code: str) -> Any:
 
 
 def save_code(code: str, link_code: LinkCode) -> None:
-    code_ref(code).create(link_code.model_dump(), timeout=TIMEOUT_SECONDS)
+    code_ref(code).create(link_code.model_dump(), retry=RETRY, timeout=TIMEOUT_SECONDS)
 
 
 def read_code(code: str, transaction: Transaction | None = None) -> LinkCode | None:
-    snapshot = code_ref(code).get(transaction=transaction, timeout=TIMEOUT_SECONDS)
+    snapshot = code_ref(code).get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
     return LinkCode.model_validate(snapshot.to_dict()) if snapshot.exists else None

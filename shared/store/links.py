@@ -10,7 +10,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.roles import Role
-from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
 
 NOTIFICATION_GROUPS = ("files", "orders", "payments", "messages")
 
@@ -53,34 +53,37 @@ def link_ref(telegram_user_id: int) -> Any:
 
 def get_link(telegram_user_id: int, transaction: Transaction | None = None) -> Link | None:
     """The link of this Telegram user, or None."""
-    snapshot = link_ref(telegram_user_id).get(transaction=transaction, timeout=TIMEOUT_SECONDS)
+    snapshot = link_ref(telegram_user_id).get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
     return Link.model_validate(snapshot.to_dict()) if snapshot.exists else None
 
 
 def links_of_crm_user(crm_user_id: str, transaction: Transaction | None = None) -> list[Link]:
     """Every Telegram account linked to this CRM user (normally at most one)."""
     query = get_db().collection(Collections.LINKS).where(filter=FieldFilter("crm_user_id", "==", crm_user_id))
-    return [Link.model_validate(s.to_dict()) for s in query.get(transaction=transaction, timeout=TIMEOUT_SECONDS)]
+    return [
+        Link.model_validate(s.to_dict())
+        for s in query.get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    ]
 
 
 def save_link(link: Link, transaction: Transaction | None = None) -> None:
     """Create or replace a link."""
     data = link.model_dump(mode="python")
     if transaction is None:
-        link_ref(link.telegram_user_id).set(data, timeout=TIMEOUT_SECONDS)
+        link_ref(link.telegram_user_id).set(data, retry=RETRY, timeout=TIMEOUT_SECONDS)
     else:
         transaction.set(link_ref(link.telegram_user_id), data)
 
 
 def update_link(telegram_user_id: int, fields: dict[str, Any]) -> None:
     """Change some fields of an existing link."""
-    link_ref(telegram_user_id).update(fields, timeout=TIMEOUT_SECONDS)
+    link_ref(telegram_user_id).update(fields, retry=RETRY, timeout=TIMEOUT_SECONDS)
 
 
 def delete_link(telegram_user_id: int, transaction: Transaction | None = None) -> None:
     """Remove a link (no error when there is none)."""
     if transaction is None:
-        link_ref(telegram_user_id).delete(timeout=TIMEOUT_SECONDS)
+        link_ref(telegram_user_id).delete(retry=RETRY, timeout=TIMEOUT_SECONDS)
     else:
         transaction.delete(link_ref(telegram_user_id))
 
@@ -88,7 +91,7 @@ def delete_link(telegram_user_id: int, transaction: Transaction | None = None) -
 def set_blocked(telegram_user_id: int, blocked: bool) -> bool:
     """Mark whether the user blocked the bot; False when there is no link."""
     doc = link_ref(telegram_user_id)
-    if not doc.get(["blocked"], timeout=TIMEOUT_SECONDS).exists:
+    if not doc.get(["blocked"], retry=RETRY, timeout=TIMEOUT_SECONDS).exists:
         return False
-    doc.update({"blocked": blocked}, timeout=TIMEOUT_SECONDS)
+    doc.update({"blocked": blocked}, retry=RETRY, timeout=TIMEOUT_SECONDS)
     return True

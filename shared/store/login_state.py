@@ -9,7 +9,7 @@ from typing import Any, Literal
 from google.cloud.firestore import Transaction
 from pydantic import BaseModel, ConfigDict
 
-from shared.store.db import TIMEOUT_SECONDS, Collections, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
 
 FLOW_LIFETIME = dt.timedelta(minutes=10)
 MAX_FAILURES = 3
@@ -69,14 +69,14 @@ def email_failures_ref(email: str) -> Any:
 
 
 def read_flow(telegram_user_id: int, transaction: Transaction | None = None) -> LoginFlow | None:
-    snapshot = flow_ref(telegram_user_id).get(transaction=transaction, timeout=TIMEOUT_SECONDS)
+    snapshot = flow_ref(telegram_user_id).get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
     return LoginFlow.model_validate(snapshot.to_dict()) if snapshot.exists else None
 
 
 def read_counter(ref: Any, transaction: Transaction | None = None) -> FailureCounter:
-    snapshot = ref.get(transaction=transaction, timeout=TIMEOUT_SECONDS)
+    snapshot = ref.get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
     return FailureCounter.model_validate(snapshot.to_dict()) if snapshot.exists else FailureCounter()
 
 
 def delete_flow(telegram_user_id: int) -> None:
-    flow_ref(telegram_user_id).delete(timeout=TIMEOUT_SECONDS)
+    flow_ref(telegram_user_id).delete(retry=RETRY, timeout=TIMEOUT_SECONDS)

@@ -10,7 +10,7 @@ from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict
 
 from shared import clock
-from shared.store.db import TIMEOUT_SECONDS, Collections, get_db, new_transaction
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db, new_transaction
 
 LIFETIME = dt.timedelta(minutes=5)
 
@@ -47,7 +47,7 @@ def create_pending_action(
         created_at=now,
         expires_at=now + LIFETIME,
     )
-    _ref(action_id).create(action.model_dump(), timeout=TIMEOUT_SECONDS)
+    _ref(action_id).create(action.model_dump(), retry=RETRY, timeout=TIMEOUT_SECONDS)
     return action_id
 
 
@@ -70,7 +70,7 @@ def resolve_pending_action(
 def _resolve(
     transaction: firestore.Transaction, action_id: str, telegram_user_id: int, confirm: bool
 ) -> tuple[Resolution, PendingAction | None]:
-    snapshot = _ref(action_id).get(transaction=transaction, timeout=TIMEOUT_SECONDS)
+    snapshot = _ref(action_id).get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
     if not snapshot.exists:
         return "unknown", None
     action = PendingAction.model_validate(snapshot.to_dict())

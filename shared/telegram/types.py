@@ -6,9 +6,13 @@ breaks parsing.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Telegram's ids fit in 52 bits; anything larger is not from Telegram (and would not fit Firestore's 64-bit
+# integers either).
+Id = Annotated[int, Field(ge=-(2**53), le=2**53)]
 
 
 class TelegramObject(BaseModel):
@@ -18,7 +22,7 @@ class TelegramObject(BaseModel):
 class User(TelegramObject):
     """https://core.telegram.org/bots/api#user"""
 
-    id: int
+    id: Id
     is_bot: bool = False
     first_name: str = ""
     last_name: str | None = None
@@ -29,7 +33,7 @@ class User(TelegramObject):
 class Chat(TelegramObject):
     """https://core.telegram.org/bots/api#chat"""
 
-    id: int
+    id: Id
     type: Literal["private", "group", "supergroup", "channel"] | str
     title: str | None = None
     username: str | None = None
@@ -46,7 +50,7 @@ class MessageEntity(TelegramObject):
 class Message(TelegramObject):
     """https://core.telegram.org/bots/api#message"""
 
-    message_id: int
+    message_id: Id
     date: int = 0
     chat: Chat
     from_user: User | None = Field(default=None, alias="from")
@@ -69,7 +73,7 @@ class Message(TelegramObject):
 class InaccessibleMessage(TelegramObject):
     """https://core.telegram.org/bots/api#inaccessiblemessage"""
 
-    message_id: int
+    message_id: Id
     chat: Chat
     date: int = 0
 
@@ -103,7 +107,7 @@ class ChatMemberUpdated(TelegramObject):
 class Update(TelegramObject):
     """https://core.telegram.org/bots/api#update"""
 
-    update_id: int
+    update_id: Annotated[int, Field(ge=0, le=2**53)]
     message: Message | None = None
     edited_message: Message | None = None
     channel_post: Message | None = None

@@ -11,7 +11,6 @@ import datetime as dt
 import heapq
 import logging
 import math
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -21,7 +20,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import ValidationError
 
 from shared.crm.records.models import CrmRecord
-from shared.store.db import TIMEOUT_SECONDS, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db, is_document_id
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,6 @@ TEXT_SCAN_LIMIT = 300
 TEXT_SCAN_BATCH = 50
 MAX_DISJUNCTIONS = 30  # Firestore: at most 30 values across the 'in' filters of one query
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_RESERVED_ID = re.compile(r"^__.*__$")
 
 
 class InvalidCursor(ValueError):
@@ -62,11 +60,6 @@ class Page(Generic[R]):
     scan_complete: bool = True
 
 
-def is_valid_id(doc_id: str) -> bool:
-    """True when `doc_id` can name a document (no slash, not reserved, not too long)."""
-    return bool(doc_id) and "/" not in doc_id and not _RESERVED_ID.match(doc_id) and len(doc_id.encode()) <= 1500
-
-
 def parse_record(model: type[R], snapshot: Any) -> R | None:
     """The record in a snapshot, or None (logged) when the CRM wrote something this model cannot read."""
     data = snapshot.to_dict() if snapshot.exists else None
@@ -81,10 +74,13 @@ def parse_record(model: type[R], snapshot: Any) -> R | None:
 
 def get_record(model: type[R], doc_id: str, transaction: firestore.Transaction | None = None) -> R | None:
     """The record with this document id, whatever its organisation (callers check it), or None."""
-    if not is_valid_id(doc_id):
+    if not is_document_id(doc_id):
         return None
     snapshot = (
-        get_db().collection(model.collection).document(doc_id).get(transaction=transaction, timeout=TIMEOUT_SECONDS)
+        get_db()
+        .collection(model.collection)
+        .document(doc_id)
+        .get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
     )
     return parse_record(model, snapshot)
 
@@ -92,11 +88,11 @@ def get_record(model: type[R], doc_id: str, transaction: firestore.Transaction |
 def get_records(model: type[R], ids: Iterable[str]) -> dict[str, R]:
     """Records by id, in one round trip; missing and unreadable ones are left out."""
     collection = get_db().collection(model.collection)
-    refs = [collection.document(doc_id) for doc_id in dict.fromkeys(ids) if is_valid_id(doc_id)]
+    refs = [collection.document(doc_id) for doc_id in dict.fromkeys(ids) if is_document_id(doc_id)]
     if not refs:
         return {}
     found: dict[str, R] = {}
-    for snapshot in get_db().get_all(refs, timeout=TIMEOUT_SECONDS):
+    for snapshot in get_db().get_all(refs, retry=RETRY, timeout=TIMEOUT_SECONDS):
         record = parse_record(model, snapshot)
         if record is not None:
             found[record.id] = record
@@ -112,7 +108,7 @@ def find_by_number(model: type[R], org_id: str, number: int) -> R | None:
         .where(filter=FieldFilter("number", "==", number))
         .limit(1)
     )
-    for snapshot in query.get(timeout=TIMEOUT_SECONDS):
+    for snapshot in query.get(retry=RETRY, timeout=TIMEOUT_SECONDS):
         return parse_record(model, snapshot)
     return None
 
@@ -130,7 +126,7 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         micros = int(stamp, 36)
     except ValueError:
         raise InvalidCursor(cursor) from None
-    if not dot or not is_valid_id(doc_id) or micros < 0:
+    if not dot or not is_document_id(doc_id) or micros < 0:
         raise InvalidCursor(cursor)
     return _EPOCH + dt.timedelta(microseconds=micros), doc_id
 
@@ -161,7 +157,7 @@ def count_records(model: type[R], where: Where) -> int:
     """How many records match `where` (an aggregation query: no document is read)."""
     total = 0
     for query in _queries(model, where):
-        for result in _newest_first(query, where).count(alias="n").get(timeout=TIMEOUT_SECONDS):
+        for result in _newest_first(query, where).count(alias="n").get(retry=RETRY, timeout=TIMEOUT_SECONDS):
             total += int(result[0].value)
     return total
 
@@ -171,7 +167,7 @@ def select_fields(model: type[R], where: Where, fields: Sequence[str], limit: in
     rows: list[dict[str, Any]] = []
     for query in _queries(model, where):
         selected = _newest_first(query, where).select(list(fields)).limit(limit + 1 - len(rows))
-        for snapshot in selected.get(timeout=TIMEOUT_SECONDS):
+        for snapshot in selected.get(retry=RETRY, timeout=TIMEOUT_SECONDS):
             rows.append(snapshot.to_dict() or {})
         if len(rows) > limit:
             return rows[:limit], False
@@ -224,7 +220,7 @@ def _ordered(query: Any, start: tuple[dt.datetime, str] | None, batch: int) -> I
         page = query.limit(batch)
         if position is not None:
             page = page.start_after({"created_at": position[0], "__name__": position[1]})
-        snapshots = list(page.get(timeout=TIMEOUT_SECONDS))
+        snapshots = list(page.get(retry=RETRY, timeout=TIMEOUT_SECONDS))
         for snapshot in snapshots:
             if isinstance(snapshot.get("created_at"), dt.datetime):
                 yield snapshot

@@ -17,7 +17,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared import clock
 from shared.crm.records.models import CrmRecord
 from shared.crm.records.queries import parse_record
-from shared.store.db import TIMEOUT_SECONDS, get_db, new_transaction
+from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db, new_transaction
 
 R = TypeVar("R", bound=CrmRecord)
 
@@ -43,7 +43,7 @@ def create_record(model: type[R], org_id: str, fields: Mapping[str, Any]) -> R:
 
     @firestore.transactional
     def create(transaction: firestore.Transaction) -> dict[str, Any]:
-        snapshot = counter.get(transaction=transaction, timeout=TIMEOUT_SECONDS)
+        snapshot = counter.get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
         exists = snapshot.exists
         last = int(snapshot.get("last_number") or 0) if exists else _highest_number(model, org_id, transaction)
         now = clock.now()
@@ -70,7 +70,7 @@ def update_record(model: type[R], doc_id: str, check: Callable[[R], None], chang
 
     @firestore.transactional
     def update(transaction: firestore.Transaction) -> R:
-        record = parse_record(model, ref.get(transaction=transaction, timeout=TIMEOUT_SECONDS))
+        record = parse_record(model, ref.get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS))
         if record is None:
             raise RecordGone(doc_id)
         check(record)
@@ -91,7 +91,7 @@ def delete_record(model: type[R], doc_id: str, check: Callable[[R], None]) -> R:
 
     @firestore.transactional
     def delete(transaction: firestore.Transaction) -> R:
-        record = parse_record(model, ref.get(transaction=transaction, timeout=TIMEOUT_SECONDS))
+        record = parse_record(model, ref.get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS))
         if record is None:
             raise RecordGone(doc_id)
         check(record)
@@ -110,7 +110,7 @@ def _highest_number(model: type[CrmRecord], org_id: str, transaction: firestore.
         .order_by("number", direction=firestore.Query.DESCENDING)
         .limit(1)
     )
-    for snapshot in transaction.get(query, timeout=TIMEOUT_SECONDS):
+    for snapshot in transaction.get(query, retry=RETRY, timeout=TIMEOUT_SECONDS):
         number = snapshot.get("number")
         return number if isinstance(number, int) else 0
     return 0

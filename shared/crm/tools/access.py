@@ -21,7 +21,7 @@ from shared.crm.tools.arguments import reference_number
 from shared.crm.tools.registry import Caller, ToolFailed, ToolRefused
 from shared.crm.users import find_crm_user_by_email, get_crm_user
 from shared.roles import STAFF, Role
-from shared.store.db import TIMEOUT_SECONDS, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def visible_customer_ids(caller: Caller) -> list[str] | None:
         .select([])
         .limit(MAX_ASSIGNED_CUSTOMERS)
     )
-    ids = [snapshot.id for snapshot in query.get(timeout=TIMEOUT_SECONDS)]
+    ids = [snapshot.id for snapshot in query.get(retry=RETRY, timeout=TIMEOUT_SECONDS)]
     if len(ids) == MAX_ASSIGNED_CUSTOMERS:
         log.warning("employee %s has %d+ customers: lists show only theirs", caller.crm_user_id, len(ids))
     return ids
