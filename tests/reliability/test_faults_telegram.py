@@ -1,0 +1,186 @@
+"""Faults: Telegram answering 5xx, 429 or nothing at all, under the webhook, notify and admin.
+
+The webhook retries a reply once after a 5xx or a time-out and waits out a short 429 (Conversation._send); a reply
+that still fails is followed by the apology (texts.SOMETHING_WENT_WRONG), and the update stays answered 200, so
+Telegram does not deliver it again. Notify retries 5xx and time-outs, waits out 429s, and records every event's
+outcome. Admin answers 502 with Telegram's description.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from shared.bot import texts
+from shared.store.db import get_db
+from shared.telegram.client import READ_TIMEOUT, TelegramClient
+from tests.chat import ChatUser, message_update, post_update
+from tests.crm_data import add_crm_user
+from tests.fakes.telegram_api import FakeTelegram
+from tests.harness import ADMIN_TOKEN, FunctionServer
+from tests.reliability.conftest import ServerLog, count_documents
+from tests.test_notify import event, ledger_doc, link_user, results, signed_post
+
+pytestmark = pytest.mark.emulator
+
+ANSWER_TO_HELP = "ℹ️ <b>Help</b>"
+BAD_GATEWAY = (502, "Bad Gateway")
+FLOOD = (429, "Too Many Requests: retry after 1")
+
+
+@pytest.fixture
+def short_timeouts(telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> float:
+    """Notify's and admin's Telegram client give up after 0.5 s instead of READ_TIMEOUT, so time-outs are cheap."""
+    read_timeout = 0.5
+    quick = TelegramClient(telegram.token, telegram.base_url, read_timeout=read_timeout)
+    for module in ("shared.notify.endpoint", "shared.admin.endpoint", "shared.notify.delivery"):
+        monkeypatch.setattr(f"{module}.get_telegram_client", lambda: quick)
+    return read_timeout
+
+
+def test_a_share_of_replies_failing_is_retried_then_apologised_for_never_both(
+    webhook: FunctionServer, telegram: FakeTelegram, server_log: ServerLog
+) -> None:
+    # 16 users; Telegram fails some replies once (502, or 429 for a second), some twice, and some three times (the
+    # reply, its retry and the apology). Sequential sends make each failure land on a known call.
+    plan = ["clean"] * 6 + ["502 once"] * 3 + ["429 once"] * 2 + ["twice"] * 3 + ["thrice"] * 2
+    for index, failures in enumerate(plan):
+        if failures == "429 once":
+            telegram.fail("sendMessage", *FLOOD, retry_after=1)
+        elif failures != "clean":
+            telegram.fail("sendMessage", *BAD_GATEWAY, times={"502 once": 1, "twice": 2, "thrice": 3}[failures])
+        assert post_update(webhook, message_update(800_000 + index, "/help")).status_code == 200
+
+    expectations: dict[str, list[bool | str]] = {  # True: an attempt to send the answer to /help
+        "clean": [True],
+        "502 once": [True, True],  # retried once, delivered
+        "429 once": [True, True],  # the flood wait waited out, delivered
+        "twice": [True, True, texts.SOMETHING_WENT_WRONG],  # given up: the apology, delivered
+        "thrice": [True, True, texts.SOMETHING_WENT_WRONG],  # the apology failed too: nothing arrives
+    }
+    for index, failures in enumerate(plan):
+        attempts = [text.startswith(ANSWER_TO_HELP) or text for text in telegram.sent_texts(800_000 + index)]
+        assert attempts == expectations[failures], (index, failures)
+    processed = count_documents("tg_processed_updates")
+    assert processed == len(plan), "every update is claimed, failed or not: Telegram must not deliver it again"
+    assert server_log.crashes() == []
+    assert len([m for m in server_log.messages() if m.startswith("could not tell chat")]) == 2
+
+
+def test_a_reply_that_times_out_is_given_up_after_the_read_timeout_and_retried(
+    webhook: FunctionServer, telegram: FakeTelegram, server_log: ServerLog
+) -> None:
+    # One real time-out of the webhook's client: Telegram holds the request longer than READ_TIMEOUT.
+    telegram.fail("sendMessage", 504, "Gateway Timeout", delay=READ_TIMEOUT + 1)
+    started = time.monotonic()
+    assert post_update(webhook, message_update(801_000, "/help")).status_code == 200
+    elapsed = time.monotonic() - started
+    print(f"\nwebhook answered after {elapsed:.1f} s with Telegram hanging (READ_TIMEOUT {READ_TIMEOUT:.0f} s)")
+    assert READ_TIMEOUT <= elapsed < READ_TIMEOUT + 3
+    assert [text.startswith(ANSWER_TO_HELP) for text in telegram.sent_texts(801_000)] == [True, True]
+    assert server_log.crashes() == []
+
+
+def test_login_stays_whole_when_telegram_fails_around_it(
+    webhook: FunctionServer, telegram: FakeTelegram, server_log: ServerLog
+) -> None:
+    add_crm_user("u-1", "vera@example.com", name="Vera")
+    user = ChatUser(webhook, 802_000)
+    user.send("/login vera@example.com")
+    telegram.fail("setMyCommands", *BAD_GATEWAY)
+    telegram.fail("sendMessage", *BAD_GATEWAY, times=2)  # the greeting and its retry
+    user.send("correct horse")
+
+    assert get_db().collection("tg_links").document("802000").get().exists, "the password was right: linked"
+    assert not get_db().collection("tg_login_flows").document("802000").get().exists
+    assert "Authentication successful" in telegram.sent_texts(802_000)[-2]
+    assert telegram.sent_texts(802_000)[-1] == texts.SOMETHING_WENT_WRONG
+    user.send("/me")
+    assert "vera@example.com" in telegram.last_text(802_000)
+
+    # Telegram failing while the bot deletes the password and says so: the password is not checked, the flow
+    # waits for it unchanged, and the next try links.
+    add_crm_user("u-2", "otto@example.com", name="Otto")
+    other = ChatUser(webhook, 802_001)
+    other.send("/login otto@example.com")
+    telegram.fail("deleteMessage", 500, "Internal Server Error")
+    telegram.fail("sendMessage", *BAD_GATEWAY, times=2)  # "I couldn't delete your password message", twice
+    other.send("correct horse")
+    assert telegram.sent_texts(802_001)[-1] == texts.SOMETHING_WENT_WRONG
+    flow = get_db().collection("tg_login_flows").document("802001").get().to_dict() or {}
+    assert (flow.get("step"), flow.get("email")) == ("password", "otto@example.com")
+    assert not get_db().collection("tg_login_failures").document("tg-802001").get().exists
+    other.send("correct horse")
+    assert get_db().collection("tg_links").document("802001").get().exists
+    assert server_log.crashes() == []
+
+
+def test_notify_retries_5xx_timeouts_and_429_and_sends_every_event_once(
+    notify_fn: FunctionServer, telegram: FakeTelegram, short_timeouts: float, server_log: ServerLog
+) -> None:
+    users = {f"n{index}": 803_000 + index for index in range(12)}
+    for crm_user, chat in users.items():
+        link_user(crm_user, chat)
+    # Two failures that are retried and two flood waits: no event can use up its 3 attempts or 3 flood waits.
+    telegram.fail("sendMessage", *BAD_GATEWAY)
+    telegram.fail("sendMessage", 504, "Gateway Timeout", delay=short_timeouts + 0.5)
+    telegram.fail("sendMessage", *FLOOD, retry_after=1, times=2)
+    batch = {"events": [event(f"ev-{crm_user}", "message", user_id=crm_user) for crm_user in users]}
+
+    answer = results(signed_post(notify_fn, batch))
+
+    assert [result["status"] for result in answer] == ["sent"] * 12
+    delivered = [call.params["chat_id"] for call in telegram.calls_to("sendMessage")]
+    assert len(delivered) == 12 + 4
+    for crm_user, chat in users.items():
+        entry = ledger_doc(f"ev-{crm_user}")
+        assert entry is not None
+        assert (entry["status"], entry["chat_id"], entry["lease_until"]) == ("sent", chat, None)
+    assert sum(ledger_doc(f"ev-{crm_user}")["attempts"] for crm_user in users) == 16  # type: ignore[index]
+    assert server_log.crashes() == []
+
+
+def test_notify_records_an_event_telegram_keeps_failing_and_a_redrive_sends_it_later(
+    notify_fn: FunctionServer, admin_fn: FunctionServer, telegram: FakeTelegram, server_log: ServerLog
+) -> None:
+    link_user("u1", 804_000)
+    telegram.fail("sendMessage", 500, "Internal Server Error", times=3)
+
+    [result] = results(signed_post(notify_fn, event("ev-stuck", "message")))
+
+    assert (result["status"], result["reason"]) == ("failed", "Telegram: sendMessage: 500 Internal Server Error")
+    entry = ledger_doc("ev-stuck")
+    assert entry is not None
+    assert (entry["status"], entry["attempts"], entry["lease_until"]) == ("failed", 3, None)
+    redriven = admin_fn.post("/notifications/redrive", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, json={})
+    assert redriven.status_code == 200
+    assert [r["status"] for r in redriven.json()["results"]] == ["sent"]
+    assert [r["status"] for r in results(signed_post(notify_fn, event("ev-stuck", "message")))] == ["duplicate"]
+    assert len(telegram.calls_to("sendMessage")) == 4
+    assert server_log.crashes() == []
+
+
+@pytest.mark.parametrize(
+    ("status", "description", "delay"),
+    [(500, "Internal Server Error", 0.0), (429, "Too Many Requests: retry after 5", 0.0), (504, "hangs", 1.0)],
+)
+def test_admin_answers_502_with_what_telegram_said(
+    admin_fn: FunctionServer,
+    telegram: FakeTelegram,
+    short_timeouts: float,
+    server_log: ServerLog,
+    status: int,
+    description: str,
+    delay: float,
+) -> None:
+    telegram.fail("getMe", status, description, delay=delay)
+    telegram.fail("getWebhookInfo", status, description, delay=delay)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for path in ("/bot/info", "/webhook/info"):
+        response = admin_fn.get(path, headers=headers)
+        assert response.status_code == 502, response.text
+        expected = "did not answer" if delay > short_timeouts else f"{status}: {description}"
+        assert expected in response.json()["error"]
+    assert admin_fn.get("/bot/info", headers=headers).status_code == 200, "and it works again once Telegram does"
+    assert server_log.crashes() == []
