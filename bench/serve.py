@@ -18,9 +18,8 @@ from pathlib import Path
 import requests
 from werkzeug.serving import make_server
 
-from bench.stack import forbid_network
 from devstack.emulator import free_port
-from tests.harness import ROOT
+from tests.harness import ROOT, forbid_network
 
 STARTUP_SECONDS = 60.0
 

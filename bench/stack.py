@@ -5,43 +5,21 @@ and the environment of a deployed instance pointed at them.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
-import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench.bot_api import BotApi
 from devstack.emulator import Emulator, start_emulator
 from tests.fakes.gemini_api import FakeGemini
 from tests.fakes.telegram_api import FakeTelegram
-from tests.harness import ADMIN_TOKEN, NOTIFY_SECRET, WEBHOOK_SECRET
+from tests.harness import ADMIN_TOKEN, NOTIFY_SECRET, WEBHOOK_SECRET, forbid_network
 
 PROJECT = "demo-bench"
 BENCH_ITERATIONS = 1_000
 """PBKDF2 rounds of the bench's passwords (as in the tests); a real CRM uses 600k+ (see docs/performance.md)."""
-
-_real_connect = socket.socket.connect
-
-
-def _loopback_only(self: socket.socket, address: Any) -> Any:
-    if isinstance(address, tuple) and self.family in (socket.AF_INET, socket.AF_INET6):
-        host = address[0]
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host == "localhost"
-        if not loopback:
-            raise RuntimeError(f"the benchmark tried to reach {host}: it may only use loopback")
-    return _real_connect(self, address)
-
-
-def forbid_network() -> None:
-    """Make any connection beyond loopback fail loudly instead of leaving the machine."""
-    socket.socket.connect = _loopback_only  # type: ignore[method-assign,assignment]
 
 
 def clear_instance_caches() -> None:

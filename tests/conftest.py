@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
 from devstack.emulator import Emulator, existing_or_new_emulator
 from tests.fakes.gemini_api import FakeGemini
 from tests.fakes.telegram_api import FakeTelegram
-from tests.harness import ADMIN_TOKEN, NOTIFY_SECRET, WEBHOOK_SECRET, FunctionServer, serve_function
+from tests.harness import (
+    ADMIN_TOKEN,
+    NOTIFY_SECRET,
+    WEBHOOK_SECRET,
+    FunctionServer,
+    forbid_network,
+    serve_function,
+)
 
-# ----- no network but loopback -----
-_real_connect = socket.socket.connect
-
-
-def _loopback_only(self: socket.socket, address: Any) -> Any:
-    if isinstance(address, tuple) and self.family in (socket.AF_INET, socket.AF_INET6):
-        host = address[0]
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host == "localhost"
-        if not loopback:
-            raise RuntimeError(f"test tried to reach {host}: tests may only use loopback")
-    return _real_connect(self, address)
-
-
-socket.socket.connect = _loopback_only  # type: ignore[method-assign,assignment]
+forbid_network()
 
 
 # ----- servers -----

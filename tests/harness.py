@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,3 +42,23 @@ def serve_function(name: str, target: str) -> FunctionServer:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return FunctionServer(f"http://127.0.0.1:{server.server_port}", server)
+
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: Any) -> Any:
+    if isinstance(address, tuple) and self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise RuntimeError(f"tried to reach {host}: tests and benchmarks may only use loopback")
+    return _real_connect(self, address)
+
+
+def forbid_network() -> None:
+    """Make any connection beyond loopback fail at once instead of leaving the machine (or hanging)."""
+    socket.socket.connect = _loopback_only  # type: ignore[method-assign,assignment]
