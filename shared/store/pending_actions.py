@@ -10,7 +10,7 @@ from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict
 
 from shared import clock
-from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db, new_transaction
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db, is_document_id, new_transaction
 
 LIFETIME = dt.timedelta(minutes=5)
 
@@ -58,7 +58,7 @@ def resolve_pending_action(
     action_id: str, telegram_user_id: int, confirm: bool
 ) -> tuple[Resolution, PendingAction | None]:
     """Take the user's tap, at most once: 'run' means the caller must now run the action."""
-    if not action_id or "/" in action_id:
+    if not is_document_id(action_id):
         return "unknown", None
     resolved: tuple[Resolution, PendingAction | None] = _resolve(
         new_transaction(), action_id, telegram_user_id, confirm

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.chat import message_update, next_update_id, post_update
+from shared.bot import texts
+from tests.chat import callback_update, message_update, next_update_id, post_update
 from tests.crm_data import add_crm_user
 from tests.fakes.gemini_api import FakeGemini, text
 from tests.fakes.telegram_api import FakeTelegram
@@ -249,4 +250,14 @@ def test_a_password_with_a_lone_surrogate_is_a_wrong_password(
     update = json.dumps(message_update(GUEST_WITH_ACCOUNT, "pass")).replace('"pass"', '"pa\\ud800ss"')
     assert webhook.post("/", data=update.encode(), headers=RIGHT).status_code == 200
     assert "incorrect" in telegram.last_text(GUEST_WITH_ACCOUNT)
+    assert server_log.crashes() == []
+
+
+@pytest.mark.parametrize("action_id", [".", "..", "__reserved__"])
+def test_a_confirm_button_with_an_id_firestore_refuses_has_expired(
+    bot_world: None, webhook: FunctionServer, telegram: FakeTelegram, server_log: ServerLog, action_id: str
+) -> None:
+    assert post_update(webhook, callback_update(1, f"act:{action_id}:y")).status_code == 200
+    assert [call.params.get("text") for call in telegram.calls_to("answerCallbackQuery")] == [texts.BUTTON_EXPIRED]
+    assert telegram.sent_texts(1) == []
     assert server_log.crashes() == []
