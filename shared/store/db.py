@@ -92,9 +92,54 @@ def is_document_id(doc_id: str) -> bool:
 TRANSACTION_ATTEMPTS = 10
 
 
-def new_transaction() -> firestore.Transaction:
-    """A transaction that retries contention (several messages of one user at once) more than the default 5."""
-    return get_db().transaction(max_attempts=TRANSACTION_ATTEMPTS)
+class _BoundedTransaction(firestore.Transaction):
+    """A transaction whose begin, commit and rollback have our deadline too: the library makes those three calls
+    with the client's default retry, which retries an unreachable database for a minute, past the webhook's timeout.
+    """
+
+    def _begin(self, retry_id: bytes | None = None) -> None:
+        if self.in_progress:
+            raise ValueError(f"Transaction {self._id!r} has already begun.")
+        response = self._client._firestore_api.begin_transaction(
+            request={"database": self._client._database_string, "options": self._options_protobuf(retry_id)},
+            metadata=self._client._rpc_metadata,
+            retry=RETRY,
+            timeout=TIMEOUT_SECONDS,
+        )
+        self._id = response.transaction
+
+    def _rollback(self) -> None:
+        if not self.in_progress:  # begin failed: raising here would hide why
+            return
+        try:
+            self._client._firestore_api.rollback(
+                request={"database": self._client._database_string, "transaction": self._id},
+                metadata=self._client._rpc_metadata,
+                retry=RETRY,
+                timeout=TIMEOUT_SECONDS,
+            )
+        finally:
+            self._clean_up()
+
+    def _commit(self) -> list[Any]:
+        if not self.in_progress:
+            raise ValueError("There is no transaction in progress to commit.")
+        response = self._client._firestore_api.commit(
+            request={"database": self._client._database_string, "writes": self._write_pbs, "transaction": self._id},
+            metadata=self._client._rpc_metadata,
+            retry=RETRY,
+            timeout=TIMEOUT_SECONDS,
+        )
+        self._clean_up()
+        self.write_results = list(response.write_results)
+        self.commit_time = response.commit_time
+        return self.write_results
+
+
+def new_transaction(max_attempts: int = TRANSACTION_ATTEMPTS) -> firestore.Transaction:
+    """A transaction with our deadline that retries contention (several messages of one user at once) more than
+    the library's default 5 times."""
+    return _BoundedTransaction(get_db(), max_attempts=max_attempts)
 
 
 def as_utc(value: Any) -> dt.datetime | None:

@@ -99,14 +99,6 @@ def test_with_firestore_unreachable_each_function_answers_503_within_the_deadlin
     assert server_log.crashes() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/store/db.py new_transaction(): google-cloud-firestore's Transaction._begin, _commit and _rollback "
-    "call begin_transaction/commit/rollback without retry or timeout, so they keep the client's default retry "
-    "(UNAVAILABLE retried for 60 s): with Firestore unreachable after the claim, a password check hangs about a "
-    "minute, past the webhook's 60 s timeout, instead of failing within TIMEOUT_SECONDS (a Transaction subclass "
-    "passing retry=RETRY, timeout=TIMEOUT_SECONDS to those three calls would bound it)",
-)
 def test_a_transaction_with_firestore_unreachable_fails_within_the_deadline(
     webhook: FunctionServer, telegram: FakeTelegram, firestore_faults: FirestoreFaults, server_log: ServerLog
 ) -> None:

@@ -30,6 +30,8 @@ pytestmark = pytest.mark.emulator
 
 LINKED = {"nu-vendor": ("vendor", 901), "nu-employee": ("employee", 902), "nu-customer": ("customer", 903)}
 CUSTOMER_ID = "cust-of-nu-customer"  # tests.test_notify.link_user's customer id
+TRIMMED = "".join(char for char in map(chr, range(0x3001)) if char.isspace() and char not in "\x1c\x1d\x1e\x1f")
+"""What the server trims from an event id: Unicode White_Space, as pydantic does (str.strip() trims \\x1c-\\x1f too)."""
 
 record_ids = weighted(
     (3, st.from_regex(r"\A[A-Za-z0-9_-]{1,24}\Z")),
@@ -175,7 +177,7 @@ def post_signed(notify_fn: FunctionServer, telegram: FakeTelegram, server_log: S
             assert answer["field"] == answer["problems"][0]["field"]
         else:
             sent = body.get("events", [body])
-            assert [result["id"] for result in answer["results"]] == [str(item["id"]).strip() for item in sent]
+            assert [result["id"] for result in answer["results"]] == [str(item["id"]).strip(TRIMMED) for item in sent]
             assert {result["status"] for result in answer["results"]} <= {status.value for status in DeliveryStatus}
             assert sum(answer["counts"].values()) == len(sent)
             deliveries.check(answer)

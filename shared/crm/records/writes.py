@@ -55,7 +55,7 @@ def create_record(model: type[R], org_id: str, fields: Mapping[str, Any]) -> R:
         transaction.create(doc, data)
         return data
 
-    data = create(db.transaction(max_attempts=SEQUENCE_ATTEMPTS))
+    data = create(new_transaction(SEQUENCE_ATTEMPTS))
     return model.model_validate({**data, "id": doc.id})
 
 
