@@ -81,8 +81,12 @@ def on_settings_button(conversation: Conversation, query: CallbackQuery, payload
     if target not in ("all", *NOTIFICATION_GROUPS) or state not in ("on", "off") or query.message is None:
         conversation.telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
         return
-    preferences = changed(session.link.notifications, target, state == "on")
-    links.update_link(session.telegram_user_id, {"notifications": preferences.model_dump()})
+    preferences = links.change_notifications(
+        session.telegram_user_id, lambda stored: changed(stored, target, state == "on")
+    )
+    if preferences is None:  # logged out meanwhile
+        conversation.telegram.answer_callback_query(query.id, texts.NOT_LINKED)
+        return
     audit.record(
         "notifications_changed",
         telegram_user_id=session.telegram_user_id,

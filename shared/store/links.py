@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
+from google.cloud import firestore
 from google.cloud.firestore import Transaction
 from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.roles import Role
-from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db, new_transaction
 
 NOTIFICATION_GROUPS = ("files", "orders", "payments", "messages")
 
@@ -78,6 +80,25 @@ def save_link(link: Link, transaction: Transaction | None = None) -> None:
 def update_link(telegram_user_id: int, fields: dict[str, Any]) -> None:
     """Change some fields of an existing link."""
     link_ref(telegram_user_id).update(fields, retry=RETRY, timeout=TIMEOUT_SECONDS)
+
+
+def change_notifications(
+    telegram_user_id: int, change: Callable[[NotificationPreferences], NotificationPreferences]
+) -> NotificationPreferences | None:
+    """Apply `change` to the preferences as stored, in a transaction so that taps at once all count; returns the
+    new preferences, or None when there is no link."""
+
+    @firestore.transactional
+    def apply(transaction: Transaction) -> NotificationPreferences | None:
+        link = get_link(telegram_user_id, transaction)
+        if link is None:
+            return None
+        preferences = change(link.notifications)
+        transaction.update(link_ref(telegram_user_id), {"notifications": preferences.model_dump()})
+        return preferences
+
+    result: NotificationPreferences | None = apply(new_transaction())
+    return result
 
 
 def delete_link(telegram_user_id: int, transaction: Transaction | None = None) -> None:

@@ -336,11 +336,6 @@ def test_assistant_turns_of_one_user_at_once_are_all_counted(
     assert (state["minute_messages"], state["day_messages"], len(state["exchanges"])) == (5, 5, 5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/notify/preferences.py on_settings_button: the preferences are computed from the link read when "
-    "the update arrived and written whole with update_link(), so two taps at once keep only the last one",
-)
 def test_two_notification_taps_at_once_both_apply(
     webhook: FunctionServer, telegram: FakeTelegram, firestore_faults: FirestoreFaults, server_log: ServerLog
 ) -> None:
