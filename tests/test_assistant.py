@@ -10,7 +10,7 @@ import pytest
 
 from shared import clock
 from shared.roles import Role
-from shared.store import counters, links
+from shared.store import counters, history, links
 from shared.store.db import get_db
 from tests.chat import ChatUser
 from tests.crm_data import add_crm_user
@@ -366,7 +366,33 @@ def test_rate_limit_and_daily_budget(
     user.send("4")
     user.send("5")
     assert "usage limit" in telegram.last_text(VENDOR)
-    usage = get_db().collection("tg_history").document(str(VENDOR)).get().to_dict() or {}
-    assert usage["day_tokens"] >= 50
+    usage = history.load_state(VENDOR).day(clock.now())
+    assert (usage.messages, usage.tokens >= 50) == (5, True), "refused messages count too"
     (today,) = counters.day_totals([clock.now().date()])
-    assert today["assistant_users"][str(VENDOR)] == {"messages": 3, "tokens": usage["day_tokens"]}
+    assert today["assistant_users"][str(VENDOR)] == {"messages": 3, "tokens": usage.tokens}
+
+
+def test_a_turn_drops_what_is_no_longer_kept_and_keeps_what_others_added_meanwhile(env: dict[str, str]) -> None:
+    counted_at = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+    history.state_ref(7).set(
+        {
+            "minutes": {"202603020929": 4, "202603020930": 1},
+            "days": {"2026-03-01": {"messages": 9, "tokens": 900}, "2026-03-02": {"messages": 1}},
+            "exchanges": {"20260301000000000000-aa": {"crm_user_id": "someone-else", "contents": ["theirs"]}},
+        }
+    )
+    seen = history.count_message(7, counted_at)
+    assert (seen.messages_in_minute(counted_at), seen.day(counted_at).messages) == (2, 2)
+    assert seen.conversation("me") == []
+
+    history.state_ref(7).set(  # another turn of the same user finishes meanwhile
+        {"exchanges": {"20260302093001000000-bb": {"crm_user_id": "me", "contents": ["concurrent"]}}}, merge=True
+    )
+    mine = history.Exchange(crm_user_id="me", contents=["mine"])
+    history.record_turn(7, seen, counted_at, 40, mine, counted_at + dt.timedelta(seconds=5))
+
+    state = history.load_state(7)
+    assert state.minutes == {"202603020930": 2}
+    assert state.days == {"2026-03-02": history.DayUsage(messages=2, tokens=40)}
+    assert [exchange.contents for _, exchange in state.conversation("me")] == [["concurrent"], ["mine"]]
+    assert len(state.exchanges) == 2, "the other account's exchange is gone"

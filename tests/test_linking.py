@@ -235,11 +235,14 @@ def test_logout_unlinks_clears_history_and_resets_the_menu(webhook: FunctionServ
     add_crm_user("u-1", "a@example.com", PASSWORD)
     user = ChatUser(webhook, 900)
     log_in(user, "a@example.com")
-    get_db().collection("tg_history").document("900").set({"exchanges": [{"user": "hi"}]})
+    usage = {"minutes": {"202601010000": 3}, "days": {"2026-01-01": {"messages": 3, "tokens": 900}}}
+    exchanges = {"20260101000000000000-00": {"crm_user_id": "u-1", "contents": ["{}"]}}
+    get_db().collection("tg_history").document("900").set(usage | {"exchanges": exchanges})
     user.send("/unlink")
     assert "logged out" in telegram.last_text(900)
     assert link_of(900) is None
-    assert not get_db().collection("tg_history").document("900").get().exists
+    # The conversation is gone; the usage stays (logging out and in is no way round the daily budget).
+    assert get_db().collection("tg_history").document("900").get().to_dict() == usage
     assert telegram.calls_to("deleteMyCommands")[-1].params["scope"] == {"type": "chat", "chat_id": 900}
     assert [e["details"]["reason"] for e in audit_events() if e["event"] == "unlinked"] == ["logout"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -56,14 +57,17 @@ def answer(conversation: Conversation, text: str) -> None:
     """Answer a linked user's free-text message with the assistant."""
     session = conversation.require_session()
     settings = get_settings()
-    state = history.load_state(session.telegram_user_id)
-    refusal = _over_limits(state, settings.assistant_messages_per_minute, settings.assistant_daily_token_budget)
+    counted_at = clock.now()
+    state = history.count_message(session.telegram_user_id, counted_at)
+    refusal = _over_limits(
+        state, counted_at, settings.assistant_messages_per_minute, settings.assistant_daily_token_budget
+    )
     if refusal:
         conversation.say(refusal)
         return
     with _typing(conversation):
         outcome = run_turn(session, state, text, deadline=time.monotonic() + settings.assistant_turn_seconds)
-    _record(session.telegram_user_id, state, outcome)
+    _record(session, state, counted_at, outcome)
     if outcome.failure is not None:
         log.warning("assistant turn for %s failed: %s", session.crm_user_id, outcome.failure.value)
         conversation.say(REPLIES[outcome.failure])
@@ -82,7 +86,11 @@ def run_turn(session: Session, state: AssistantState, text: str, deadline: float
         tools=[types.Tool(function_declarations=declarations_for(session.role))],
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
     )
-    past = [types.Content.model_validate_json(c) for exchange in state.exchanges for c in exchange.contents]
+    past = [
+        types.Content.model_validate_json(content)
+        for _, exchange in state.conversation(session.crm_user_id)
+        for content in exchange.contents
+    ]
     new: list[types.Content] = [types.Content(role="user", parts=[types.Part(text=text)])]
     outcome = TurnOutcome()
     malformed_retried = False
@@ -160,33 +168,25 @@ def _blocked(candidate: types.Candidate) -> bool:
     )
 
 
-def _over_limits(state: AssistantState, per_minute: int, daily_tokens: int) -> str | None:
-    now = clock.now()
-    in_window = state.minute_started_at is not None and (now - state.minute_started_at).total_seconds() < 60
-    if in_window and state.minute_messages >= per_minute:
+def _over_limits(state: AssistantState, now: dt.datetime, per_minute: int, daily_tokens: int) -> str | None:
+    """Why this message (already counted in `state`) is refused, if it is."""
+    if state.messages_in_minute(now) > per_minute:
         return f"🐢 You've sent {per_minute} messages to the assistant in the last minute. Please wait a moment."
-    if state.day == now.date().isoformat() and state.day_tokens >= daily_tokens:
+    if state.day(now).tokens >= daily_tokens:
         return (
             "📊 You've reached today's assistant usage limit. It resets at midnight UTC; commands still work (/help)."
         )
     return None
 
 
-def _record(telegram_user_id: int, state: AssistantState, outcome: TurnOutcome) -> None:
-    """Save the exchange (only a completed one) and the usage, in the turn's single write."""
-    now = clock.now()
-    today = now.date().isoformat()
-    if state.minute_started_at is None or (now - state.minute_started_at).total_seconds() >= 60:
-        state.minute_started_at, state.minute_messages = now, 0
-    state.minute_messages += 1
-    if state.day != today:
-        state.day, state.day_tokens, state.day_messages = today, 0, 0
-    state.day_tokens += outcome.tokens
-    state.day_messages += 1
+def _record(session: Session, seen: AssistantState, counted_at: dt.datetime, outcome: TurnOutcome) -> None:
+    """Add the turn's tokens and its exchange (only a completed one) to the state, and to the daily counters."""
+    exchange = None
     if outcome.failure is None and outcome.contents:
-        exchange = Exchange(contents=[c.model_dump_json(exclude_none=True) for c in outcome.contents])
-        state.exchanges = history.trim([*state.exchanges, exchange])
-    history.save_state(telegram_user_id, state)
+        contents = [content.model_dump_json(exclude_none=True) for content in outcome.contents]
+        exchange = Exchange(crm_user_id=session.crm_user_id, contents=contents)
+    history.record_turn(session.telegram_user_id, seen, counted_at, outcome.tokens, exchange, clock.now())
+    telegram_user_id = session.telegram_user_id
     counters.count_many(
         {
             "assistant.messages": 1,

@@ -44,7 +44,7 @@ def link_in_transaction(
     )
     for other in previous:
         links.delete_link(other.telegram_user_id, transaction)
-        transaction.delete(history.state_ref(other.telegram_user_id))
+        history.forget_conversation(other.telegram_user_id, transaction)
         audit.record(
             "unlinked",
             telegram_user_id=other.telegram_user_id,
@@ -53,7 +53,7 @@ def link_in_transaction(
             transaction=transaction,
         )
     links.save_link(link, transaction)
-    transaction.delete(history.state_ref(conversation.user.id))  # a new link starts a new conversation
+    history.forget_conversation(conversation.user.id, transaction)  # a new link starts a new conversation
     transaction.delete(login_state.flow_ref(conversation.user.id))
     audit.record(
         "linked",

@@ -31,7 +31,7 @@ def end_session(telegram: TelegramClient, link: Link, reason: str) -> None:
     """Unlink, forget the conversation, and put the default (unlinked) menu back."""
     batch = get_db().batch()
     batch.delete(links.link_ref(link.telegram_user_id))
-    batch.delete(history.state_ref(link.telegram_user_id))
+    history.forget_conversation(link.telegram_user_id, batch)
     audit.record(
         "unlinked", telegram_user_id=link.telegram_user_id, crm_user_id=link.crm_user_id, reason=reason, batch=batch
     )

@@ -68,7 +68,7 @@ def logout(conversation: Conversation, argument: str) -> None:
 
 @registry.command("clear", "Clear conversation history", EVERYONE)
 def clear(conversation: Conversation, argument: str) -> None:
-    history.clear_history(conversation.user.id)
+    history.forget_conversation(conversation.user.id)
     conversation.say("🧹 Conversation history cleared.")
 
 

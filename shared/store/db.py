@@ -33,7 +33,6 @@ class Collections:
     LINK_CODES = "tg_link_codes"
     AUDIT = "tg_audit"
     HISTORY = "tg_history"
-    USAGE = "tg_usage"
     PENDING_ACTIONS = "tg_pending_actions"
     NOTIFICATIONS = "tg_notifications"
     COUNTERS = "tg_counters"

@@ -1,12 +1,19 @@
 """The assistant's per-user state (`tg_history`, one document per Telegram user): the recent conversation,
-the per-minute message count and today's token usage. One read and one write per assistant turn.
+messages per minute, and messages and tokens per day.
+
+One user's turns can overlap, so nothing is read, changed and written back whole: counts are atomic
+increments and each exchange is its own map entry. A turn is one write and one read to be let in and
+counted (`count_message`), and one write to add its answer and drop what is no longer kept (`record_turn`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
+from google.cloud import firestore
+from google.cloud.firestore_v1.batch import WriteBatch
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
@@ -16,10 +23,12 @@ MAX_HISTORY_BYTES = 24_000
 
 
 class Exchange(BaseModel):
-    """One user message and everything the model and tools said about it, as serialised Contents."""
+    """One user message and everything the model and tools said about it, as serialised Contents, and whose
+    conversation it is (a turn still running at logout must not hand its answer to the next account)."""
 
     model_config = ConfigDict(extra="ignore")
 
+    crm_user_id: str
     contents: list[str]
 
     @property
@@ -27,15 +36,43 @@ class Exchange(BaseModel):
         return sum(len(content) for content in self.contents)
 
 
+class DayUsage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    messages: int = 0  # sent to the assistant, refused ones included
+    tokens: int = 0
+
+
 class AssistantState(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    exchanges: list[Exchange] = Field(default_factory=list)
-    minute_started_at: dt.datetime | None = None
-    minute_messages: int = 0
-    day: str | None = None
-    day_tokens: int = 0
-    day_messages: int = 0
+    exchanges: dict[str, Exchange] = Field(default_factory=dict)  # by exchange_key(): oldest first when sorted
+    minutes: dict[str, int] = Field(default_factory=dict)  # messages by minute_key()
+    days: dict[str, DayUsage] = Field(default_factory=dict)  # by day_key()
+
+    def conversation(self, crm_user_id: str) -> list[tuple[str, Exchange]]:
+        """This account's exchanges, oldest first."""
+        mine = [(key, exchange) for key, exchange in self.exchanges.items() if exchange.crm_user_id == crm_user_id]
+        return sorted(mine, key=lambda item: item[0])
+
+    def messages_in_minute(self, now: dt.datetime) -> int:
+        return self.minutes.get(minute_key(now), 0)
+
+    def day(self, now: dt.datetime) -> DayUsage:
+        return self.days.get(day_key(now), DayUsage())
+
+
+def minute_key(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).strftime("%Y%m%d%H%M")
+
+
+def day_key(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).date().isoformat()
+
+
+def exchange_key(now: dt.datetime) -> str:
+    """Sorts by time; the random tail keeps two turns finishing in the same microsecond apart."""
+    return now.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S%f") + "-" + secrets.token_hex(4)
 
 
 def state_ref(telegram_user_id: int) -> Any:
@@ -47,28 +84,69 @@ def load_state(telegram_user_id: int) -> AssistantState:
     return AssistantState.model_validate(snapshot.to_dict()) if snapshot.exists else AssistantState()
 
 
-def trim(exchanges: list[Exchange]) -> list[Exchange]:
+def count_message(telegram_user_id: int, now: dt.datetime) -> AssistantState:
+    """Count a message to the assistant, then read the state: the counts include this message and every other
+    one counted before it, so messages sent together cannot all slip under a limit."""
+    increment = firestore.Increment(1)
+    state_ref(telegram_user_id).set(
+        {"minutes": {minute_key(now): increment}, "days": {day_key(now): {"messages": increment}}},
+        merge=True,
+        retry=RETRY,
+        timeout=TIMEOUT_SECONDS,
+    )
+    return load_state(telegram_user_id)
+
+
+def trim(exchanges: list[tuple[str, Exchange]]) -> list[tuple[str, Exchange]]:
     """The newest whole exchanges within MAX_EXCHANGES and MAX_HISTORY_BYTES (a call stays with its answer)."""
-    kept: list[Exchange] = []
+    kept: list[tuple[str, Exchange]] = []
     size = 0
-    for exchange in reversed(exchanges):
+    for key, exchange in reversed(exchanges):
         if len(kept) == MAX_EXCHANGES or size + exchange.size > MAX_HISTORY_BYTES:
             break
-        kept.append(exchange)
+        kept.append((key, exchange))
         size += exchange.size
     kept.reverse()
     return kept
 
 
-def save_state(telegram_user_id: int, state: AssistantState) -> None:
-    state_ref(telegram_user_id).set(state.model_dump(), retry=RETRY, timeout=TIMEOUT_SECONDS)
+def record_turn(
+    telegram_user_id: int,
+    seen: AssistantState,
+    counted_at: dt.datetime,
+    tokens: int,
+    exchange: Exchange | None,
+    finished_at: dt.datetime,
+) -> None:
+    """Add a turn's tokens (to the day its message was counted in) and its exchange, and drop what `seen` (the
+    state read when the message was counted) holds that is no longer kept: older exchanges past the limits,
+    another account's, and past minutes and days."""
+    keep = set()
+    exchanges: dict[str, Any] = {}
+    if exchange is not None:
+        key = exchange_key(finished_at)
+        ordered = [*seen.conversation(exchange.crm_user_id), (key, exchange)]
+        keep = {kept_key for kept_key, _ in trim(ordered)}
+        if key in keep:
+            exchanges[key] = exchange.model_dump()
+        exchanges |= {old: firestore.DELETE_FIELD for old in seen.exchanges if old not in keep}
+    minute, day = minute_key(counted_at), day_key(counted_at)
+    fields: dict[str, Any] = {
+        "days": {day: {"tokens": firestore.Increment(tokens)}}
+        | {old: firestore.DELETE_FIELD for old in seen.days if old < day},
+        "minutes": {old: firestore.DELETE_FIELD for old in seen.minutes if old < minute},
+        "exchanges": exchanges,
+    }
+    state_ref(telegram_user_id).set(
+        {name: value for name, value in fields.items() if value}, merge=True, retry=RETRY, timeout=TIMEOUT_SECONDS
+    )
 
 
-def clear_history(telegram_user_id: int) -> None:
-    """Forget the conversation (usage and rate counters stay, so /clear is no way round the limits)."""
-    state_ref(telegram_user_id).set({"exchanges": []}, merge=True, retry=RETRY, timeout=TIMEOUT_SECONDS)
-
-
-def delete_state(telegram_user_id: int) -> None:
-    """Forget everything about the user's assistant use (logout)."""
-    state_ref(telegram_user_id).delete(retry=RETRY, timeout=TIMEOUT_SECONDS)
+def forget_conversation(telegram_user_id: int, writes: WriteBatch | None = None) -> None:
+    """Forget the conversation (/clear, logout, a new link), at once or as part of `writes` (a batch or a
+    transaction). The counts stay: neither /clear nor logging out and in again is a way round the limits."""
+    change = {"exchanges": firestore.DELETE_FIELD}
+    if writes is None:
+        state_ref(telegram_user_id).set(change, merge=True, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    else:
+        writes.set(state_ref(telegram_user_id), change, merge=True)

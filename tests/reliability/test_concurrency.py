@@ -7,6 +7,7 @@ connections at once; each update must still be answered exactly once and the log
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from shared.bot import texts
+from shared.store import history
 from shared.store.db import get_db
 from shared.store.login_state import FailureCounter, LoginFlow
 from tests.chat import callback_update, message_update, next_update_id, post_update
@@ -316,12 +318,6 @@ def slow_answer(seconds: float, reply: str) -> Callable[[dict[str, Any]], Reply]
     return answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/agent/turn.py: history.load_state() at the start of a turn and save_state() at its end overwrite "
-    "each other when one user's turns overlap, so messages, tokens and exchanges are lost (and the rate limit and the "
-    "daily budget undercount)",
-)
 def test_assistant_turns_of_one_user_at_once_are_all_counted(
     webhook: FunctionServer, telegram: FakeTelegram, gemini: FakeGemini, server_log: ServerLog
 ) -> None:
@@ -332,8 +328,10 @@ def test_assistant_turns_of_one_user_at_once_are_all_counted(
 
     assert sorted(telegram.sent_texts(750_001)) == [f"answer {number}" for number in range(5)]
     assert server_log.crashes() == []
-    state = documents("tg_history")["750001"]
-    assert (state["minute_messages"], state["day_messages"], len(state["exchanges"])) == (5, 5, 5)
+    state = history.load_state(750_001)
+    assert [usage.messages for usage in state.days.values()] == [5]
+    asked = [json.loads(exchange.contents[0])["parts"][0]["text"] for _, exchange in state.conversation("busy")]
+    assert sorted(asked) == [f"question {number}" for number in range(5)]
 
 
 def test_two_notification_taps_at_once_both_apply(

@@ -190,7 +190,8 @@ def test_a_logout_that_fails_half_way_leaves_the_link_or_no_history(
     webhook: FunctionServer, telegram: FakeTelegram, firestore_faults: FirestoreFaults, server_log: ServerLog
 ) -> None:
     link_user("u1", 824_000, role="vendor")
-    get_db().collection("tg_history").document("824000").set({"exchanges": [{"contents": ["a secret deal"]}]})
+    secret = {"crm_user_id": "u1", "contents": ["a secret deal"]}
+    get_db().collection("tg_history").document("824000").set({"exchanges": {"20260101000000000000-00": secret}})
     firestore_faults.fail_writes_to("tg_history")
     ChatUser(webhook, 824_000).send("/logout")
     firestore_faults.recover()

@@ -16,7 +16,7 @@ import pytest
 from shared.agent.gemini import Failure
 from shared.agent.turn import REPLIES
 from shared.config import get_settings
-from shared.store.db import get_db
+from shared.store import history
 from tests.chat import message_update, post_update
 from tests.fakes.gemini_api import FakeGemini, Reply, error, malformed_function_call, text
 from tests.fakes.telegram_api import FakeTelegram
@@ -109,10 +109,10 @@ def test_each_gemini_fault_gets_its_reply_within_the_deadline(
         reply = SCRIPTS[message][1]
         assert telegram.sent_texts(user) == [reply], message
         assert elapsed[message] < TURN_SECONDS + 2, f"{message}: the turn outlived its deadline"
-        state = get_db().collection("tg_history").document(str(user)).get().to_dict() or {}
+        state = history.load_state(user)
         completed = reply not in REPLIES.values()
-        assert len(state["exchanges"]) == (1 if completed else 0), f"{message}: only a completed turn is kept"
-        assert state["day_messages"] == 1, f"{message}: every turn counts against the limits"
+        assert len(state.exchanges) == (1 if completed else 0), f"{message}: only a completed turn is kept"
+        assert [usage.messages for usage in state.days.values()] == [1], f"{message}: every turn counts"
     assert script.calls("malformed twice") == 2
     assert script.calls("500 every time") >= 2, "a 500 is retried while the deadline allows"
     assert server_log.crashes() == []
