@@ -10,7 +10,7 @@ import pytest
 
 from shared import clock
 from shared.roles import Role
-from shared.store import counters, history, links
+from shared.store import history, links
 from shared.store.db import get_db
 from tests.chat import ChatUser
 from tests.crm_data import add_crm_user
@@ -368,8 +368,7 @@ def test_rate_limit_and_daily_budget(
     assert "usage limit" in telegram.last_text(VENDOR)
     usage = history.load_state(VENDOR).day(clock.now())
     assert (usage.messages, usage.tokens >= 50) == (5, True), "refused messages count too"
-    (today,) = counters.day_totals([clock.now().date()])
-    assert today["assistant_users"][str(VENDOR)] == {"messages": 3, "tokens": usage.tokens}
+    assert history.usage_totals([clock.now().date()]) == usage, "the statistics add up every user's days"
 
 
 def test_a_turn_drops_what_is_no_longer_kept_and_keeps_what_others_added_meanwhile(env: dict[str, str]) -> None:
@@ -377,7 +376,11 @@ def test_a_turn_drops_what_is_no_longer_kept_and_keeps_what_others_added_meanwhi
     history.state_ref(7).set(
         {
             "minutes": {"202603020929": 4, "202603020930": 1},
-            "days": {"2026-03-01": {"messages": 9, "tokens": 900}, "2026-03-02": {"messages": 1}},
+            "days": {
+                "2025-12-02": {"messages": 1, "tokens": 10},  # 91 days before: past USAGE_DAYS_KEPT
+                "2025-12-03": {"messages": 9, "tokens": 900},
+                "2026-03-02": {"messages": 1},
+            },
             "exchanges": {"20260301000000000000-aa": {"crm_user_id": "someone-else", "contents": ["theirs"]}},
         }
     )
@@ -393,6 +396,9 @@ def test_a_turn_drops_what_is_no_longer_kept_and_keeps_what_others_added_meanwhi
 
     state = history.load_state(7)
     assert state.minutes == {"202603020930": 2}
-    assert state.days == {"2026-03-02": history.DayUsage(messages=2, tokens=40)}
+    assert state.days == {
+        "2025-12-03": history.DayUsage(messages=9, tokens=900),
+        "2026-03-02": history.DayUsage(messages=2, tokens=40),
+    }
     assert [exchange.contents for _, exchange in state.conversation("me")] == [["concurrent"], ["mine"]]
     assert len(state.exchanges) == 2, "the other account's exchange is gone"

@@ -27,7 +27,7 @@ from shared.http import error_response, json_response
 from shared.notify import ledger
 from shared.notify.delivery import redrive
 from shared.roles import Role
-from shared.store import links
+from shared.store import history, links
 from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
 from shared.telegram.client import TelegramClient, get_telegram_client
 from shared.telegram.errors import TelegramError
@@ -253,7 +253,7 @@ def unlink(request: flask.Request, telegram_user_id: int) -> flask.Response:
 
 
 def stats(request: flask.Request) -> flask.Response:
-    return json_response(collect_stats(_int_arg(request, "days", 7, 1, 90)))
+    return json_response(collect_stats(_int_arg(request, "days", 7, 1, history.USAGE_DAYS_KEPT)))
 
 
 def audit(request: flask.Request) -> flask.Response:

@@ -11,7 +11,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared import clock
 from shared.notify.ledger import counts_by_status
 from shared.roles import Role
-from shared.store import counters
+from shared.store import counters, history
 from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
 
 
@@ -40,11 +40,10 @@ def collect_stats(days: int) -> dict[str, Any]:
     delivered = notifications.get("sent", 0)
     attempted = sum(count for status, count in notifications.items() if status in ("sent", "failed", "blocked"))
     commands: Counter[str] = Counter()
-    assistant = Counter[str]()
-    today = now.date()
-    for day in counters.day_totals([today - dt.timedelta(days=offset) for offset in range(days)]):
+    period = [now.date() - dt.timedelta(days=offset) for offset in range(days)]
+    for day in counters.day_totals(period):
         commands.update({name: int(value) for name, value in (day.get("commands") or {}).items()})
-        assistant.update({name: int(value) for name, value in (day.get("assistant") or {}).items()})
+    assistant = history.usage_totals(period)
     return {
         "period": {"days": days, "since": since.isoformat(), "until": now.isoformat()},
         "linked_users": {"total": sum(linked_by_role.values()), "by_role": linked_by_role},
@@ -56,5 +55,5 @@ def collect_stats(days: int) -> dict[str, Any]:
         "most_used_commands": [{"command": name, "count": count} for name, count in commands.most_common(10)],
         "failed_logins": _audit_count("login_failed", since),
         "lockouts": _audit_count("login_locked_out", since),
-        "assistant": {"messages": assistant.get("messages", 0), "tokens": assistant.get("tokens", 0)},
+        "assistant": {"messages": assistant.messages, "tokens": assistant.tokens},
     }

@@ -20,7 +20,7 @@ from shared.auth.session import Session
 from shared.bot.conversation import Conversation
 from shared.config import get_settings
 from shared.crm.tools.registry import Caller, call_tool, preview_tool_call, tools
-from shared.store import counters, history
+from shared.store import history
 from shared.store.history import AssistantState, Exchange
 
 log = logging.getLogger(__name__)
@@ -180,21 +180,12 @@ def _over_limits(state: AssistantState, now: dt.datetime, per_minute: int, daily
 
 
 def _record(session: Session, seen: AssistantState, counted_at: dt.datetime, outcome: TurnOutcome) -> None:
-    """Add the turn's tokens and its exchange (only a completed one) to the state, and to the daily counters."""
+    """Add the turn's tokens and its exchange (only a completed one) to the state (where GET /stats sums them)."""
     exchange = None
     if outcome.failure is None and outcome.contents:
         contents = [content.model_dump_json(exclude_none=True) for content in outcome.contents]
         exchange = Exchange(crm_user_id=session.crm_user_id, contents=contents)
     history.record_turn(session.telegram_user_id, seen, counted_at, outcome.tokens, exchange, clock.now())
-    telegram_user_id = session.telegram_user_id
-    counters.count_many(
-        {
-            "assistant.messages": 1,
-            "assistant.tokens": outcome.tokens,
-            f"assistant_users.{telegram_user_id}.messages": 1,
-            f"assistant_users.{telegram_user_id}.tokens": outcome.tokens,
-        }
-    )
 
 
 class _typing:

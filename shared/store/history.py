@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.batch import WriteBatch
+from google.cloud.firestore_v1.field_path import FieldPath
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
 
 MAX_EXCHANGES = 10
 MAX_HISTORY_BYTES = 24_000
+USAGE_DAYS_KEPT = 90
+"""Days of usage each document keeps: the longest period GET /stats reports on."""
 
 
 class Exchange(BaseModel):
@@ -120,7 +124,7 @@ def record_turn(
 ) -> None:
     """Add a turn's tokens (to the day its message was counted in) and its exchange, and drop what `seen` (the
     state read when the message was counted) holds that is no longer kept: older exchanges past the limits,
-    another account's, and past minutes and days."""
+    another account's, past minutes, and days older than USAGE_DAYS_KEPT."""
     keep = set()
     exchanges: dict[str, Any] = {}
     if exchange is not None:
@@ -131,15 +135,34 @@ def record_turn(
             exchanges[key] = exchange.model_dump()
         exchanges |= {old: firestore.DELETE_FIELD for old in seen.exchanges if old not in keep}
     minute, day = minute_key(counted_at), day_key(counted_at)
+    oldest_day = day_key(counted_at - dt.timedelta(days=USAGE_DAYS_KEPT - 1))
     fields: dict[str, Any] = {
         "days": {day: {"tokens": firestore.Increment(tokens)}}
-        | {old: firestore.DELETE_FIELD for old in seen.days if old < day},
+        | {old: firestore.DELETE_FIELD for old in seen.days if old < oldest_day},
         "minutes": {old: firestore.DELETE_FIELD for old in seen.minutes if old < minute},
         "exchanges": exchanges,
     }
     state_ref(telegram_user_id).set(
         {name: value for name, value in fields.items() if value}, merge=True, retry=RETRY, timeout=TIMEOUT_SECONDS
     )
+
+
+def usage_totals(days: list[dt.date]) -> DayUsage:
+    """Everyone's messages and tokens on these days: a sum aggregation per day and figure (one field each, so the
+    automatic single-field indexes serve them), no document read."""
+    figures = [(day.isoformat(), name) for day in days for name in DayUsage.model_fields]
+
+    def total(figure: tuple[str, str]) -> int:
+        query = get_db().collection(Collections.HISTORY).sum(FieldPath("days", *figure))
+        (results,) = query.get(retry=RETRY, timeout=TIMEOUT_SECONDS)
+        return int(results[0].value or 0)
+
+    with ThreadPoolExecutor(max_workers=min(8, len(figures) or 1)) as pool:
+        values = list(pool.map(total, figures))
+    totals = dict.fromkeys(DayUsage.model_fields, 0)
+    for (_, name), value in zip(figures, values, strict=True):
+        totals[name] += value
+    return DayUsage(**totals)
 
 
 def forget_conversation(telegram_user_id: int, writes: WriteBatch | None = None) -> None:
