@@ -19,6 +19,7 @@ from bench.bot_api import RateLimitedBotApi
 from bench.serve import serve_in_process
 from bench.stack import Stack
 from shared import clock
+from shared.notify.pacer import MESSAGES_PER_SECOND
 from shared.notify.signature import sign
 from tests.harness import ADMIN_TOKEN, NOTIFY_SECRET, serve_function
 
@@ -154,7 +155,7 @@ def run(stack: Stack, count: int, per_second: float | None = None) -> dict[str, 
     """Send `count` events in batches, re-drive what is left, and check what reached which chat.
 
     Notify runs in a process of its own (as an instance would), so the fake's clock is not slowed by it.
-    `per_second` is an experiment: notify's pacer at that rate instead of 30.
+    `per_second` is an experiment: notify's pacer at that rate instead of its own (MESSAGES_PER_SECOND).
     """
     limited = RateLimitedBotApi(token=stack.telegram.token)
     with contextlib.ExitStack() as cleanup:
@@ -166,7 +167,7 @@ def run(stack: Stack, count: int, per_second: float | None = None) -> dict[str, 
         layout = plan(count)
         several = {chat for chat, n in Counter(layout.chat_of_event.values()).items() if n > 1}
         link_recipients({*layout.chat_of_event.values(), WARM_UP_CHAT})
-        log_path = stack.workdir / f"notify-{per_second or 30}.log"
+        log_path = stack.workdir / f"notify-{per_second or MESSAGES_PER_SECOND:g}.log"
         notify = cleanup.enter_context(serve_in_process("notify", "notify", log_path, per_second))
         admin = serve_function("admin", "admin")
         cleanup.callback(admin.server.server_close)
@@ -203,7 +204,7 @@ def run(stack: Stack, count: int, per_second: float | None = None) -> dict[str, 
         final = _ledger_statuses(count)
 
     report = _report(layout, limited, sent_by_batches, sent_by_batches + redriving, batches, redrives, final, count)
-    return {"pacer_per_second": per_second or limited.per_second, **report}
+    return {"pacer_per_second": per_second or MESSAGES_PER_SECOND, **report}
 
 
 def _report(

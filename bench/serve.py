@@ -2,7 +2,7 @@
 
     python -m bench.serve <function> <target> <port> [<pacer messages per second>]
 
-The optional rate is an experiment: notify's pacer at that rate instead of Telegram's 30 per second.
+The optional rate is an experiment: notify's pacer at that rate instead of its own.
 """
 
 from __future__ import annotations

@@ -63,10 +63,11 @@ def gemini(gemini_server: FakeGemini) -> FakeGemini:
 
 def _clear_instance_caches() -> None:
     from shared.config import get_settings
+    from shared.notify.pacer import instance_pacer
     from shared.store.db import get_db
     from shared.telegram.client import get_telegram_client
 
-    for cached in (get_settings, get_db, get_telegram_client):
+    for cached in (get_settings, get_db, get_telegram_client, instance_pacer):
         cached.cache_clear()
 
 

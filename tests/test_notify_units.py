@@ -162,24 +162,25 @@ class VirtualClock:
 
 def test_the_pacer_spaces_sends_overall_and_per_chat() -> None:
     clock = VirtualClock()
-    pacer = Pacer(deadline=100, per_second=10, per_chat_interval=1.0, monotonic=clock.monotonic, sleep=clock.sleep)
+    pacer = Pacer(per_second=10, per_chat_interval=1.0, monotonic=clock.monotonic, sleep=clock.sleep)
     starts = []
     for chat in (1, 2, 3):
-        assert pacer.acquire(chat)
+        assert pacer.acquire(chat, deadline=100)
         starts.append(clock.now)
         pacer.sent(chat)
     assert starts == pytest.approx([0.0, 0.1, 0.2])
-    assert pacer.acquire(1)
+    assert pacer.ready_at(1) == pytest.approx(1.0)
+    assert pacer.acquire(1, deadline=100)
     assert clock.now == pytest.approx(1.0)  # chat 1's last message arrived at 0.0
 
 
 def test_the_pacer_never_lets_more_than_the_rate_start_in_any_second() -> None:
     clock = VirtualClock()
-    pacer = Pacer(deadline=100, per_second=30, monotonic=clock.monotonic, sleep=clock.sleep)
+    pacer = Pacer(per_second=30, monotonic=clock.monotonic, sleep=clock.sleep)
     starts = []
     for n in range(100):
         clock.now += 0.004 * (n % 7 == 0)  # threads arriving a little late now and then
-        assert pacer.acquire(n)
+        assert pacer.acquire(n, deadline=100)
         starts.append(clock.now)
     assert all(b - a >= 1 / 30 - 1e-9 for a, b in zip(starts, starts[1:], strict=False))
     assert all(starts[i + 30] - starts[i] >= 1.0 - 1e-9 for i in range(len(starts) - 30))
@@ -187,15 +188,27 @@ def test_the_pacer_never_lets_more_than_the_rate_start_in_any_second() -> None:
 
 def test_the_pacer_obeys_pauses_and_holds_and_stops_at_the_deadline() -> None:
     clock = VirtualClock()
-    pacer = Pacer(deadline=5, per_second=30, monotonic=clock.monotonic, sleep=clock.sleep)
+    pacer = Pacer(per_second=30, monotonic=clock.monotonic, sleep=clock.sleep)
     pacer.pause(2.0)
-    assert pacer.acquire(1)
+    assert pacer.ready_at(1) == pytest.approx(2.0)
+    assert pacer.acquire(1, deadline=5)
     assert clock.now == pytest.approx(2.0)
     pacer.hold_chat(1, 4.0)
-    assert not pacer.acquire(1)  # 6.0 is past the deadline: refused at once, without waiting
+    assert not pacer.acquire(1, deadline=5)  # 6.0 is past the deadline: refused at once, without waiting
     assert clock.now == pytest.approx(2.0)
-    assert pacer.acquire(2)
-    assert pacer.remaining() == pytest.approx(5 - clock.now)
+    assert pacer.acquire(2, deadline=5)
+
+
+def test_the_pacer_forgets_chats_whose_spacing_ran_out_once_it_remembers_many() -> None:
+    clock = VirtualClock()
+    pacer = Pacer(per_second=1000, per_chat_interval=1.0, monotonic=clock.monotonic, sleep=clock.sleep)
+    for chat in range(10_000):
+        pacer.sent(chat)
+    clock.now = 5.0
+    pacer.sent(-1)  # the 10,001st chat: every earlier one can take a message again, so they are forgotten
+    assert pacer.ready_at(0) == 0.0
+    assert pacer.ready_at(-1) == pytest.approx(6.0)
+    assert len(pacer._chat_ready) == 1
 
 
 # ----- the documentation the CRM's developers code to -----

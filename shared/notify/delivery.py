@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ from shared.config import get_settings
 from shared.notify import ledger
 from shared.notify.events import Event, MalformedBodyError, parse_event
 from shared.notify.ledger import DeliveryStatus, LedgerEntry
-from shared.notify.pacer import MESSAGES_PER_SECOND, SECONDS_BETWEEN_MESSAGES_TO_A_CHAT, Pacer
+from shared.notify.pacer import MESSAGES_PER_SECOND, SECONDS_BETWEEN_MESSAGES_TO_A_CHAT, instance_pacer
 from shared.notify.recipients import Recipient, Refusal, find_recipient
 from shared.notify.sending import Outgoing, RetryPolicy, SendOutcome, deliver_in_order
 from shared.notify.templates import render
@@ -151,24 +150,30 @@ def _deliver(
 ) -> list[EventResult]:
     if not events:
         return []
-    deadline = time.monotonic() + options.budget_seconds
+    pacer = instance_pacer(options.per_second, options.per_chat_interval)
+    deadline = pacer.now() + options.budget_seconds
     settings = get_settings()
+    client = telegram or get_telegram_client()
+    prepared: list[_Ready | EventResult] = []
+    ready: dict[str, _Ready] = {}
 
     def prepare(event: Event) -> _Ready | EventResult:
         return _prepare(event, claim, settings.website_url, settings.bot_time_zone)
 
+    def record(message: Outgoing, outcome: SendOutcome) -> None:
+        _record_outcome(ready[message.key], outcome)
+
     with ThreadPoolExecutor(max_workers=min(PREPARING_THREADS, len(events))) as pool:
-        prepared = list(pool.map(prepare, events))
-    ready = {item.message.key: item for item in prepared if isinstance(item, _Ready)}
-    outcomes: dict[str, SendOutcome] = {}
-    if ready:
-        client = telegram or get_telegram_client()
-        pacer = Pacer(deadline, options.per_second, options.per_chat_interval)
 
-        def record(message: Outgoing, outcome: SendOutcome) -> None:
-            _record_outcome(ready[message.key], outcome)
+        def messages() -> Iterator[Outgoing]:
+            """Each event's message as soon as it and those before it are prepared (sending starts meanwhile)."""
+            for item in pool.map(prepare, events):
+                prepared.append(item)
+                if isinstance(item, _Ready):
+                    ready[item.message.key] = item
+                    yield item.message
 
-        outcomes = deliver_in_order(client, [item.message for item in ready.values()], pacer, options.retry, record)
+        outcomes = deliver_in_order(client, messages(), pacer, deadline, options.retry, record)
     return [
         item if isinstance(item, EventResult) else _result(item.event.id, outcomes[item.message.key])
         for item in prepared
