@@ -57,16 +57,16 @@ def test_a_chat_with_several_messages_goes_before_others_so_the_batch_ends_witho
         link_user(f"u{n}", 520 + n)
     singles = [event(f"single-{n}", "message", user_id=f"u{n}") for n in range(1, 16)]
     several = [event(f"several-{n}", "message", user_id="u0", text=f"number {n}") for n in range(3)]
-    options = DeliveryOptions(per_second=20, per_chat_interval=0.5)
+    options = DeliveryOptions(per_second=10, per_chat_interval=0.5)
     assert statuses(notify_events(events(*singles, *several), options=options)) == ["sent"] * 18
 
     calls = telegram.calls_to("sendMessage")
     to_several = [call for call in calls if call.params["chat_id"] == 520]
     assert [call.params["text"].split("number ")[1][0] for call in to_several] == ["0", "1", "2"]
     # Its events came last, but once known its chat goes next: its three messages, 0.5 s apart, overlap the
-    # 15 others (0.75 s at 20/s) instead of following them (which would end the batch 1.75 s after it began).
+    # 15 others (1.4 s at 10/s) instead of following them (which would end the batch 2.4 s after it began).
     assert calls.index(to_several[0]) < 8
-    assert calls[-1].at - calls[0].at < 1.5
+    assert calls[-1].at - calls[0].at < 2.1
 
 
 def test_one_pacer_per_instance_keeps_a_chat_spaced_across_requests(
