@@ -128,6 +128,26 @@ def test_a_transaction_with_firestore_unreachable_fails_within_the_deadline(
     assert server_log.crashes() == []
 
 
+def test_a_transaction_that_keeps_being_aborted_gets_the_apology_not_a_crash(
+    webhook: FunctionServer, telegram: FakeTelegram, firestore_faults: FirestoreFaults, server_log: ServerLog
+) -> None:
+    add_crm_user("u-1", "vera@example.com")
+    user = ChatUser(webhook, 829_000)
+    user.send("/login vera@example.com")
+
+    def transactional_commit(method: str, request: Any) -> bool:
+        return method == "Commit" and bool(request.transaction)
+
+    firestore_faults.fail(transactional_commit, status=grpc.StatusCode.ABORTED)  # contention, every attempt
+    user.send("correct horse")
+    firestore_faults.recover()
+
+    assert telegram.sent_texts(829_000)[-1] == texts.SOMETHING_WENT_WRONG
+    gave_up = [record for record in server_log.records if "Failed to commit transaction" in record.getMessage()]
+    assert len(gave_up) == 1
+    assert gave_up[0].exc_info is None, "running out of attempts is logged as a storage failure, not as a bug"
+
+
 def test_webhook_answers_503_until_it_can_claim_the_update_then_handles_it_once(
     webhook: FunctionServer, telegram: FakeTelegram, firestore_faults: FirestoreFaults, server_log: ServerLog
 ) -> None:
