@@ -159,12 +159,16 @@ entry_point() {
   esac
 }
 
-# Memory and timeout per function. The code plans for 60 s (the assistant's turn and notify's delivery
-# budget stop at 40 s; Telegram waits 60 s for the webhook); the webhook also loads the Gemini client.
+# Memory, timeout and instances per function. The code plans for 60 s (the assistant's turn and notify's
+# delivery budget stop at 40 s; Telegram waits 60 s for the webhook); the webhook also loads the Gemini
+# client. notify runs as one instance serving NOTIFY_CONCURRENCY requests at once, so that they all share
+# its pacer and stay under Telegram's limits together (more than one request at a time needs a whole vCPU).
+NOTIFY_CONCURRENCY=8
 resources() {
   case "$1" in
-    webhook) printf -- '--memory=512Mi --timeout=60s' ;;
-    notify | admin) printf -- '--memory=256Mi --timeout=60s' ;;
+    webhook) printf -- '--memory=512Mi --timeout=60s --max-instances=10' ;;
+    notify) printf -- '--memory=512Mi --cpu=1 --concurrency=%s --timeout=60s --max-instances=1' "$NOTIFY_CONCURRENCY" ;;
+    admin) printf -- '--memory=256Mi --timeout=60s --max-instances=10' ;;
   esac
 }
 
@@ -410,6 +414,7 @@ deploy_function() {
   for var in $OPTIONAL_SETTINGS; do
     if [[ -n ${!var:-} ]]; then env="$env,$var=${!var}"; fi
   done
+  if [[ $fn == notify ]]; then env="$env,THREADS=$NOTIFY_CONCURRENCY"; fi # functions-framework's threads
   access=--no-allow-unauthenticated
   if [[ $fn == webhook || $TOKEN_ONLY == 1 ]]; then access=--allow-unauthenticated; fi
   say "deploying $name"
@@ -417,7 +422,7 @@ deploy_function() {
   run gcloud functions deploy "$name" --gen2 --runtime="$RUNTIME" --region="$REGION" \
     --source="$BUILD_DIR/$fn" --entry-point="$(entry_point "$fn")" --trigger-http "$access" \
     --service-account="$email" --build-service-account="projects/$PROJECT/serviceAccounts/$build_email" \
-    --set-secrets="$mounts" --set-env-vars="$env" $(resources "$fn") --max-instances=10 \
+    --set-secrets="$mounts" --set-env-vars="$env" $(resources "$fn") \
     --project="$PROJECT" --quiet >/dev/null
 }
 

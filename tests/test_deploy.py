@@ -389,7 +389,7 @@ def index_commands() -> list[list[str]]:
 
 
 def deploy_command(
-    function: str, entry_point: str, access: str, secrets: list[str], resources: str, build_dir: Path
+    function: str, entry_point: str, access: str, secrets: list[str], resources: str, build_dir: Path, env: str = ""
 ) -> list[str]:
     mounts = ",".join(f"{name}={name}:latest" for name in secrets)
     return shlex.split(
@@ -397,8 +397,8 @@ def deploy_command(
         f"--source={build_dir / function} --entry-point={entry_point} --trigger-http {access} "
         f"--service-account={email(function)} "
         f"--build-service-account=projects/{PROJECT}/serviceAccounts/{email('build')} "
-        f"--set-secrets={mounts} --set-env-vars=GOOGLE_CLOUD_PROJECT={PROJECT},WEBSITE_URL={WEBSITE} "
-        f"{resources} --max-instances=10 --project={PROJECT} --quiet"
+        f"--set-secrets={mounts} --set-env-vars=GOOGLE_CLOUD_PROJECT={PROJECT},WEBSITE_URL={WEBSITE}{env} "
+        f"{resources} --project={PROJECT} --quiet"
     )
 
 
@@ -474,7 +474,7 @@ def fresh_project_commands(build_dir: Path) -> list[list[str]]:
             "telegram_webhook",
             "--allow-unauthenticated",
             SECRETS_OF["webhook"],
-            "--memory=512Mi --timeout=60s",
+            "--memory=512Mi --timeout=60s --max-instances=10",
             build_dir,
         ),
         deploy_command(
@@ -482,15 +482,17 @@ def fresh_project_commands(build_dir: Path) -> list[list[str]]:
             "notify",
             "--no-allow-unauthenticated",
             SECRETS_OF["notify"],
-            "--memory=256Mi --timeout=60s",
+            # One instance serving 8 requests at once: one pacer for all of notify's sends.
+            "--memory=512Mi --cpu=1 --concurrency=8 --timeout=60s --max-instances=1",
             build_dir,
+            env=",THREADS=8",
         ),
         deploy_command(
             "admin",
             "admin",
             "--no-allow-unauthenticated",
             SECRETS_OF["admin"],
-            "--memory=256Mi --timeout=60s",
+            "--memory=256Mi --timeout=60s --max-instances=10",
             build_dir,
         ),
         *[
@@ -610,20 +612,27 @@ def test_second_run_keeps_secrets_accounts_database_indexes_and_ttls(deployed_cl
 def test_second_run_keeps_the_deployed_website_url_when_the_flag_is_left_out(deployed_cloud: FakeCloud) -> None:
     deployed(deployed_cloud)
 
-    deploys = [argv for argv in deployed_cloud.gcloud() if argv[:2] == ["functions", "deploy"]]
-    assert all(f"--set-env-vars=GOOGLE_CLOUD_PROJECT={PROJECT},WEBSITE_URL={WEBSITE}" in argv for argv in deploys)
+    expected = f"--set-env-vars=GOOGLE_CLOUD_PROJECT={PROJECT},WEBSITE_URL={WEBSITE}"
+    assert environments(deployed_cloud) == {"webhook": expected, "notify": expected + ",THREADS=8", "admin": expected}
 
 
 def test_optional_settings_in_the_environment_reach_every_function(cloud: FakeCloud) -> None:
     deployed(cloud, "--website-url", WEBSITE, BOT_TIME_ZONE="Europe/Berlin", ASSISTANT_MESSAGES_PER_MINUTE="5")
 
-    deploys = [argv for argv in cloud.gcloud() if argv[:2] == ["functions", "deploy"]]
     expected = (
         f"--set-env-vars=GOOGLE_CLOUD_PROJECT={PROJECT},WEBSITE_URL={WEBSITE},"
         "BOT_TIME_ZONE=Europe/Berlin,ASSISTANT_MESSAGES_PER_MINUTE=5"
     )
-    assert len(deploys) == 3
-    assert all(expected in argv for argv in deploys)
+    assert environments(cloud) == {"webhook": expected, "notify": expected + ",THREADS=8", "admin": expected}
+
+
+def environments(cloud: FakeCloud) -> dict[str, str]:
+    """The --set-env-vars argument of each function's deploy."""
+    deploys = [argv for argv in cloud.gcloud() if argv[:2] == ["functions", "deploy"]]
+    return {
+        argv[2].removeprefix("crm-bot-"): next(arg for arg in argv if arg.startswith("--set-env-vars="))
+        for argv in deploys
+    }
 
 
 def test_a_present_bot_token_secret_is_enough_without_the_environment(cloud: FakeCloud) -> None:
