@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 import pytest
 import requests
+from google.cloud import firestore
 
 from shared import clock
 from shared.bot import texts
@@ -135,10 +136,16 @@ def test_a_transaction_that_keeps_being_aborted_gets_the_apology_not_a_crash(
     user = ChatUser(webhook, 829_000)
     user.send("/login vera@example.com")
 
-    def transactional_commit(method: str, request: Any) -> bool:
-        return method == "Commit" and bool(request.transaction)
+    bystander = firestore.Client(project=get_db().project)  # a client the faults do not touch
 
-    firestore_faults.fail(transactional_commit, status=grpc.StatusCode.ABORTED)  # contention, every attempt
+    def aborted_commit(method: str, request: Any) -> bool:
+        if method != "Commit" or not request.transaction:
+            return False
+        # An aborted commit leaves nothing held; the injected one must not leave its locks in the emulator.
+        bystander._firestore_api.rollback(request={"database": request.database, "transaction": request.transaction})
+        return True
+
+    firestore_faults.fail(aborted_commit, status=grpc.StatusCode.ABORTED)  # contention, every attempt
     user.send("correct horse")
     firestore_faults.recover()
 
