@@ -63,12 +63,13 @@ def gemini(gemini_server: FakeGemini) -> FakeGemini:
 
 def _clear_instance_caches() -> None:
     from shared.config import get_settings
-    from shared.notify.pacer import instance_pacer
+    from shared.notify.pacer import forget_instance_pacers
     from shared.store.db import get_db
     from shared.telegram.client import get_telegram_client
 
-    for cached in (get_settings, get_db, get_telegram_client, instance_pacer):
+    for cached in (get_settings, get_db, get_telegram_client):
         cached.cache_clear()
+    forget_instance_pacers()
 
 
 @pytest.fixture

@@ -199,6 +199,18 @@ def test_the_pacer_obeys_pauses_and_holds_and_stops_at_the_deadline() -> None:
     assert pacer.acquire(2, deadline=5)
 
 
+def test_a_chat_is_held_from_the_start_of_its_message_so_another_request_cannot_send_to_it_meanwhile() -> None:
+    clock = VirtualClock()
+    pacer = Pacer(per_second=30, per_chat_interval=1.0, monotonic=clock.monotonic, sleep=clock.sleep)
+    assert pacer.acquire(1, deadline=100)  # one request's message is on its way to chat 1...
+    assert pacer.ready_at(1) == pytest.approx(1.0)
+    clock.now = 0.3
+    assert pacer.acquire(1, deadline=100)  # ...so another request's message to chat 1 waits
+    assert clock.now == pytest.approx(1.0)
+    pacer.hold_chat(1, 0.2)  # that one failed: a short back-off replaces the hold
+    assert pacer.ready_at(1) == pytest.approx(1.2)
+
+
 def test_the_pacer_forgets_chats_whose_spacing_ran_out_once_it_remembers_many() -> None:
     clock = VirtualClock()
     pacer = Pacer(per_second=1000, per_chat_interval=1.0, monotonic=clock.monotonic, sleep=clock.sleep)

@@ -88,7 +88,7 @@ def run_turn(session: Session, state: AssistantState, text: str, deadline: float
     )
     past = [
         types.Content.model_validate_json(content)
-        for _, exchange in state.conversation(session.crm_user_id)
+        for _, exchange in history.trim(state.conversation(session.crm_user_id))  # turns at once may add more
         for content in exchange.contents
     ]
     new: list[types.Content] = [types.Content(role="user", parts=[types.Part(text=text)])]

@@ -158,7 +158,13 @@ def _deliver(
     ready: dict[str, _Ready] = {}
 
     def prepare(event: Event) -> _Ready | EventResult:
-        return _prepare(event, claim, settings.website_url, settings.bot_time_zone)
+        try:
+            return _prepare(event, claim, settings.website_url, settings.bot_time_zone)
+        except Exception as error:  # a bug met by one event must not fail the others
+            log.exception("event %s could not be prepared", event.id)
+            reason = f"internal error: {type(error).__name__}; a re-drive will retry it"
+            _settle(event.id, DeliveryStatus.FAILED, reason)
+            return EventResult(event.id, DeliveryStatus.FAILED, reason)
 
     def record(message: Outgoing, outcome: SendOutcome) -> None:
         _record_outcome(ready[message.key], outcome)

@@ -2,13 +2,12 @@
 
 About 30 messages a second overall and one a second per chat. Threads ask the pacer before each send;
 nothing is started after the caller's deadline, so the caller can report what is left as pending. An
-instance has one pacer (`instance_pacer`), so requests and re-drives running in it, one after another or
-at once, stay within the limits together.
+instance has one pacer (`instance_pacer`), so the requests it serves, one after another or at once, stay
+within the limits together (re-drives run in the admin function, with its own).
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections import deque
@@ -65,6 +64,8 @@ class Pacer:
                     return False
                 if earliest <= now:
                     self._starts.append(now)
+                    # Held until sent() or hold_chat() says more: another request must not start one meanwhile.
+                    self._chat_ready[chat_id] = max(self._chat_ready.get(chat_id, 0.0), now + self._per_chat_interval)
                     return True
             self._sleep(earliest - now)  # then check again: another thread may have taken the slot
 
@@ -82,12 +83,13 @@ class Pacer:
         self.hold_chat(chat_id, self._per_chat_interval)
 
     def hold_chat(self, chat_id: int, seconds: float) -> None:
-        """Send nothing to `chat_id` for `seconds` (back-off after a server error)."""
+        """Send nothing to `chat_id` for `seconds` from now (back-off after a server error); this replaces the
+        hold acquire() put on the chat while its message was on the way."""
         with self._lock:
             now = self._monotonic()
             if len(self._chat_ready) >= _CHATS_REMEMBERED:
                 self._chat_ready = {chat: ready for chat, ready in self._chat_ready.items() if ready > now}
-            self._chat_ready[chat_id] = max(self._chat_ready.get(chat_id, 0.0), now + seconds)
+            self._chat_ready[chat_id] = now + seconds
 
     def pause(self, seconds: float) -> None:
         """Send nothing to anyone for `seconds` (Telegram's retry_after)."""
@@ -95,9 +97,19 @@ class Pacer:
             self._paused_until = max(self._paused_until, self._monotonic() + seconds)
 
 
-@functools.cache
+_instance_pacers: dict[tuple[float, float], Pacer] = {}
+_instance_pacers_lock = threading.Lock()
+
+
 def instance_pacer(
     per_second: float = MESSAGES_PER_SECOND, per_chat_interval: float = SECONDS_BETWEEN_MESSAGES_TO_A_CHAT
 ) -> Pacer:
-    """This instance's pacer for these limits."""
-    return Pacer(per_second, per_chat_interval)
+    """This instance's pacer for these limits (requests arriving together on a new instance get the same one)."""
+    with _instance_pacers_lock:
+        return _instance_pacers.setdefault((per_second, per_chat_interval), Pacer(per_second, per_chat_interval))
+
+
+def forget_instance_pacers() -> None:
+    """Start afresh, as a new instance would (tests)."""
+    with _instance_pacers_lock:
+        _instance_pacers.clear()

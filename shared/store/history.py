@@ -16,7 +16,7 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.batch import WriteBatch
 from google.cloud.firestore_v1.field_path import FieldPath
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
 
@@ -53,6 +53,19 @@ class AssistantState(BaseModel):
     exchanges: dict[str, Exchange] = Field(default_factory=dict)  # by exchange_key(): oldest first when sorted
     minutes: dict[str, int] = Field(default_factory=dict)  # messages by minute_key()
     days: dict[str, DayUsage] = Field(default_factory=dict)  # by day_key()
+
+    @field_validator("exchanges", mode="before")
+    @classmethod
+    def _whole_exchanges_only(cls, value: Any) -> Any:
+        """Drop what is not an exchange of this format (a list, or entries without an account, as stored before
+        overlapping turns were counted): that conversation starts afresh instead of failing every turn."""
+        if not isinstance(value, dict):
+            return {}
+        return {
+            key: entry
+            for key, entry in value.items()
+            if isinstance(entry, dict) and isinstance(entry.get("crm_user_id"), str) and "contents" in entry
+        }
 
     def conversation(self, crm_user_id: str) -> list[tuple[str, Exchange]]:
         """This account's exchanges, oldest first."""
