@@ -402,3 +402,12 @@ def test_a_turn_drops_what_is_no_longer_kept_and_keeps_what_others_added_meanwhi
     }
     assert [exchange.contents for _, exchange in state.conversation("me")] == [["concurrent"], ["mine"]]
     assert len(state.exchanges) == 2, "the other account's exchange is gone"
+
+
+def test_a_history_document_of_an_older_format_starts_the_conversation_afresh() -> None:
+    mine = {"crm_user_id": "me", "contents": ["kept"]}
+    older = {"exchanges": [{"contents": ["a list, as stored before"]}], "days": {"2026-03-02": {"tokens": 5}}}
+    assert history.AssistantState.model_validate(older).exchanges == {}
+    assert history.AssistantState.model_validate(older).days["2026-03-02"].tokens == 5, "the usage stays"
+    mixed = {"exchanges": {"b": mine, "a": {"contents": ["no account: whose was it?"]}, "c": "junk"}}
+    assert list(history.AssistantState.model_validate(mixed).exchanges) == ["b"]
