@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import clock
 from shared.notify.events import Event
-from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db, new_transaction
+from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, create_once, get_db, new_transaction
 
 LEASE = dt.timedelta(minutes=2)
 """How long a request owns the events it claimed: longer than any request's time budget plus one send."""
@@ -104,16 +103,11 @@ def claim(event: Event, lease: dt.timedelta = LEASE) -> Claim:
         lease_until=now + lease,
     )
     doc = _ref(event.id)
-    try:
-        doc.create(entry.model_dump(mode="python"), retry=RETRY, timeout=TIMEOUT_SECONDS)
-    except AlreadyExists:
-        doc.update(
-            {"duplicates": firestore.Increment(1), "last_duplicate_at": now},
-            retry=RETRY,
-            timeout=TIMEOUT_SECONDS,
-        )
-        return Claim(False, get_entry(event.id))
-    return Claim(True, entry)
+    first = create_once(doc, entry.model_dump(mode="python"))
+    if first is None:
+        return Claim(True, entry)
+    doc.update({"duplicates": firestore.Increment(1), "last_duplicate_at": now}, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    return Claim(False, LedgerEntry.model_validate(first) if first else None)
 
 
 def get_entry(event_id: str) -> LedgerEntry | None:

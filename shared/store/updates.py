@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from google.api_core.exceptions import AlreadyExists
-
 from shared import clock
-from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
+from shared.store.db import Collections, create_once, get_db
 
 KEEP_FOR = dt.timedelta(days=1)
 
@@ -16,20 +14,10 @@ def claim_update(update_id: int, kind: str) -> bool:
     """Record that this update is being handled; False when it was seen before (within a day)."""
     now = clock.now()
     doc = get_db().collection(Collections.PROCESSED_UPDATES).document(str(update_id))
-    try:
-        doc.create(
-            {"kind": kind, "received_at": now, "expires_at": now + KEEP_FOR}, retry=RETRY, timeout=TIMEOUT_SECONDS
-        )
-    except AlreadyExists:
-        return False
-    return True
+    return create_once(doc, {"kind": kind, "received_at": now, "expires_at": now + KEEP_FOR}) is None
 
 
 def claim_group_notice(chat_id: int) -> bool:
     """True the first time a group or channel is seen, so the bot explains itself there only once."""
     doc = get_db().collection(Collections.GROUP_CHATS).document(str(chat_id))
-    try:
-        doc.create({"noticed_at": clock.now()}, retry=RETRY, timeout=TIMEOUT_SECONDS)
-    except AlreadyExists:
-        return False
-    return True
+    return create_once(doc, {"noticed_at": clock.now()}) is None

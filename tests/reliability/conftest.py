@@ -153,6 +153,7 @@ class FirestoreFaults(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIn
         self._failing: RpcFilter | None = None
         self._status = grpc.StatusCode.UNKNOWN
         self._slow: tuple[RpcFilter, float] | None = None
+        self._losing: RpcFilter | None = None
         self.failed: list[str] = []
 
     def fail(self, which: RpcFilter | None = None, status: grpc.StatusCode = grpc.StatusCode.UNKNOWN) -> None:
@@ -168,9 +169,15 @@ class FirestoreFaults(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIn
         """Hold the RPCs `which` selects for `seconds` before sending them (a slow database)."""
         self._slow = (which, seconds)
 
+    def lose_next_answer(self, which: RpcFilter) -> None:
+        """Let the next RPC `which` selects reach the database, then fail it as a dropped connection would
+        (UNAVAILABLE): the write happened, the caller does not know."""
+        self._losing = which
+
     def recover(self) -> None:
         self._failing = None
         self._slow = None
+        self._losing = None
 
     def _failure(self, details: Any, request: Any) -> InjectedRpcError | None:
         method = str(details.method).rsplit("/", 1)[-1]
@@ -182,6 +189,12 @@ class FirestoreFaults(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIn
         return InjectedRpcError(self._status)
 
     def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        losing, method = self._losing, str(details.method).rsplit("/", 1)[-1]
+        if losing is not None and losing(method, request):
+            self._losing = None
+            continuation(details, request).result()  # applied
+            self.failed.append(method)
+            return InjectedRpcError(grpc.StatusCode.UNAVAILABLE)
         return self._failure(details, request) or continuation(details, request)
 
     def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:

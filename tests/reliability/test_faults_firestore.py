@@ -31,7 +31,7 @@ from tests.chat import ChatUser, message_update, post_update
 from tests.crm_data import add_crm_user
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import ADMIN_TOKEN, NOTIFY_SECRET, WEBHOOK_SECRET, FunctionServer
-from tests.reliability.conftest import FirestoreFaults, ServerLog, count_documents
+from tests.reliability.conftest import FirestoreFaults, ServerLog, count_documents, writes_to
 from tests.test_notify import event, ledger_doc, link_user, results, signed_post
 
 pytestmark = pytest.mark.emulator
@@ -153,6 +153,32 @@ def test_a_transaction_that_keeps_being_aborted_gets_the_apology_not_a_crash(
     gave_up = [record for record in server_log.records if "Failed to commit transaction" in record.getMessage()]
     assert len(gave_up) == 1
     assert gave_up[0].exc_info is None, "running out of attempts is logged as a storage failure, not as a bug"
+
+
+def test_a_claim_whose_answer_was_lost_is_still_ours_so_the_update_is_handled(
+    webhook: FunctionServer, telegram: FakeTelegram, firestore_faults: FirestoreFaults, server_log: ServerLog
+) -> None:
+    firestore_faults.lose_next_answer(writes_to("tg_processed_updates"))
+    update = message_update(826_000, "/help")
+    assert post_update(webhook, update).json() == {"ok": True}, "the retried create met our own claim"
+    assert firestore_faults.failed == ["Commit"]
+    assert len(telegram.sent_texts(826_000)) == 1
+    assert post_update(webhook, update).json() == {"ok": True, "duplicate": True}, "a real repeat still is one"
+    assert len(telegram.sent_texts(826_000)) == 1
+    assert server_log.crashes() == []
+
+
+def test_a_ledger_entry_whose_answer_was_lost_is_still_ours_so_the_event_is_sent(
+    notify_fn: FunctionServer, telegram: FakeTelegram, firestore_faults: FirestoreFaults, server_log: ServerLog
+) -> None:
+    link_user("u1", 827_000)
+    firestore_faults.lose_next_answer(writes_to("tg_notifications"))
+    assert [r["status"] for r in results(signed_post(notify_fn, event("ev-lost", "message")))] == ["sent"]
+    assert firestore_faults.failed == ["Commit"]
+    assert [r["status"] for r in results(signed_post(notify_fn, event("ev-lost", "message")))] == ["duplicate"]
+    assert len(telegram.sent_texts(827_000)) == 1
+    assert (ledger_doc("ev-lost") or {}).get("duplicates") == 1
+    assert server_log.crashes() == []
 
 
 def test_webhook_answers_503_until_it_can_claim_the_update_then_handles_it_once(
