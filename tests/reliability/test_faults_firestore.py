@@ -100,12 +100,18 @@ def test_with_firestore_unreachable_each_function_answers_503_within_the_deadlin
     assert server_log.crashes() == []
 
 
+def at_the_password_step(webhook: FunctionServer, telegram_user_id: int) -> ChatUser:
+    """A Telegram user half-way through logging in as a CRM user: the next message is taken as the password."""
+    add_crm_user("u-1", "vera@example.com")
+    user = ChatUser(webhook, telegram_user_id)
+    user.send("/login vera@example.com")
+    return user
+
+
 def test_a_transaction_with_firestore_unreachable_fails_within_the_deadline(
     webhook: FunctionServer, telegram: FakeTelegram, firestore_faults: FirestoreFaults, server_log: ServerLog
 ) -> None:
-    add_crm_user("u-1", "vera@example.com")
-    user = ChatUser(webhook, 828_000)
-    user.send("/login vera@example.com")
+    at_the_password_step(webhook, 828_000)
     replies = len(telegram.sent_texts(828_000))
 
     def transactional(method: str, request: Any) -> bool:
@@ -132,9 +138,7 @@ def test_a_transaction_with_firestore_unreachable_fails_within_the_deadline(
 def test_a_transaction_that_keeps_being_aborted_gets_the_apology_not_a_crash(
     webhook: FunctionServer, telegram: FakeTelegram, firestore_faults: FirestoreFaults, server_log: ServerLog
 ) -> None:
-    add_crm_user("u-1", "vera@example.com")
-    user = ChatUser(webhook, 829_000)
-    user.send("/login vera@example.com")
+    user = at_the_password_step(webhook, 829_000)
 
     bystander = firestore.Client(project=get_db().project)  # a client the faults do not touch
 
@@ -218,9 +222,7 @@ def test_a_password_check_that_cannot_commit_changes_nothing(
     server_log: ServerLog,
     password: str,
 ) -> None:
-    add_crm_user("u-1", "vera@example.com")
-    user = ChatUser(webhook, 823_000)
-    user.send("/login vera@example.com")
+    user = at_the_password_step(webhook, 823_000)
     flow_before = get_db().collection("tg_login_flows").document("823000").get().to_dict()
     audit_before = count_documents("tg_audit")
 
