@@ -82,11 +82,8 @@ def process_update(update: Update, telegram: TelegramClient) -> None:
     except (TelegramError, GoogleAPIError) as error:
         log.error("update %s (%s) failed: %s", update.update_id, update.kind, error)
         _apologise(update, telegram)
-    except Exception as error:
-        if isinstance(error.__cause__, GoogleAPIError):  # a transaction that ran out of attempts
-            log.error("update %s (%s) failed: %s (%s)", update.update_id, update.kind, error, error.__cause__)
-        else:
-            log.exception("update %s (%s) failed", update.update_id, update.kind)
+    except Exception:
+        log.exception("update %s (%s) failed", update.update_id, update.kind)
         _apologise(update, telegram)
 
 

@@ -105,8 +105,11 @@ def instance_pacer(
     per_second: float = MESSAGES_PER_SECOND, per_chat_interval: float = SECONDS_BETWEEN_MESSAGES_TO_A_CHAT
 ) -> Pacer:
     """This instance's pacer for these limits (requests arriving together on a new instance get the same one)."""
+    key = (per_second, per_chat_interval)
     with _instance_pacers_lock:
-        return _instance_pacers.setdefault((per_second, per_chat_interval), Pacer(per_second, per_chat_interval))
+        if key not in _instance_pacers:
+            _instance_pacers[key] = Pacer(per_second, per_chat_interval)
+        return _instance_pacers[key]
 
 
 def forget_instance_pacers() -> None:

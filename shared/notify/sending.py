@@ -60,6 +60,10 @@ class SendOutcome:
     telegram_message_id: int | None = None
     error: str | None = None
 
+    def shared(self) -> SendOutcome:
+        """The outcome of the chat's later messages once this one stopped the chat: none of them was tried."""
+        return SendOutcome(self.status, error=self.error)
+
 
 def send_notification(
     telegram: TelegramClient,
@@ -138,7 +142,7 @@ class _ChatQueues:
         with self._changed:
             stopped = self._stopped.get(message.chat_id)
             if stopped is not None:
-                return SendOutcome(stopped.status, error=stopped.error)
+                return stopped.shared()
             self._waiting.setdefault(message.chat_id, deque()).append(message)
             self._changed.notify()
             return None
@@ -231,7 +235,7 @@ def deliver_in_order(
                 outcome = SendOutcome(DeliveryStatus.FAILED, error=f"internal error: {type(error).__name__}")
             report(message, outcome)
             for dropped in queues.finish(message.chat_id, outcome):
-                report(dropped, SendOutcome(outcome.status, error=outcome.error))
+                report(dropped, outcome.shared())
 
     chats: set[int] = set()
     with ThreadPoolExecutor(max_workers=MAX_SENDING_THREADS) as pool:

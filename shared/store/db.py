@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 from google.api_core import retry as retries
-from google.api_core.exceptions import AlreadyExists
+from google.api_core.exceptions import Aborted, AlreadyExists, Conflict
 from google.cloud import firestore
 
 from shared.config import get_settings
@@ -96,7 +96,12 @@ TRANSACTION_ATTEMPTS = 10
 class _BoundedTransaction(firestore.Transaction):
     """A transaction whose begin, commit and rollback have our deadline too: the library makes those three calls
     with the client's default retry, which retries an unreachable database for a minute, past the webhook's timeout.
+
+    When its last attempt is aborted it raises Conflict, a storage error like any other, instead of the plain
+    ValueError the library raises, which callers would take for a bug.
     """
+
+    _commits = 0
 
     def _begin(self, retry_id: bytes | None = None) -> None:
         if self.in_progress:
@@ -125,12 +130,19 @@ class _BoundedTransaction(firestore.Transaction):
     def _commit(self) -> list[Any]:
         if not self.in_progress:
             raise ValueError("There is no transaction in progress to commit.")
-        response = self._client._firestore_api.commit(
-            request={"database": self._client._database_string, "writes": self._write_pbs, "transaction": self._id},
-            metadata=self._client._rpc_metadata,
-            retry=RETRY,
-            timeout=TIMEOUT_SECONDS,
-        )
+        self._commits += 1
+        try:
+            response = self._client._firestore_api.commit(
+                request={"database": self._client._database_string, "writes": self._write_pbs, "transaction": self._id},
+                metadata=self._client._rpc_metadata,
+                retry=RETRY,
+                timeout=TIMEOUT_SECONDS,
+            )
+        except Aborted as error:
+            if self._commits < self._max_attempts:
+                raise  # the library begins the next attempt
+            reason = f"Failed to commit transaction in {self._commits} attempts: {error.message}"
+            raise Conflict(reason) from error  # type: ignore[no-untyped-call]
         self._clean_up()
         self.write_results = list(response.write_results)
         self.commit_time = response.commit_time
