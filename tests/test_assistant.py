@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from tests.crm_data import add_crm_user
 from tests.fakes.gemini_api import (
     DEFAULT_THOUGHT_SIGNATURE,
     FakeGemini,
+    Reply,
     blocked_prompt,
     empty_candidates,
     error,
@@ -411,3 +414,106 @@ def test_a_history_document_of_an_older_format_starts_the_conversation_afresh() 
     assert history.AssistantState.model_validate(older).days["2026-03-02"].tokens == 5, "the usage stays"
     mixed = {"exchanges": {"b": mine, "a": {"contents": ["no account: whose was it?"]}, "c": "junk"}}
     assert list(history.AssistantState.model_validate(mixed).exchanges) == ["b"]
+
+
+# ----- the daily budget holds within a turn, across turns at once, and against a flood of calls -----
+
+
+def _budget(monkeypatch: pytest.MonkeyPatch, tokens: int) -> None:
+    from shared.config import get_settings
+
+    monkeypatch.setenv("ASSISTANT_DAILY_TOKEN_BUDGET", str(tokens))
+    get_settings.cache_clear()
+
+
+def _tokens_today(telegram_user_id: int) -> int:
+    return history.load_state(telegram_user_id).day(clock.now()).tokens
+
+
+def test_the_budget_is_checked_before_every_model_call_not_only_before_the_turn(
+    crm: None, webhook: FunctionServer, telegram: FakeTelegram, gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a review: 5 tool rounds at 100k prompt tokens each were recorded as 600k against a 200k budget."""
+    _budget(monkeypatch, 200_000)
+    rounds = [function_calls([("list_deals", {})], prompt_tokens=100_000, candidates_tokens=5) for _ in range(5)]
+    gemini.enqueue(*rounds, text("All your deals."))
+    ChatUser(webhook, VENDOR).send("Show my deals, all of them, again and again")
+    assert len(gemini.generate_requests()) == 2, "the third call would start past the budget"
+    assert "usage limit" in telegram.last_text(VENDOR)
+    assert _tokens_today(VENDOR) == 2 * 100_005
+
+
+def test_messages_sent_at_once_cannot_all_start_on_the_last_tokens_of_the_day(
+    crm: None, webhook: FunctionServer, telegram: FakeTelegram, gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a review: 15 messages sent at once by a user at 199,999 of 200,000 all ran (950k recorded)."""
+    _budget(monkeypatch, 200_000)
+    history.state_ref(VENDOR).set({"days": {history.day_key(clock.now()): {"tokens": 199_999}}})
+    gemini.enqueue(*[text("An answer.", prompt_tokens=60_000, candidates_tokens=3) for _ in range(15)])
+    user = ChatUser(webhook, VENDOR)
+    with ThreadPoolExecutor(15) as pool:
+        list(pool.map(user.send, [f"question {index}" for index in range(15)]))
+    started = len(gemini.generate_requests())
+    assert started <= 1, f"{started} turns started on one token of budget"
+    assert _tokens_today(VENDOR) <= 199_999 + 60_003
+    assert sum("usage limit" in sent for sent in telegram.sent_texts(VENDOR)) >= 14
+
+
+def test_a_flood_of_function_calls_is_capped_per_answer_and_per_turn_and_the_model_is_told(
+    crm: None, webhook: FunctionServer, telegram: FakeTelegram, gemini: FakeGemini
+) -> None:
+    """Found by a review: one answer with 120 function calls ran all 120, and the next request was 2.2 MB."""
+    from shared.agent.turn import MAX_CALLS_PER_ANSWER, MAX_CALLS_PER_TURN
+
+    gemini.enqueue(
+        function_calls([("list_deals", {})] * 120),
+        function_calls([("get_deal", {"deal": "5"})] * MAX_CALLS_PER_ANSWER),
+        function_calls([("get_deal", {"deal": "5"})] * MAX_CALLS_PER_ANSWER),
+        text("Done."),
+    )
+    ChatUser(webhook, VENDOR).send("Show my deals 120 times")
+    requests = gemini.generate_requests()
+    first_answers = [part["functionResponse"] for part in requests[1].json["contents"][-1]["parts"]]
+    assert len(first_answers) == 120, "every call gets an answer, so the model's turn stays well formed"
+    ran = [answer for answer in first_answers if answer["response"].get("ok")]
+    assert len(ran) == MAX_CALLS_PER_ANSWER
+    skipped = first_answers[MAX_CALLS_PER_ANSWER:]
+    assert all("not run" in json.dumps(answer["response"]) for answer in skipped)
+    assert requests[1].raw_size < 100_000, "the next request stays small"
+    everything = [
+        part["functionResponse"]["response"]
+        for content in requests[-1].json["contents"]
+        for part in content["parts"]
+        if "functionResponse" in part
+    ]
+    assert sum(1 for response in everything if response.get("ok")) == MAX_CALLS_PER_TURN
+    assert telegram.last_text(VENDOR) == "Done."
+
+
+def test_a_date_no_calendar_can_hold_is_an_error_for_the_model_and_the_turn_goes_on(
+    crm: None, webhook: FunctionServer, telegram: FakeTelegram, gemini: FakeGemini
+) -> None:
+    """Found by a review: date_to 9999-12-31 raised OverflowError, the turn crashed and its tokens were lost."""
+    gemini.enqueue(
+        function_calls([("list_deals", {"date_to": "9999-12-31"})], prompt_tokens=700),
+        text("That date is out of range.", prompt_tokens=800, candidates_tokens=7),
+    )
+    ChatUser(webhook, VENDOR).send("Deals until the end of time")
+    response = _function_responses(gemini.generate_requests()[1].json)[0]["response"]
+    assert response["ok"] is False
+    assert "2100-12-31" in response["detail"]
+    assert telegram.last_text(VENDOR) == "That date is out of range."
+    assert _tokens_today(VENDOR) == 705 + 807
+
+
+def test_a_turn_that_fails_half_way_still_counts_its_tokens(
+    crm: None, webhook: FunctionServer, telegram: FakeTelegram, gemini: FakeGemini
+) -> None:
+    """Usage was recorded only when the turn returned: any exception skipped it."""
+    gemini.enqueue(
+        function_calls([("list_deals", {})], prompt_tokens=5_000),
+        Reply({"candidates": [{"content": {"parts": "not a list of parts"}}]}),
+    )
+    ChatUser(webhook, VENDOR).send("Show my deals")
+    assert "went wrong" in telegram.last_text(VENDOR)
+    assert _tokens_today(VENDOR) == 5_005

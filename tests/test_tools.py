@@ -524,3 +524,28 @@ def test_clock_is_what_created_at_uses(env: dict[str, str]) -> None:
     clock.advance(dt.timedelta(days=400))
     created = ok(VENDOR, "create_lead", {"name": "Future"})["created"]
     assert created["created_at"].startswith(str(clock.now().year))
+
+
+# ----- arguments at the edges of what a date or a cursor can hold -----
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("list_deals", {"date_to": "9999-12-31"}),
+        ("list_deals", {"date_from": "0001-01-01"}),
+        ("list_deals", {"date_from": "0001-01-01", "date_to": "9999-12-31"}),
+        ("list_orders", {"date_from": "9999-12-31"}),
+        ("get_statistics", {"date_to": "9999-12-31"}),
+        ("get_statistics", {"date_from": "0001-01-01"}),
+        ("list_deals", {"cursor": "zzzzzzzzzzzz.deal-5"}),
+        ("list_leads", {"cursor": "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz.lead-1"}),
+    ],
+)
+def test_dates_and_cursors_out_of_range_are_errors_the_model_can_read(
+    env: dict[str, str], tool: str, args: dict[str, Any]
+) -> None:
+    result = call_tool(VENDOR, tool, args)
+    assert result["ok"] is False, result
+    assert result["error"] in ("invalid arguments", "that cursor is not valid: ask again without a cursor"), result
+    assert "retryable" not in result, "a bad argument is the model's to fix, not a fault of ours"

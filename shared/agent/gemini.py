@@ -32,6 +32,7 @@ class Failure(StrEnum):
     MALFORMED = "malformed"
     TOO_MANY_STEPS = "too_many_steps"
     REJECTED = "rejected"
+    OVER_BUDGET = "over_budget"
 
 
 class GeminiFailure(Exception):

@@ -26,6 +26,12 @@ from shared.store.history import AssistantState, Exchange
 log = logging.getLogger(__name__)
 
 MAX_MODEL_CALLS = 6
+MAX_CALLS_PER_ANSWER = 8
+"""Function calls run from one model answer; the rest are answered 'not run' (a flood would bloat the next request)."""
+MAX_CALLS_PER_TURN = 16
+TOKENS_RESERVED_PER_TURN = 10_000
+"""Counted against the day's budget when a message is let in, until its turn records what it used: about a
+two-call turn of a staff member, so messages sent together cannot all start on the day's last tokens."""
 TYPING_EVERY_SECONDS = 5.0
 
 REPLIES = {
@@ -39,7 +45,23 @@ REPLIES = {
     Failure.MALFORMED: "🤔 I couldn't work out how to do that. Could you rephrase it?",
     Failure.TOO_MANY_STEPS: "😕 I could not finish that. Please ask for something smaller or more specific.",
     Failure.REJECTED: "⚠️ The assistant could not process that message. Please try again or rephrase it.",
+    Failure.OVER_BUDGET: (
+        "📊 You've reached today's assistant usage limit. It resets at midnight UTC; commands still work (/help)."
+    ),
 }
+
+
+@dataclass(frozen=True)
+class TokenBudget:
+    """What is left of a user's daily tokens for one turn: the day's use when its message was counted (with the
+    reservations of turns running alongside, without its own), against the daily limit."""
+
+    used_before: int
+    limit: int
+
+    def allows(self, spent: int) -> bool:
+        """Whether another model call may start once this turn has spent `spent` tokens."""
+        return self.used_before + spent < self.limit
 
 
 @dataclass
@@ -51,6 +73,7 @@ class TurnOutcome:
     failure: Failure | None = None
     contents: list[types.Content] = field(default_factory=list)
     tokens: int = 0
+    calls_run: int = 0
 
 
 def answer(conversation: Conversation, text: str) -> None:
@@ -58,28 +81,33 @@ def answer(conversation: Conversation, text: str) -> None:
     session = conversation.require_session()
     settings = get_settings()
     counted_at = clock.now()
-    state = history.count_message(session.telegram_user_id, counted_at)
-    refusal = _over_limits(
-        state, counted_at, settings.assistant_messages_per_minute, settings.assistant_daily_token_budget
-    )
-    if refusal:
-        conversation.say(refusal)
-        return
-    with _typing(conversation):
-        outcome = run_turn(session, state, text, deadline=time.monotonic() + settings.assistant_turn_seconds)
-    _record(session, state, counted_at, outcome)
+    state = history.count_message(session.telegram_user_id, counted_at, TOKENS_RESERVED_PER_TURN)
+    budget = TokenBudget(state.day(counted_at).tokens - TOKENS_RESERVED_PER_TURN, settings.assistant_daily_token_budget)
+    outcome = TurnOutcome()
+    try:
+        refusal = _over_limits(state, counted_at, settings.assistant_messages_per_minute, budget)
+        if refusal:
+            conversation.say(refusal)
+            return
+        with _typing(conversation):
+            deadline = time.monotonic() + settings.assistant_turn_seconds
+            run_turn(session, state, text, deadline, budget, outcome)
+    finally:
+        _record(session, state, counted_at, outcome)  # whatever happened: the tokens were spent
     if outcome.failure is not None:
         log.warning("assistant turn for %s failed: %s", session.crm_user_id, outcome.failure.value)
         conversation.say(REPLIES[outcome.failure])
-        return
-    if outcome.text:
+    elif outcome.text:
         conversation.say_markdown(outcome.text)
-    for action_id, preview in outcome.confirmations:
+    for action_id, preview in outcome.confirmations:  # proposed before a failure too: each is a real pending action
         confirmations.ask(conversation, action_id, preview)
 
 
-def run_turn(session: Session, state: AssistantState, text: str, deadline: float) -> TurnOutcome:
-    """The model loop; every tool call goes through call_tool's permission checks."""
+def run_turn(
+    session: Session, state: AssistantState, text: str, deadline: float, budget: TokenBudget, outcome: TurnOutcome
+) -> None:
+    """The model loop, filling `outcome` as it goes (so a failure half-way still shows what was spent); every tool
+    call goes through call_tool's permission checks."""
     caller = session.caller()
     config = types.GenerateContentConfig(
         system_instruction=system_instruction(session, get_settings().bot_time_zone),
@@ -92,45 +120,66 @@ def run_turn(session: Session, state: AssistantState, text: str, deadline: float
         for content in exchange.contents
     ]
     new: list[types.Content] = [types.Content(role="user", parts=[types.Part(text=text)])]
-    outcome = TurnOutcome()
     malformed_retried = False
-    calls = 0
-    while calls < MAX_MODEL_CALLS:
-        calls += 1
+    for _ in range(MAX_MODEL_CALLS):
+        if not budget.allows(outcome.tokens):
+            outcome.failure = Failure.OVER_BUDGET
+            return
         try:
             response = generate(past + new, config, deadline)
         except GeminiFailure as failure:
             outcome.failure = failure.failure
-            return outcome
+            return
         outcome.tokens += _tokens(response)
         if response.prompt_feedback is not None and response.prompt_feedback.block_reason is not None:
             outcome.failure = Failure.BLOCKED
-            return outcome
+            return
         if not response.candidates:
             outcome.failure = Failure.EMPTY
-            return outcome
+            return
         candidate = response.candidates[0]
         if candidate.finish_reason == types.FinishReason.MALFORMED_FUNCTION_CALL:
             if malformed_retried:
                 outcome.failure = Failure.MALFORMED
-                return outcome
+                return
             malformed_retried = True
             continue
         if candidate.content is None or not candidate.content.parts:
             outcome.failure = Failure.BLOCKED if _blocked(candidate) else Failure.EMPTY
-            return outcome
+            return
         new.append(candidate.content)
         function_calls = [part.function_call for part in candidate.content.parts if part.function_call]
         if not function_calls:
             outcome.text = "".join(part.text or "" for part in candidate.content.parts if not part.thought).strip()
             if not outcome.text and not outcome.confirmations:
                 outcome.failure = Failure.EMPTY
-                return outcome
+                return
             outcome.contents = new
-            return outcome
-        new.append(types.Content(role="user", parts=[_run_call(caller, call, outcome) for call in function_calls]))
+            return
+        new.append(types.Content(role="user", parts=_answer_calls(caller, function_calls, outcome)))
     outcome.failure = Failure.TOO_MANY_STEPS
-    return outcome
+
+
+def _answer_calls(caller: Caller, calls: list[types.FunctionCall], outcome: TurnOutcome) -> list[types.Part]:
+    """One function response per call (the model's turn must stay whole); past the caps, 'not run'."""
+    parts = []
+    for index, call in enumerate(calls):
+        if index < MAX_CALLS_PER_ANSWER and outcome.calls_run < MAX_CALLS_PER_TURN:
+            outcome.calls_run += 1
+            parts.append(_run_call(caller, call, outcome))
+        else:
+            parts.append(_response(call, _NOT_RUN))
+    return parts
+
+
+_NOT_RUN: dict[str, Any] = {
+    "ok": False,
+    "error": "not run",
+    "detail": (
+        f"At most {MAX_CALLS_PER_ANSWER} function calls of one answer, and {MAX_CALLS_PER_TURN} per user message, "
+        "are run; this one was not. Use the results you have, or call fewer functions at a time."
+    ),
+}
 
 
 def _run_call(caller: Caller, call: types.FunctionCall, outcome: TurnOutcome) -> types.Part:
@@ -151,7 +200,11 @@ def _run_call(caller: Caller, call: types.FunctionCall, outcome: TurnOutcome) ->
             result = preview
     else:
         result = call_tool(caller, name, args)
-    return types.Part(function_response=types.FunctionResponse(id=call.id, name=name, response=result))
+    return _response(call, result)
+
+
+def _response(call: types.FunctionCall, result: dict[str, Any]) -> types.Part:
+    return types.Part(function_response=types.FunctionResponse(id=call.id, name=call.name, response=result))
 
 
 def _tokens(response: types.GenerateContentResponse) -> int:
@@ -168,24 +221,25 @@ def _blocked(candidate: types.Candidate) -> bool:
     )
 
 
-def _over_limits(state: AssistantState, now: dt.datetime, per_minute: int, daily_tokens: int) -> str | None:
+def _over_limits(state: AssistantState, now: dt.datetime, per_minute: int, budget: TokenBudget) -> str | None:
     """Why this message (already counted in `state`) is refused, if it is."""
     if state.messages_in_minute(now) > per_minute:
         return f"🐢 You've sent {per_minute} messages to the assistant in the last minute. Please wait a moment."
-    if state.day(now).tokens >= daily_tokens:
-        return (
-            "📊 You've reached today's assistant usage limit. It resets at midnight UTC; commands still work (/help)."
-        )
+    if not budget.allows(0):
+        return REPLIES[Failure.OVER_BUDGET]
     return None
 
 
 def _record(session: Session, seen: AssistantState, counted_at: dt.datetime, outcome: TurnOutcome) -> None:
-    """Add the turn's tokens and its exchange (only a completed one) to the state (where GET /stats sums them)."""
+    """Add the turn's tokens, in place of its reservation, and its exchange (only a completed one) to the state
+    (where GET /stats sums them)."""
     exchange = None
     if outcome.failure is None and outcome.contents:
         contents = [content.model_dump_json(exclude_none=True) for content in outcome.contents]
         exchange = Exchange(crm_user_id=session.crm_user_id, contents=contents)
-    history.record_turn(session.telegram_user_id, seen, counted_at, outcome.tokens, exchange, clock.now())
+    history.record_turn(
+        session.telegram_user_id, seen, counted_at, outcome.tokens, exchange, clock.now(), TOKENS_RESERVED_PER_TURN
+    )
 
 
 class _typing:

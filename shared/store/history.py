@@ -101,12 +101,16 @@ def load_state(telegram_user_id: int) -> AssistantState:
     return AssistantState.model_validate(snapshot.to_dict()) if snapshot.exists else AssistantState()
 
 
-def count_message(telegram_user_id: int, now: dt.datetime) -> AssistantState:
-    """Count a message to the assistant, then read the state: the counts include this message and every other
-    one counted before it, so messages sent together cannot all slip under a limit."""
+def count_message(telegram_user_id: int, now: dt.datetime, reserved_tokens: int = 0) -> AssistantState:
+    """Count a message to the assistant and reserve tokens for its turn, then read the state: the counts include
+    this message and every other one counted before it, so messages sent together cannot all slip under a limit.
+    record_turn gives the reservation back when it adds what the turn really used."""
     increment = firestore.Increment(1)
+    day: dict[str, Any] = {"messages": increment}
+    if reserved_tokens:
+        day["tokens"] = firestore.Increment(reserved_tokens)
     state_ref(telegram_user_id).set(
-        {"minutes": {minute_key(now): increment}, "days": {day_key(now): {"messages": increment}}},
+        {"minutes": {minute_key(now): increment}, "days": {day_key(now): day}},
         merge=True,
         retry=RETRY,
         timeout=TIMEOUT_SECONDS,
@@ -134,10 +138,11 @@ def record_turn(
     tokens: int,
     exchange: Exchange | None,
     finished_at: dt.datetime,
+    reserved_tokens: int = 0,
 ) -> None:
-    """Add a turn's tokens (to the day its message was counted in) and its exchange, and drop what `seen` (the
-    state read when the message was counted) holds that is no longer kept: older exchanges past the limits,
-    another account's, past minutes, and days older than USAGE_DAYS_KEPT."""
+    """Add a turn's tokens in place of what count_message reserved for it (to the day its message was counted in)
+    and its exchange, and drop what `seen` (the state read when the message was counted) holds that is no longer
+    kept: older exchanges past the limits, another account's, past minutes, and days older than USAGE_DAYS_KEPT."""
     keep = set()
     exchanges: dict[str, Any] = {}
     if exchange is not None:
@@ -150,7 +155,7 @@ def record_turn(
     minute, day = minute_key(counted_at), day_key(counted_at)
     oldest_day = day_key(counted_at - dt.timedelta(days=USAGE_DAYS_KEPT - 1))
     fields: dict[str, Any] = {
-        "days": {day: {"tokens": firestore.Increment(tokens)}}
+        "days": {day: {"tokens": firestore.Increment(tokens - reserved_tokens)}}
         | {old: firestore.DELETE_FIELD for old in seen.days if old < oldest_day},
         "minutes": {old: firestore.DELETE_FIELD for old in seen.minutes if old < minute},
         "exchanges": exchanges,

@@ -29,6 +29,7 @@ from shared.notify.signature import sign
 from shared.store.db import TIMEOUT_SECONDS, get_db
 from tests.chat import ChatUser, message_update, post_update
 from tests.crm_data import add_crm_user
+from tests.fakes.gemini_api import FakeGemini, function_calls, text
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import ADMIN_TOKEN, NOTIFY_SECRET, WEBHOOK_SECRET, FunctionServer
 from tests.reliability.conftest import FirestoreFaults, ServerLog, count_documents, writes_to
@@ -331,4 +332,28 @@ def test_admin_answers_503_on_every_route_that_needs_firestore(
 
     assert exists("tg_links", "827000"), "the failed unlink changed nothing"
     assert telegram.calls_to("deleteMyCommands") == []
+    assert server_log.crashes() == []
+
+
+def test_a_tool_whose_reads_fail_tells_the_model_so_and_the_turn_goes_on(
+    webhook: FunctionServer,
+    telegram: FakeTelegram,
+    gemini: FakeGemini,
+    firestore_faults: FirestoreFaults,
+    server_log: ServerLog,
+) -> None:
+    """call_tool let any exception but a refusal out, so a fault inside one tool ended the whole turn."""
+    link_user("u1", 829_000, role="vendor")
+    gemini.enqueue(function_calls([("list_deals", {})]), text("The CRM is not answering right now."))
+
+    def deal_queries(method: str, request: Any) -> bool:
+        return method == "RunQuery" and any(part.collection_id == "deals" for part in request.structured_query.from_)
+
+    firestore_faults.fail(deal_queries)
+    ChatUser(webhook, 829_000).send("show my deals")
+    firestore_faults.recover()
+
+    answered = gemini.generate_requests()[1].json["contents"][-1]["parts"][0]["functionResponse"]["response"]
+    assert (answered["ok"], answered["retryable"]) == (False, True)
+    assert telegram.last_text(829_000) == "The CRM is not answering right now."
     assert server_log.crashes() == []

@@ -31,6 +31,8 @@ TEXT_SCAN_LIMIT = 300
 TEXT_SCAN_BATCH = 50
 MAX_DISJUNCTIONS = 30  # Firestore: at most 30 values across the 'in' filters of one query
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_LATEST_MICROS = (dt.datetime(9999, 12, 31, tzinfo=dt.UTC) - _EPOCH) // dt.timedelta(microseconds=1)
+"""The last instant a Firestore timestamp (and a datetime) can hold, as a cursor's microseconds."""
 
 
 class InvalidCursor(ValueError):
@@ -126,7 +128,7 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         micros = int(stamp, 36)
     except ValueError:
         raise InvalidCursor(cursor) from None
-    if not dot or not is_document_id(doc_id) or micros < 0:
+    if not dot or not is_document_id(doc_id) or not 0 <= micros <= _LATEST_MICROS:
         raise InvalidCursor(cursor)
     return _EPOCH + dt.timedelta(microseconds=micros), doc_id
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,11 @@ from shared.crm.tools.registry import ToolFailed
 
 DEFAULT_PAGE_SIZE = 10
 EARLIEST_DAY = dt.date(1970, 1, 1)
+LATEST_DAY = dt.date(2100, 12, 31)
+DAY_FORMAT = f"YYYY-MM-DD, {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}"
+
+Day = Annotated[dt.date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
+"""A day argument: bounded, so the ranges built from it (a day after, a period before) stay valid dates."""
 
 # "5", "#5", "deal 5", "Order #3", "no. 7": a sequence number; anything else is a document id.
 _PAGING_LAST = ("page_size", "cursor")  # filters first in the schema, paging last
@@ -65,8 +70,8 @@ class ListArgs(PageArgs):
         None, description="Only records whose name, title, email or company contains this text.", max_length=100
     )
     period: PeriodName | None = Field(None, description="Only records created in this period.")
-    date_from: dt.date | None = Field(None, description="Only records created on or after this day (YYYY-MM-DD).")
-    date_to: dt.date | None = Field(None, description="Only records created on or before this day (YYYY-MM-DD).")
+    date_from: Day | None = Field(None, description=f"Only records created on or after this day ({DAY_FORMAT}).")
+    date_to: Day | None = Field(None, description=f"Only records created on or before this day ({DAY_FORMAT}).")
 
     def created_range(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """(since, before) of the period filters, in UTC."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from google.api_core.exceptions import GoogleAPIError
 from pydantic import BaseModel, ValidationError
 
 from shared.roles import Role
@@ -129,7 +130,25 @@ def call_tool(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> Too
         return not_permitted(str(refusal))
     except ToolFailed as failure:
         return {"ok": False, "error": str(failure)}
+    except Exception as error:  # noqa: BLE001  (a fault in one call is the model's to hear of, not the turn's end)
+        return _faulted(caller, name, error)
     return {"ok": True, **result}
+
+
+def _faulted(caller: Caller, name: str, error: Exception) -> ToolResult:
+    """The result of a call that raised something unexpected: logged, and told as worth retrying later."""
+    if isinstance(error, GoogleAPIError):
+        log.warning("tool %s by %s could not reach the CRM's data: %s", name, caller.crm_user_id, error)
+        problem = "the CRM's data could not be reached"
+    else:
+        log.exception("tool %s by %s failed", name, caller.crm_user_id)
+        problem = "an error on our side"
+    return {
+        "ok": False,
+        "error": "could not be done",
+        "detail": f"{problem}. Try again in a moment.",
+        "retryable": True,
+    }
 
 
 def preview_tool_call(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> str | ToolResult:

@@ -25,7 +25,7 @@ from shared.crm.records import (
     count_records,
     select_fields,
 )
-from shared.crm.tools.arguments import ToolArgs, period_of
+from shared.crm.tools.arguments import DAY_FORMAT, Day, ToolArgs, period_of
 from shared.crm.tools.registry import Caller, Tool, ToolResult
 from shared.crm.tools.results import missing_index
 from shared.roles import STAFF
@@ -36,8 +36,8 @@ _PARALLEL_QUERIES = 8
 
 class StatisticsArgs(ToolArgs):
     period: PeriodName = Field("this_month", description="The period to report on; compared with the one before.")
-    date_from: dt.date | None = Field(None, description="Instead of a period: the first day (YYYY-MM-DD).")
-    date_to: dt.date | None = Field(None, description="Instead of a period: the last day (YYYY-MM-DD).")
+    date_from: Day | None = Field(None, description=f"Instead of a period: the first day ({DAY_FORMAT}).")
+    date_to: Day | None = Field(None, description=f"Instead of a period: the last day ({DAY_FORMAT}).")
 
 
 def statistics(caller: Caller, args: StatisticsArgs) -> ToolResult:
