@@ -261,3 +261,16 @@ def test_a_confirm_button_with_an_id_firestore_refuses_has_expired(
     assert [call.params.get("text") for call in telegram.calls_to("answerCallbackQuery")] == [texts.BUTTON_EXPIRED]
     assert telegram.sent_texts(1) == []
     assert server_log.crashes() == []
+
+
+@pytest.mark.parametrize("cursor", ["zzzzzzzzzzzz.deal-5", "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz.x"])
+def test_a_more_button_with_a_cursor_past_any_timestamp_is_answered_not_a_crash(
+    webhook: FunctionServer, telegram: FakeTelegram, server_log: ServerLog, cursor: str
+) -> None:
+    """Found by a review: the cursor's time overflowed a datetime (OverflowError) and the user got the apology."""
+    link_user("u-more", 831_000, role="vendor")
+    response = post_update(webhook, callback_update(831_000, f"crmmore:d:{cursor}"))
+    assert response.status_code == 200
+    assert telegram.sent_texts(831_000) != [texts.SOMETHING_WENT_WRONG]
+    assert "cursor" in telegram.last_text(831_000)
+    assert server_log.crashes() == []
