@@ -35,30 +35,32 @@ CRM_COLLECTIONS = ("customers", "leads", "deals", "issues", "orders", "payments"
 
 # For each tool and target: the outcome for vendor, employee, customer.
 #   O = allowed, with the right data or change;  H = allowed, but the target is not in the result;
-#   D = refused: "not permitted", audited, nothing changed.
+#   D = refused: "not permitted", audited, nothing changed;
+#   N = refused with the answer a missing record gets ("there is no order 2"), audited, nothing changed: a record the
+#       caller may not see is never told apart from one that does not exist.
 TABLE = """
 tool                    own   other   x
 list_customers          OOD   OOD    HHD
-get_customer            OOO   OOD    DDD
+get_customer            OOO   OON    NNN
 create_customer         ODD   ODD    DDD
 list_leads              OOD   OOD    HHD
 create_lead             OOD   ODD    DDD
-update_lead_status      OOD   ODD    DDD
-list_deals              OOD   OOD    DDD
-get_deal                OOD   OOD    DDD
-create_deal             OOD   OOD    DDD
-update_deal_stage       OOD   ODD    DDD
-list_issues             OOO   OOD    DDD
-create_issue            OOO   OOD    DDD
-update_issue_status     OOD   ODD    DDD
-list_orders             OOO   ODD    DDD
-get_order               OOO   ODD    DDD
-list_payments           OOO   ODD    DDD
-record_payment          OOD   ODD    DDD
-list_files              OOO   ODD    DDD
+update_lead_status      OOD   ODD    NND
+list_deals              OOD   OOD    NND
+get_deal                OOD   OOD    NND
+create_deal             OOD   OOD    NND
+update_deal_stage       OOD   ODD    NND
+list_issues             OOO   OON    NNN
+create_issue            OOO   OON    NNN
+update_issue_status     OOD   ODD    NND
+list_orders             OOO   ODN    NNN
+get_order               OOO   ONN    NNN
+list_payments           OOO   ODN    NNN
+record_payment          OOD   OND    NND
+list_files              OOO   ODN    NNN
 get_statistics          OOD   OOD    OOD
-delete_record           ODD   ODD    DDD
-assign_record           ODD   ODD    DDD
+delete_record           ODD   ODD    NDD
+assign_record           ODD   ODD    NDD
 """
 
 USERS = {
@@ -287,6 +289,15 @@ CASES: dict[str, Case] = {
 }
 
 
+def refused_as(expected: str, result: ToolResult) -> ToolResult:
+    """What a refusal of kind D or N must look like exactly (no detail that tells a hidden record from a missing one)."""
+    if expected == "D":
+        assert result.get("detail"), result
+        return {"ok": False, "error": "not permitted", "detail": result["detail"]}
+    assert str(result.get("error", "")).startswith("there is no "), result
+    return {"ok": False, "error": result["error"]}
+
+
 def matrix() -> list[Any]:
     rows = [line.split() for line in TABLE.strip().splitlines()[1:]]
     params = []
@@ -314,9 +325,9 @@ def test_permission(env: dict[str, str], tool: str, target: str, role: Role, exp
 
     if changes_data:
         preview = preview_tool_call(caller, tool, args)
-        if expected == "D":
+        if expected in "DN":
             assert isinstance(preview, dict), preview
-            assert preview["error"] == "not permitted"
+            assert preview == refused_as(expected, preview)
         else:
             assert isinstance(preview, str), preview
             assert preview.endswith("?")
@@ -326,10 +337,8 @@ def test_permission(env: dict[str, str], tool: str, target: str, role: Role, exp
     result = call_tool(caller, tool, args)
     after = snapshot()
 
-    if expected == "D":
-        assert result["ok"] is False, result
-        assert result["error"] == "not permitted"
-        assert result["detail"]
+    if expected in "DN":
+        assert result == refused_as(expected, result)
         audited = refusals(tool)
         assert len(audited) == (2 if changes_data else 1)
         assert {entry["crm_user_id"] for entry in audited} == {caller.crm_user_id}
@@ -343,3 +352,21 @@ def test_permission(env: dict[str, str], tool: str, target: str, role: Role, exp
         assert after == before
         return
     case.check(target, result, before, after)
+
+
+def test_a_record_you_may_not_see_gets_the_answer_a_missing_one_gets(env: dict[str, str]) -> None:
+    """Found by a review: another customer's order 2 was 'customers can only see their own orders', order 3 'there is
+    no order 3', and another organisation's id 'is not in your organisation'."""
+    seed()
+    customer = CALLERS[Role.CUSTOMER]
+    answers = {
+        reference: call_tool(customer, "get_order", {"order": reference}) for reference in ("2", "3", "o-x", "o-0")
+    }
+    assert answers == {
+        "2": {"ok": False, "error": "there is no order 2"},  # the other customer's
+        "3": {"ok": False, "error": "there is no order 3"},  # no such order
+        "o-x": {"ok": False, "error": "there is no order with the id o-x"},  # another organisation's
+        "o-0": {"ok": False, "error": "there is no order with the id o-0"},  # no such id
+    }
+    reasons = sorted(entry["details"]["reason"] for entry in refusals("get_order"))
+    assert reasons == ["customers can only see their own orders", "order o-x is not in your organisation"]

@@ -11,14 +11,14 @@ refused (and audited by call_tool).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.crm.records import CrmRecord, Customer, RecordGone, find_by_number, get_record, update_record
 from shared.crm.tools.arguments import reference_number
-from shared.crm.tools.registry import Caller, ToolFailed, ToolRefused
+from shared.crm.tools.registry import Caller, ToolFailed, ToolHidden, ToolRefused
 from shared.crm.users import find_crm_user_by_email, get_crm_user
 from shared.roles import STAFF, Role
 from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db
@@ -30,21 +30,28 @@ R = TypeVar("R", bound=CrmRecord)
 MAX_ASSIGNED_CUSTOMERS = 300
 
 
-def find(model: type[R], caller: Caller, reference: str) -> R:
-    """The caller's organisation's record named by number ('deal 5', '#5', '5') or by document id."""
+def find(model: type[R], caller: Caller, reference: str, visible: Callable[[R], None] | None = None) -> R:
+    """The caller's organisation's record named by number ('deal 5', '#5', '5') or by document id.
+
+    A record of another organisation, or one that `visible` refuses (raising ToolRefused), is answered exactly
+    as a missing one, so the answer never tells whether it exists (the real reason is audited).
+    """
     reference = reference.strip()
     if not reference:
         raise ToolFailed(f"say which {model.noun}: its number (e.g. 5) or id")
     number = reference_number(reference)
-    if number is not None:
-        record = find_by_number(model, caller.org_id, number)
-        if record is not None:
-            return record
-    record = get_record(model, reference)
+    record = find_by_number(model, caller.org_id, number) if number is not None else None
     if record is None:
-        named = f"{model.noun} {number}" if number is not None else f"{model.noun} with the id {reference}"
+        record = get_record(model, reference)
+    named = f"{model.noun} {number}" if number is not None else f"{model.noun} with the id {reference}"
+    if record is None:
         raise ToolFailed(f"there is no {named}")
-    ensure_same_org(caller, record)
+    try:
+        ensure_same_org(caller, record)
+        if visible is not None:
+            visible(record)
+    except ToolRefused as refusal:
+        raise ToolHidden(f"there is no {named}", str(refusal)) from None
     return record
 
 
@@ -65,6 +72,11 @@ def ensure_customer_profile_visible(caller: Caller, customer: Customer) -> None:
     ensure_same_org(caller, customer)
     if caller.role is Role.CUSTOMER and customer.id != own_customer_id(caller):
         raise ToolRefused("customers can only see their own profile")
+
+
+def find_customer(caller: Caller, reference: str) -> Customer:
+    """A customer profile the caller may see (staff: their organisation's; a customer: their own)."""
+    return find(Customer, caller, reference, lambda customer: ensure_customer_profile_visible(caller, customer))
 
 
 def ensure_customer_data_visible(caller: Caller, customer_id: str | None, what: str) -> None:

@@ -34,7 +34,7 @@ class GetCustomerArgs(ToolArgs):
 
 def get_customer(caller: Caller, args: GetCustomerArgs) -> ToolResult:
     if args.customer:
-        customer = access.find(Customer, caller, args.customer)
+        customer = access.find_customer(caller, args.customer)
     elif caller.role is Role.CUSTOMER:
         found = get_record(Customer, access.own_customer_id(caller))
         if found is None:

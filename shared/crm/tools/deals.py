@@ -40,8 +40,7 @@ def list_deals(caller: Caller, args: ListDealsArgs) -> ToolResult:
     equals: dict[str, Any] = {"assigned_to": caller.crm_user_id} if args.assigned_to_me else {}
     one_of: dict[str, tuple[str, ...]] = {}
     if args.customer:
-        customer = access.find(Customer, caller, args.customer)
-        access.ensure_customer_profile_visible(caller, customer)
+        customer = access.find_customer(caller, args.customer)
         equals["customer_id"] = customer.id
     if args.stage:
         equals["stage"] = args.stage
@@ -74,9 +73,7 @@ class CreateDealArgs(ToolArgs):
 
 
 def _new_deal(caller: Caller, args: CreateDealArgs) -> tuple[dict[str, Any], Customer | None]:
-    customer = access.find(Customer, caller, args.customer) if args.customer else None
-    if customer is not None:
-        access.ensure_customer_profile_visible(caller, customer)
+    customer = access.find_customer(caller, args.customer) if args.customer else None
     fields: dict[str, Any] = {
         "title": args.title,
         "value": float(args.value),

@@ -37,11 +37,11 @@ def list_issues(caller: Caller, args: ListIssuesArgs) -> ToolResult:
     one_of: dict[str, tuple[str, ...]] = {}
     if caller.role is Role.CUSTOMER:
         if args.customer:
-            access.ensure_customer_profile_visible(caller, access.find(Customer, caller, args.customer))
+            access.find_customer(caller, args.customer)
         equals["customer_id"] = access.own_customer_id(caller)
     else:
         if args.customer:
-            equals["customer_id"] = access.find(Customer, caller, args.customer).id
+            equals["customer_id"] = access.find_customer(caller, args.customer).id
         if args.assigned_to_me:
             equals["assigned_to"] = caller.crm_user_id
     if args.status:
@@ -65,9 +65,7 @@ class CreateIssueArgs(ToolArgs):
 
 
 def _new_issue(caller: Caller, args: CreateIssueArgs) -> tuple[dict[str, Any], Customer | None]:
-    customer = access.find(Customer, caller, args.customer) if args.customer else None
-    if customer is not None:
-        access.ensure_customer_profile_visible(caller, customer)
+    customer = access.find_customer(caller, args.customer) if args.customer else None
     if caller.role is Role.CUSTOMER:
         own = customer or get_record(Customer, access.own_customer_id(caller))
         customer = own if own is not None and own.org_id == caller.org_id else None

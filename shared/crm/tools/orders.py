@@ -8,7 +8,6 @@ from pydantic import Field
 
 from shared.crm.records import (
     OPEN_ORDER_STATUSES,
-    Customer,
     Order,
     OrderStatus,
     Payment,
@@ -29,8 +28,8 @@ ORDER_PAYMENTS_SHOWN = 20
 def customer_scope(caller: Caller, customer: str | None, what: str) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """(equals, one_of) limiting orders, payments or files to the customers the caller may see."""
     if customer:
-        record = access.find(Customer, caller, customer)
-        access.ensure_customer_data_visible(caller, record.id, what)
+        record = access.find_customer(caller, customer)
+        access.ensure_customer_data_visible(caller, record.id, what)  # staff see every profile, not all its data
         return {"customer_id": record.id}, {}
     visible = access.visible_customer_ids(caller)
     return ({}, {}) if visible is None else ({}, {"customer_id": visible})
@@ -58,9 +57,9 @@ class GetOrderArgs(ToolArgs):
 
 
 def find_visible_order(caller: Caller, reference: str) -> Order:
-    order = access.find(Order, caller, reference)
-    access.ensure_customer_data_visible(caller, order.customer_id, "orders")
-    return order
+    return access.find(
+        Order, caller, reference, lambda order: access.ensure_customer_data_visible(caller, order.customer_id, "orders")
+    )
 
 
 def get_order(caller: Caller, args: GetOrderArgs) -> ToolResult:
@@ -103,8 +102,9 @@ class RecordPaymentArgs(ToolArgs):
 
 
 def _new_payment(caller: Caller, args: RecordPaymentArgs) -> tuple[dict[str, Any], Order]:
-    order = access.find(Order, caller, args.order)
-    access.ensure_may_record_payment(caller, order.customer_id)
+    order = access.find(
+        Order, caller, args.order, lambda order: access.ensure_may_record_payment(caller, order.customer_id)
+    )
     currency = (args.currency or order.currency).upper()
     if currency != order.currency.upper():
         raise ToolFailed(f"{order.label} is in {order.currency}; record the payment in {order.currency}")

@@ -34,6 +34,15 @@ class ToolRefused(Exception):
     """The caller may not do this (role, organisation or ownership); the message is safe to show."""
 
 
+class ToolHidden(ToolRefused):
+    """The caller named a record they may not see: answered exactly as a missing one would be (`answer`), so that
+    a refusal never tells whether it exists; audited with the real reason."""
+
+    def __init__(self, answer: str, reason: str) -> None:
+        super().__init__(reason)
+        self.answer = answer
+
+
 class ToolFailed(Exception):
     """The call was allowed but could not be done (record not found, invalid value); safe to show."""
 
@@ -125,6 +134,8 @@ def call_tool(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> Too
         return args
     try:
         result = tool.run(caller, args)
+    except ToolHidden as hidden:
+        return _hide(caller, name, hidden)
     except ToolRefused as refusal:
         _audit_refusal(caller, name, str(refusal))
         return not_permitted(str(refusal))
@@ -163,11 +174,18 @@ def preview_tool_call(caller: Caller, name: str, raw_args: dict[str, Any] | None
         return {"ok": False, "error": "this tool does not change data"}
     try:
         return tool.preview(caller, args)
+    except ToolHidden as hidden:
+        return _hide(caller, name, hidden)
     except ToolRefused as refusal:
         _audit_refusal(caller, name, str(refusal))
         return not_permitted(str(refusal))
     except ToolFailed as failure:
         return {"ok": False, "error": str(failure)}
+
+
+def _hide(caller: Caller, tool: str, hidden: ToolHidden) -> ToolResult:
+    _audit_refusal(caller, tool, str(hidden))
+    return {"ok": False, "error": hidden.answer}
 
 
 def _audit_refusal(caller: Caller, tool: str, reason: str) -> None:
