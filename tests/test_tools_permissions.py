@@ -290,7 +290,7 @@ CASES: dict[str, Case] = {
 
 
 def refused_as(expected: str, result: ToolResult) -> ToolResult:
-    """What a refusal of kind D or N must look like exactly (no detail that tells a hidden record from a missing one)."""
+    """What a refusal of kind D or N must be exactly (nothing that tells a hidden record from a missing one)."""
     if expected == "D":
         assert result.get("detail"), result
         return {"ok": False, "error": "not permitted", "detail": result["detail"]}
