@@ -158,7 +158,7 @@ def test_create_waits_for_confirm_and_runs_once(
 
     user.press(confirm["callback_data"])
     assert len(list(get_db().collection("leads").stream())) == 1
-    assert telegram.calls_to("answerCallbackQuery")[-1].params["text"] == "This action was already handled."
+    assert telegram.calls_to("answerCallbackQuery")[-1].params["text"] == "✅ This was already done."
 
 
 def test_typing_yes_does_not_confirm_and_expired_taps_do_nothing(

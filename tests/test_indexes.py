@@ -34,7 +34,8 @@ from shared.crm import demo
 from shared.crm.periods import PERIOD_NAMES
 from shared.crm.records import RECORD_TYPES, Customer, get_record
 from shared.crm.records.writes import sequence_ref
-from shared.crm.tools.registry import Caller, Tool, ToolResult, call_tool, preview_tool_call, tools
+from shared.crm.tools.changes import Change
+from shared.crm.tools.registry import Caller, Tool, ToolResult, call_tool, plan_tool_call, tools
 from shared.crm.users import find_crm_user_by_email
 from shared.notify.signature import sign
 from shared.roles import Role
@@ -298,8 +299,8 @@ class ToolWorkload:
         tool = tools.get(name)
         assert tool is not None, name
         if tool.changes_data:
-            preview = preview_tool_call(caller, name, args)
-            assert isinstance(preview, str), f"{role.value} {name} {args}: {preview}"
+            planned = plan_tool_call(caller, name, args)
+            assert isinstance(planned, Change), f"{role.value} {name} {args}: {planned}"
         result = call_tool(caller, name, args)
         assert result["ok"] is True, f"{role.value} {name} {args}: {result}"
         with self._lock:

@@ -19,7 +19,8 @@ from shared.auth.passwords import verify_password
 from shared.crm import demo
 from shared.crm.periods import named_range
 from shared.crm.records import queries
-from shared.crm.tools.registry import Caller, ToolResult, call_tool, preview_tool_call, tools
+from shared.crm.tools.changes import Change
+from shared.crm.tools.registry import Caller, ToolResult, call_tool, plan_tool_call, tools
 from shared.roles import Role
 from shared.store.db import get_db
 
@@ -62,6 +63,13 @@ def ok(caller: Caller, tool: str, args: dict[str, Any] | None = None) -> ToolRes
 
 def ids(result: ToolResult) -> list[str]:
     return [item["id"] for item in result["items"]]
+
+
+def preview(caller: Caller, tool: str, args: dict[str, Any]) -> str:
+    """The Confirm preview of a data-changing call (it must be allowed)."""
+    planned = plan_tool_call(caller, tool, args)
+    assert isinstance(planned, Change), planned
+    return planned.preview_html()
 
 
 def walk(caller: Caller, tool: str, args: dict[str, Any]) -> list[list[str]]:
@@ -275,8 +283,9 @@ def test_deal_5_resolves_to_this_organisations_deal_number_5(env: dict[str, str]
     put("deals", "d-ours", number=5, title="ACME renewal", stage="proposal", assigned_to="u-emp")
     put("deals", "d-theirs", org_id="org-2", number=5, title="Other org", stage="proposal")
     put("deals", "d-four", number=4, title="Four", stage="proposal")
-    preview = preview_tool_call(EMPLOYEE, "update_deal_stage", {"deal": reference, "stage": "negotiation"})
-    assert preview == "Update deal 5 'ACME renewal' from proposal to negotiation?"
+    assert preview(EMPLOYEE, "update_deal_stage", {"deal": reference, "stage": "negotiation"}) == (
+        "<b>Update deal 5 'ACME renewal'?</b>\n• Stage: proposal → negotiation"
+    )
     result = ok(EMPLOYEE, "update_deal_stage", {"deal": reference, "stage": "negotiation"})
     assert result["updated"]["id"] == "d-ours"
     assert get_db().collection("deals").document("d-theirs").get().get("stage") == "proposal"
@@ -317,8 +326,9 @@ def test_deal_stage_changes_maintain_closed_at(env: dict[str, str]) -> None:
 
 def test_payments_keep_the_orders_currency(env: dict[str, str]) -> None:
     put("orders", "o-1", number=3, customer_id="c-1", total=5000.0, currency="EUR")
-    assert preview_tool_call(VENDOR, "record_payment", {"order": "order #3", "amount": 5000, "method": "card"}) == (
-        "Record a payment of 5,000.00 EUR (card) for order #3?"
+    assert preview(VENDOR, "record_payment", {"order": "order #3", "amount": 5000, "method": "card"}) == (
+        "<b>Record a payment for order #3?</b>\n• Order: order #3\n• Customer: c-1\n• Amount: 5,000.00 EUR\n"
+        "• Currency: EUR\n• Method: card\n• Recorded by: you"
     )
     assert call_tool(VENDOR, "record_payment", {"order": "3", "amount": 5, "currency": "usd"}) == {
         "ok": False,
@@ -333,9 +343,9 @@ def test_vendor_assigns_only_to_staff_of_their_organisation(env: dict[str, str])
     add_staff("u-x", "x@two.example", org="org-2")
     add_staff("u-c", "c@one.example", role="customer")
     put("leads", "l-1", number=1, name="Jane", status="new", assigned_to="u-vendor")
-    assert preview_tool_call(
-        VENDOR, "assign_record", {"kind": "lead", "record": "1", "assignee_email": "EMP@one.example"}
-    ) == ("Assign lead 1 'Jane' to U-Emp?")
+    assert preview(VENDOR, "assign_record", {"kind": "lead", "record": "1", "assignee_email": "EMP@one.example"}) == (
+        "<b>Assign lead 1 'Jane'?</b>\n• Assigned to: you → U-Emp"
+    )
     for email in ("x@two.example", "c@one.example", "nobody@one.example"):
         refused = call_tool(VENDOR, "assign_record", {"kind": "lead", "record": "1", "assignee_email": email})
         assert refused["error"] == "not permitted"
@@ -344,8 +354,9 @@ def test_vendor_assigns_only_to_staff_of_their_organisation(env: dict[str, str])
 
 def test_previews_escape_html(env: dict[str, str]) -> None:
     put("deals", "d-1", number=1, title="<b>Big</b> & co", stage="proposal")
-    preview = preview_tool_call(VENDOR, "delete_record", {"kind": "deal", "record": "1"})
-    assert preview == "Permanently delete deal 1 '&lt;b&gt;Big&lt;/b&gt; &amp; co'?"
+    assert preview(VENDOR, "delete_record", {"kind": "deal", "record": "1"}) == (
+        "<b>Permanently delete deal 1 '&lt;b&gt;Big&lt;/b&gt; &amp; co'?</b>"
+    )
 
 
 def test_a_customers_ticket_goes_to_the_staff_member_who_looks_after_them(env: dict[str, str]) -> None:
@@ -464,7 +475,7 @@ def test_every_tool_schema_is_flat_and_described_for_the_model() -> None:
             assert prop.get("description"), f"{tool.name}.{name} has no description"
             assert "type" in prop, f"{tool.name}.{name}"
         assert tool.description
-        assert tool.changes_data == (tool.preview is not None)
+        assert tool.changes_data == (tool.plan is not None) == (tool.run is None)
 
 
 # ----- demo data -----

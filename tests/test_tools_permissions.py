@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 import shared.crm.tools.catalog  # noqa: F401  (registers the tools)
-from shared.crm.tools.registry import Caller, ToolResult, call_tool, preview_tool_call, tools
+from shared.crm.tools.changes import Change
+from shared.crm.tools.registry import Caller, ToolResult, call_tool, plan_tool_call, tools
 from shared.roles import Role
 from shared.store.db import get_db
 
@@ -324,14 +325,13 @@ def test_permission(env: dict[str, str], tool: str, target: str, role: Role, exp
     changes_data = tools.get(tool).changes_data  # type: ignore[union-attr]
 
     if changes_data:
-        preview = preview_tool_call(caller, tool, args)
+        planned = plan_tool_call(caller, tool, args)
         if expected in "DN":
-            assert isinstance(preview, dict), preview
-            assert preview == refused_as(expected, preview)
+            assert isinstance(planned, dict), planned
+            assert planned == refused_as(expected, planned)
         else:
-            assert isinstance(preview, str), preview
-            assert preview.endswith("?")
-            assert "<" not in preview.replace("&lt;", "")
+            assert isinstance(planned, Change), planned
+            assert planned.org_id == ORG
         assert snapshot() == before, "a preview changed data"
 
     result = call_tool(caller, tool, args)

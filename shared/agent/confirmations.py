@@ -1,28 +1,119 @@
-"""Changes need a tap: propose a change with Confirm / Cancel buttons, run it once when confirmed."""
+"""Changes need a tap: propose a change with Confirm / Cancel buttons, run it once when confirmed.
+
+The tap is answered first (Telegram gives a callback query only seconds), then the change runs, then the
+message shows how it ended; a Telegram failure after the change ran never turns into an error that invites the
+user to ask again. A second tap shows what actually happened.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Literal
+
+from shared.auth.session import Session
 from shared.bot import callbacks, texts
 from shared.bot.conversation import Conversation
-from shared.crm.tools.registry import Caller, ToolResult, call_tool
+from shared.crm.tools.changes import Change
+from shared.crm.tools.registry import Caller, ToolResult, confirm_tool_call
 from shared.store import audit
-from shared.store.pending_actions import create_pending_action, resolve_pending_action
+from shared.store.pending_actions import PendingAction, create_pending_action, finish_pending_action
+from shared.store.pending_actions import resolve_pending_action as resolve
+from shared.telegram.errors import TelegramError
 from shared.telegram.formatting import escape_html
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
+log = logging.getLogger(__name__)
+
 KIND = "act"
 
+ANSWERS = {
+    "run": None,
+    "cancelled": "Cancelled.",
+    "expired": "This confirmation has expired. Please ask again.",
+    "running": "⏳ This change is being made right now.",
+    "done": "✅ This was already done.",
+    "failed": "❌ This change was not made.",
+    "was_cancelled": "This change was cancelled.",
+    "not_yours": texts.BUTTON_EXPIRED,
+    "unknown": texts.BUTTON_EXPIRED,
+}
+"""What a tap is answered with, by how the pending action took it."""
 
-def propose(caller: Caller, tool: str, args: dict[str, object], preview: str) -> str:
-    """Store the change; it runs only when this caller taps Confirm."""
+ACCOUNT_CHANGED = "your account's organisation or role changed since this was proposed; please ask again"
+
+
+def propose(caller: Caller, tool: str, args: dict[str, object], change: Change) -> str:
+    """Store the change; it runs only when this caller taps Confirm, as the account, organisation and role it was
+    proposed for."""
     if caller.telegram_user_id is None:
         raise ValueError("a confirmation needs the caller's Telegram user")
-    return create_pending_action(caller.telegram_user_id, caller.crm_user_id, tool, dict(args), preview)
+    return create_pending_action(
+        caller.telegram_user_id, caller.crm_user_id, caller.org_id, caller.role, tool, dict(args), change.model_dump()
+    )
 
 
-def ask(conversation: Conversation, action_id: str, preview: str) -> None:
-    """Show the preview with Confirm / Cancel."""
-    buttons = InlineKeyboardMarkup(
+def ask(conversation: Conversation, action_id: str, change: Change) -> None:
+    """Show the preview, every field the change writes, with Confirm / Cancel."""
+    conversation.say(change.preview_html("❓ "), markup=_buttons(action_id))
+
+
+@callbacks.on(KIND)
+def on_tap(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
+    """Confirm or Cancel: checked against the user, the expiry, the account and the current permissions, once."""
+    action_id, _, choice = payload.rpartition(":")
+    session = conversation.session
+    if session is None:
+        _answer(conversation, query, "Please log in first (/start).")
+        return
+    resolution, action = resolve(action_id, conversation.user.id, confirm=choice == "y")
+    _answer(conversation, query, ANSWERS[resolution])
+    message_id = query.message.message_id if query.message is not None else None
+    if action is None or resolution in ("running", "not_yours", "unknown"):
+        return
+    change = Change.model_validate(action.change)
+    if resolution == "run":
+        outcome, again = _run(session, action_id, action, change)
+        _show(conversation, message_id, outcome, _buttons(action_id) if again else None)
+    elif resolution in ("cancelled", "was_cancelled"):
+        _show(conversation, message_id, change.preview_html("✖️ Cancelled: ", ""))
+    elif resolution == "expired":
+        _show(conversation, message_id, change.preview_html("⌛ Expired: ", ""))
+    elif action.outcome:  # done or failed before: show it again, in case that message was lost
+        _show(conversation, message_id, action.outcome)
+
+
+def _run(session: Session, action_id: str, action: PendingAction, change: Change) -> tuple[str, bool]:
+    """Run the confirmed change and record how it ended: what to show, and whether Confirm may be tapped again."""
+    if (action.crm_user_id, action.org_id, action.role) != (session.crm_user_id, session.org_id, session.role):
+        result: ToolResult = {"ok": False, "error": ACCOUNT_CHANGED}
+    else:
+        result = confirm_tool_call(session.caller(), action.tool, action.args, change, record_id=action_id)
+    retry = not result.get("ok") and bool(result.get("retryable"))
+    outcome = _outcome(change, result, retry)
+    state: Literal["done", "failed", "pending"] = "done" if result.get("ok") else "pending" if retry else "failed"
+    finish_pending_action(action_id, state, outcome)
+    audit.record(
+        "change_confirmed",
+        telegram_user_id=session.telegram_user_id,
+        crm_user_id=session.crm_user_id,
+        tool=action.tool,
+        ok=bool(result.get("ok")),
+        outcome=state,
+    )
+    return outcome, retry
+
+
+def _outcome(change: Change, result: ToolResult, retry: bool) -> str:
+    if result.get("ok"):
+        return change.preview_html("✅ Done: ", "")
+    reason = str(result.get("detail") or result.get("error") or "it could not be done")
+    if retry:
+        return change.preview_html("⚠️ Not done yet: ", "") + f"\n{escape_html(reason)} Tap Confirm to try again."
+    return change.preview_html("❌ Not done: ", "") + f"\n{escape_html(reason)}"
+
+
+def _buttons(action_id: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
         inline_keyboard=[
             [
                 InlineKeyboardButton(text="✅ Confirm", callback_data=f"{KIND}:{action_id}:y"),
@@ -30,61 +121,27 @@ def ask(conversation: Conversation, action_id: str, preview: str) -> None:
             ]
         ]
     )
-    conversation.say(f"❓ {preview}", markup=buttons)
 
 
-@callbacks.on(KIND)
-def on_tap(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
-    """Confirm or Cancel: checked against the user, the expiry and the current permissions, once."""
-    action_id, _, choice = payload.rpartition(":")
-    telegram = conversation.telegram
-    session = conversation.session
-    if session is None:
-        telegram.answer_callback_query(query.id, "Please log in first (/start).")
-        return
-    resolution, action = resolve_pending_action(action_id, conversation.user.id, confirm=choice == "y")
-    message_id = query.message.message_id if query.message is not None else None
-    if resolution in ("unknown", "not_yours"):
-        telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
-        return
-    if action is None:
-        return
-    if resolution == "already_handled":
-        telegram.answer_callback_query(query.id, "This action was already handled.")
-        return
-    if resolution == "expired":
-        telegram.answer_callback_query(query.id, "This confirmation has expired. Please ask again.")
-        _edit(conversation, message_id, f"⌛ Expired: {action.preview}")
-        return
-    if resolution == "cancelled":
-        telegram.answer_callback_query(query.id, "Cancelled.")
-        _edit(conversation, message_id, f"✖️ Cancelled: {action.preview}")
-        return
-    if action.crm_user_id != session.crm_user_id:
-        telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
-        return
-    result = call_tool(session.caller(), action.tool, action.args)
-    audit.record(
-        "change_confirmed",
-        telegram_user_id=conversation.user.id,
-        crm_user_id=session.crm_user_id,
-        tool=action.tool,
-        ok=bool(result.get("ok")),
-    )
-    telegram.answer_callback_query(query.id, "Done." if result.get("ok") else "Not done.")
-    _edit(conversation, message_id, _result_text(action.preview, result))
+def _answer(conversation: Conversation, query: CallbackQuery, text: str | None) -> None:
+    """Answer the tap; a lost answer only leaves the button's spinner turning a little longer."""
+    try:
+        conversation.telegram.answer_callback_query(query.id, text)
+    except TelegramError as error:
+        log.warning("could not answer a Confirm / Cancel tap: %s", error)
 
 
-def _result_text(preview: str, result: ToolResult) -> str:
-    if result.get("ok"):
-        summary = result.get("summary")
-        return f"✅ Done: {preview}" + (f"\n{escape_html(str(summary))}" if summary else "")
-    reason = result.get("detail") or result.get("error") or "it could not be done"
-    return f"❌ Not done: {preview}\n{escape_html(str(reason))}"
-
-
-def _edit(conversation: Conversation, message_id: int | None, html: str) -> None:
-    if message_id is None:
-        conversation.say(html)
-        return
-    conversation.telegram.edit_message_text(conversation.chat_id, message_id, html)
+def _show(
+    conversation: Conversation, message_id: int | None, html: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Put the outcome in the preview's message, or in a new one when that message cannot be edited."""
+    if message_id is not None:
+        try:
+            conversation.telegram.edit_message_text(conversation.chat_id, message_id, html, reply_markup=markup)
+            return
+        except TelegramError as error:
+            log.warning("could not edit a confirmation, sending its outcome anew: %s", error)
+    try:
+        conversation.say(html, markup=markup)
+    except TelegramError as error:
+        log.warning("could not tell the outcome of a confirmation: %s", error)

@@ -19,7 +19,8 @@ from shared.agent.prompt import system_instruction
 from shared.auth.session import Session
 from shared.bot.conversation import Conversation
 from shared.config import get_settings
-from shared.crm.tools.registry import Caller, call_tool, preview_tool_call, tools
+from shared.crm.tools.changes import Change
+from shared.crm.tools.registry import Caller, call_tool, fault_result, plan_tool_call, tools
 from shared.store import history
 from shared.store.history import AssistantState, Exchange
 
@@ -69,7 +70,7 @@ class TurnOutcome:
     """What the turn produced: the final Markdown and the confirmations to show, or a failure."""
 
     text: str | None = None
-    confirmations: list[tuple[str, str]] = field(default_factory=list)  # (action id, preview)
+    confirmations: list[tuple[str, Change]] = field(default_factory=list)  # (action id, change)
     failure: Failure | None = None
     contents: list[types.Content] = field(default_factory=list)
     tokens: int = 0
@@ -99,8 +100,8 @@ def answer(conversation: Conversation, text: str) -> None:
         conversation.say(REPLIES[outcome.failure])
     elif outcome.text:
         conversation.say_markdown(outcome.text)
-    for action_id, preview in outcome.confirmations:  # proposed before a failure too: each is a real pending action
-        confirmations.ask(conversation, action_id, preview)
+    for action_id, change in outcome.confirmations:  # proposed before a failure too: each is a real pending action
+        confirmations.ask(conversation, action_id, change)
 
 
 def run_turn(
@@ -187,20 +188,25 @@ def _run_call(caller: Caller, call: types.FunctionCall, outcome: TurnOutcome) ->
     tool = tools.get(name)
     result: dict[str, Any]
     if tool is not None and tool.needs_confirmation(caller.role):
-        preview = preview_tool_call(caller, name, args)
-        if isinstance(preview, str):
-            action_id = confirmations.propose(caller, name, args, preview)
-            outcome.confirmations.append((action_id, preview))
-            result = {
-                "ok": True,
-                "status": "awaiting_confirmation",
-                "note": "The user sees Confirm / Cancel buttons for this change; it happens only if they tap Confirm.",
-            }
-        else:
-            result = preview
+        planned = plan_tool_call(caller, name, args)
+        result = planned if isinstance(planned, dict) else _propose(caller, name, args, planned, outcome)
     else:
         result = call_tool(caller, name, args)
     return _response(call, result)
+
+
+def _propose(caller: Caller, name: str, args: dict[str, Any], change: Change, outcome: TurnOutcome) -> dict[str, Any]:
+    try:
+        action_id = confirmations.propose(caller, name, args, change)
+    except Exception as error:  # noqa: BLE001  (the model hears that it could not be proposed, as for any tool)
+        return fault_result(caller, name, error)
+    outcome.confirmations.append((action_id, change))
+    return {
+        "ok": True,
+        "status": "awaiting_confirmation",
+        "preview": change.plain_text(),
+        "note": "The user sees this preview with Confirm / Cancel buttons; it happens only if they tap Confirm.",
+    }
 
 
 def _response(call: types.FunctionCall, result: dict[str, Any]) -> types.Part:

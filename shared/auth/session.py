@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shared.crm.tools.registry import Caller
+from shared.crm.tools.caller import Caller
 from shared.crm.users import CrmUser, get_crm_user
 from shared.roles import Role
 from shared.store import links

@@ -1,4 +1,11 @@
-"""Data changes waiting for the user's Confirm tap (`tg_pending_actions`), each usable once."""
+"""Data changes waiting for the user's Confirm tap (`tg_pending_actions`), each run at most once.
+
+pending ──Confirm──▶ running ──▶ done | failed, or back to pending when it could not be done for now
+   └──Cancel──▶ cancelled
+
+A run that never finished (its instance stopped half-way) is taken up again by the next Confirm after RUN_LEASE;
+the change itself is written so that running it twice writes it once.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +14,37 @@ import secrets
 from typing import Any, Literal
 
 from google.cloud import firestore
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared import clock
+from shared.roles import Role
 from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db, is_document_id, new_transaction
 
 LIFETIME = dt.timedelta(minutes=5)
+RUN_LEASE = dt.timedelta(seconds=60)
+"""How long a running change is left to finish before a tap may run it again: longer than a webhook request."""
+
+State = Literal["pending", "running", "done", "failed", "cancelled"]
 
 
 class PendingAction(BaseModel):
+    """A proposed change, with who proposed it in which organisation and role, and how it ended."""
+
     model_config = ConfigDict(extra="ignore")
 
     telegram_user_id: int
     crm_user_id: str
+    org_id: str
+    role: Role
     tool: str
     args: dict[str, Any]
-    preview: str
+    change: dict[str, Any]
     created_at: dt.datetime
     expires_at: dt.datetime
-    state: Literal["pending", "confirmed", "cancelled"] = "pending"
+    state: State = "pending"
+    started_at: dt.datetime | None = None
+    outcome: str | None = None
+    """How it ended, as shown to the user (HTML)."""
 
 
 def _ref(action_id: str) -> Any:
@@ -33,7 +52,7 @@ def _ref(action_id: str) -> Any:
 
 
 def create_pending_action(
-    telegram_user_id: int, crm_user_id: str, tool: str, args: dict[str, Any], preview: str
+    telegram_user_id: int, crm_user_id: str, org_id: str, role: Role, tool: str, args: dict[str, Any], change: Any
 ) -> str:
     """Store a proposed change; returns its id (short enough for callback_data)."""
     now = clock.now()
@@ -41,9 +60,11 @@ def create_pending_action(
     action = PendingAction(
         telegram_user_id=telegram_user_id,
         crm_user_id=crm_user_id,
+        org_id=org_id,
+        role=role,
         tool=tool,
         args=args,
-        preview=preview,
+        change=change,
         created_at=now,
         expires_at=now + LIFETIME,
     )
@@ -51,19 +72,26 @@ def create_pending_action(
     return action_id
 
 
-Resolution = Literal["run", "cancelled", "expired", "already_handled", "not_yours", "unknown"]
+Resolution = Literal[
+    "run", "cancelled", "expired", "running", "done", "failed", "was_cancelled", "not_yours", "unknown"
+]
 
 
 def resolve_pending_action(
     action_id: str, telegram_user_id: int, confirm: bool
 ) -> tuple[Resolution, PendingAction | None]:
-    """Take the user's tap, at most once: 'run' means the caller must now run the action."""
+    """Take the user's tap, at most once: 'run' means the caller must now run the action and finish it."""
     if not is_document_id(action_id):
         return "unknown", None
     resolved: tuple[Resolution, PendingAction | None] = _resolve(
         new_transaction(), action_id, telegram_user_id, confirm
     )
     return resolved
+
+
+def finish_pending_action(action_id: str, state: Literal["done", "failed", "pending"], outcome: str) -> None:
+    """Record how a run ended: done or failed for good, or pending again so that Confirm can try once more."""
+    _ref(action_id).update({"state": state, "outcome": outcome}, retry=RETRY, timeout=TIMEOUT_SECONDS)
 
 
 @firestore.transactional
@@ -73,12 +101,23 @@ def _resolve(
     snapshot = _ref(action_id).get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
     if not snapshot.exists:
         return "unknown", None
-    action = PendingAction.model_validate(snapshot.to_dict())
+    try:
+        action = PendingAction.model_validate(snapshot.to_dict())
+    except ValidationError:  # stored by an older version, or not by us
+        return "unknown", None
     if action.telegram_user_id != telegram_user_id:
         return "not_yours", None
-    if action.state != "pending":
-        return "already_handled", action
-    if clock.now() >= action.expires_at:
+    now = clock.now()
+    if action.state in ("done", "failed"):
+        return action.state, action
+    if action.state == "cancelled":
+        return "was_cancelled", action
+    if action.state == "running" and (not confirm or now < (action.started_at or now) + RUN_LEASE):
+        return "running", action
+    if action.state == "pending" and now >= action.expires_at:
         return "expired", action
-    transaction.update(_ref(action_id), {"state": "confirmed" if confirm else "cancelled"})
-    return ("run" if confirm else "cancelled"), action
+    if not confirm:
+        transaction.update(_ref(action_id), {"state": "cancelled"})
+        return "cancelled", action
+    transaction.update(_ref(action_id), {"state": "running", "started_at": now})
+    return "run", action

@@ -357,3 +357,65 @@ def test_a_tool_whose_reads_fail_tells_the_model_so_and_the_turn_goes_on(
     assert (answered["ok"], answered["retryable"]) == (False, True)
     assert telegram.last_text(829_000) == "The CRM is not answering right now."
     assert server_log.crashes() == []
+
+
+def proposed_payment(webhook: FunctionServer, telegram: FakeTelegram, gemini: FakeGemini) -> tuple[ChatUser, str]:
+    """A vendor shown the Confirm button of a payment of 5,000 EUR for order 3: (the vendor, Confirm's data)."""
+    link_user("u-pay", 832_000, role="vendor")
+    now = clock.now()
+    get_db().collection("orders").document("order-3").set(
+        {"org_id": "org-1", "number": 3, "status": "confirmed", "total": 5000.0, "currency": "EUR", "created_at": now}
+    )
+    gemini.enqueue(function_calls([("record_payment", {"order": "3", "amount": 5000})]), text("Please confirm."))
+    user = ChatUser(webhook, 832_000)
+    user.send("Record a payment of 5000 for order 3")
+    prompt = telegram.calls_to("sendMessage")[-1].params
+    return user, prompt["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+
+
+def test_a_confirmed_payment_whose_write_failed_can_be_confirmed_again_and_is_recorded_once(
+    webhook: FunctionServer,
+    telegram: FakeTelegram,
+    gemini: FakeGemini,
+    firestore_faults: FirestoreFaults,
+    server_log: ServerLog,
+) -> None:
+    """Found by a review: the action was marked confirmed before it ran, so when the write failed nothing was
+    recorded and the next tap said 'This action was already handled.'"""
+    user, confirm = proposed_payment(webhook, telegram, gemini)
+    firestore_faults.fail_writes_to("payments")
+    user.press(confirm)
+    firestore_faults.recover()
+    assert count_documents("payments") == 0
+    edited = telegram.calls_to("editMessageText")[-1].params
+    assert "Tap Confirm to try again" in edited["text"]
+    assert edited["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == confirm, "the buttons stay"
+
+    user.press(confirm)
+    assert count_documents("payments") == 1
+    assert "Done" in telegram.calls_to("editMessageText")[-1].params["text"]
+    assert server_log.crashes() == []
+
+
+def test_a_confirmed_payment_whose_commit_answer_was_lost_is_recorded_once_when_confirmed_again(
+    webhook: FunctionServer,
+    telegram: FakeTelegram,
+    gemini: FakeGemini,
+    firestore_faults: FirestoreFaults,
+    server_log: ServerLog,
+) -> None:
+    """The payment's commit reaches Firestore but its answer does not: the second Confirm finds it, adds none."""
+    user, confirm = proposed_payment(webhook, telegram, gemini)
+    firestore_faults.lose_next_answer(writes_to("payments"))
+    user.press(confirm)
+    assert firestore_faults.failed == ["Commit"]
+    assert count_documents("payments") == 1, "the write happened; only its answer was lost"
+    assert "Tap Confirm to try again" in telegram.calls_to("editMessageText")[-1].params["text"]
+
+    user.press(confirm)
+    assert count_documents("payments") == 1
+    assert "Done" in telegram.calls_to("editMessageText")[-1].params["text"]
+    user.press(confirm)
+    assert count_documents("payments") == 1
+    assert telegram.calls_to("answerCallbackQuery")[-1].params["text"] == "✅ This was already done."
+    assert server_log.crashes() == []

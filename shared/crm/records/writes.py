@@ -35,14 +35,22 @@ def sequence_ref(org_id: str, collection: str) -> Any:
     return get_db().collection(SEQUENCES).document(f"{org_id}:{collection}")
 
 
-def create_record(model: type[R], org_id: str, fields: Mapping[str, Any]) -> R:
-    """Create a record of `org_id` with the next sequence number; returns it as stored."""
+def create_record(model: type[R], org_id: str, fields: Mapping[str, Any], doc_id: str | None = None) -> R:
+    """Create a record of `org_id` with the next sequence number; returns it as stored.
+
+    With `doc_id`, the record is that document, created once: when it exists already (this create ran before and
+    its answer was lost), it is returned as it is and nothing is written.
+    """
     db = get_db()
-    doc = db.collection(model.collection).document()
+    doc = db.collection(model.collection).document(doc_id)
     counter = sequence_ref(org_id, model.collection)
 
     @firestore.transactional
     def create(transaction: firestore.Transaction) -> dict[str, Any]:
+        if doc_id is not None:
+            existing = doc.get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
+            if existing.exists:
+                return existing.to_dict() or {}
         snapshot = counter.get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
         exists = snapshot.exists
         last = int(snapshot.get("last_number") or 0) if exists else _highest_number(model, org_id, transaction)

@@ -11,14 +11,14 @@ refused (and audited by call_tool).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared.crm.records import CrmRecord, Customer, RecordGone, find_by_number, get_record, update_record
+from shared.crm.records import CrmRecord, Customer, find_by_number, get_record
 from shared.crm.tools.arguments import reference_number
-from shared.crm.tools.registry import Caller, ToolFailed, ToolHidden, ToolRefused
+from shared.crm.tools.caller import Caller, ToolFailed, ToolHidden, ToolRefused
 from shared.crm.users import find_crm_user_by_email, get_crm_user
 from shared.roles import STAFF, Role
 from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db
@@ -162,16 +162,10 @@ def staff_name(user_id: str | None) -> str | None:
     return user.name if user else None
 
 
-def apply_change(model: type[R], caller: Caller, record: R, changes: Mapping[str, Any]) -> R:
-    """Change a record the caller may change, re-checking permission inside the transaction."""
-    try:
-        return update_record(model, record.id, lambda current: ensure_may_change(caller, current), changes)
-    except RecordGone:
-        raise ToolFailed(f"{record.label} no longer exists") from None
-
-
-def assigned_phrase(caller: Caller, user_id: str | None) -> str:
-    """', assigned to Bob' for previews, when a record goes to someone other than the caller."""
-    if not user_id or user_id == caller.crm_user_id:
-        return ""
-    return f", assigned to {staff_name(user_id) or user_id}"
+def person(caller: Caller, user_id: str | None) -> str:
+    """Who a user id is, for previews: 'you', or a staff member's name."""
+    if not user_id:
+        return "nobody"
+    if user_id == caller.crm_user_id:
+        return "you"
+    return staff_name(user_id) or user_id

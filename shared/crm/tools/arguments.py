@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import clock
 from shared.crm.periods import PeriodName, TimeRange, bot_zone, date_range, named_range
 from shared.crm.records import MAX_PAGE_SIZE
-from shared.crm.tools.registry import ToolFailed
+from shared.crm.tools.caller import ToolFailed
 
 DEFAULT_PAGE_SIZE = 10
 EARLIEST_DAY = dt.date(1970, 1, 1)

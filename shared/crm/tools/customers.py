@@ -6,13 +6,13 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.crm.records import Customer, Where, create_record, get_record
-from shared.crm.tools import access
+from shared.crm.records import Customer, Where, get_record
+from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import Caller, Tool, ToolFailed, ToolResult
-from shared.crm.tools.results import fetch_page, page_result, quoted, record_view
+from shared.crm.tools.results import fetch_page, page_result, record_view
 from shared.roles import EVERYONE, STAFF, Role
-from shared.telegram.formatting import escape_html
 
 
 class ListCustomersArgs(ListArgs):
@@ -56,26 +56,16 @@ class CreateCustomerArgs(ToolArgs):
     )
 
 
-def _new_customer(caller: Caller, args: CreateCustomerArgs) -> dict[str, object]:
-    return {
+def plan_create_customer(caller: Caller, args: CreateCustomerArgs) -> Change:
+    fields = {
         "name": args.name,
         "email": args.email.lower() if args.email else None,
         "phone": args.phone,
         "company": args.company,
         "assigned_to": access.assignee(caller, args.assigned_to_email),
     }
-
-
-def preview_create_customer(caller: Caller, args: CreateCustomerArgs) -> str:
-    fields = _new_customer(caller, args)
-    details = ", ".join(escape_html(str(fields[key])) for key in ("email", "company") if fields[key])
-    owner = access.assigned_phrase(caller, str(fields["assigned_to"]))
-    return f"Create customer{quoted(args.name)}{f' ({details})' if details else ''}{escape_html(owner)}?"
-
-
-def create_customer(caller: Caller, args: CreateCustomerArgs) -> ToolResult:
-    customer = create_record(Customer, caller.org_id, _new_customer(caller, args))
-    return {"created": record_view(customer, caller)}
+    shown = {"assigned_to": access.person(caller, fields["assigned_to"])}
+    return changes.creation("customer", caller, "Add a customer", fields, shown=shown)
 
 
 TOOLS: list[Tool[Any]] = [
@@ -101,8 +91,6 @@ TOOLS: list[Tool[Any]] = [
         description="Add a new customer to the CRM.",
         args_model=CreateCustomerArgs,
         roles=frozenset({Role.VENDOR}),
-        run=create_customer,
-        changes_data=True,
-        preview=preview_create_customer,
+        plan=plan_create_customer,
     ),
 ]

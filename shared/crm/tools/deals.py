@@ -4,26 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.cloud import firestore
 from pydantic import Field
 
-from shared import clock
-from shared.crm.records import (
-    CLOSED_DEAL_STAGES,
-    DEFAULT_CURRENCY,
-    OPEN_DEAL_STAGES,
-    Customer,
-    Deal,
-    DealStage,
-    Where,
-    create_record,
-)
-from shared.crm.tools import access
+from shared.crm.records import CLOSED_DEAL_STAGES, DEFAULT_CURRENCY, OPEN_DEAL_STAGES, Deal, DealStage, Where
+from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import Caller, Tool, ToolResult
-from shared.crm.tools.results import fetch_page, money, page_result, quoted, record_view, related_customers
+from shared.crm.tools.results import fetch_page, money, page_result, record_view, related_customers
 from shared.roles import STAFF
-from shared.telegram.formatting import escape_html
 
 CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
 
@@ -72,33 +61,22 @@ class CreateDealArgs(ToolArgs):
     )
 
 
-def _new_deal(caller: Caller, args: CreateDealArgs) -> tuple[dict[str, Any], Customer | None]:
+def plan_create_deal(caller: Caller, args: CreateDealArgs) -> Change:
     customer = access.find_customer(caller, args.customer) if args.customer else None
+    currency = (args.currency or DEFAULT_CURRENCY).upper()
     fields: dict[str, Any] = {
         "title": args.title,
         "value": float(args.value),
-        "currency": (args.currency or DEFAULT_CURRENCY).upper(),
+        "currency": currency,
         "stage": args.stage,
         "customer_id": customer.id if customer else None,
         "assigned_to": access.assignee(caller, args.assigned_to_email),
     }
-    if args.stage in CLOSED_DEAL_STAGES:
-        fields["closed_at"] = clock.now()
-    return fields, customer
-
-
-def preview_create_deal(caller: Caller, args: CreateDealArgs) -> str:
-    fields, customer = _new_deal(caller, args)
-    with_customer = f" with {escape_html(customer.name or customer.label)}" if customer else ""
-    owner = escape_html(access.assigned_phrase(caller, fields["assigned_to"]))
-    amount = escape_html(money(fields["value"], fields["currency"]))
-    return f"Create deal{quoted(args.title)}{with_customer} worth {amount} ({escape_html(args.stage)}){owner}?"
-
-
-def create_deal(caller: Caller, args: CreateDealArgs) -> ToolResult:
-    fields, customer = _new_deal(caller, args)
-    deal = create_record(Deal, caller.org_id, fields)
-    return {"created": record_view(deal, caller, {customer.id: customer} if customer else None)}
+    shown = {"value": money(fields["value"], currency), "assigned_to": access.person(caller, fields["assigned_to"])}
+    if customer is not None:
+        shown["customer_id"] = customer.name or customer.label
+    stamped = ["closed_at"] if args.stage in CLOSED_DEAL_STAGES else []
+    return changes.creation("deal", caller, "Create a deal", fields, stamped=stamped, shown=shown)
 
 
 class UpdateDealStageArgs(ToolArgs):
@@ -106,24 +84,18 @@ class UpdateDealStageArgs(ToolArgs):
     stage: DealStage = Field(description="The new stage.")
 
 
-def preview_update_deal_stage(caller: Caller, args: UpdateDealStageArgs) -> str:
+def plan_update_deal_stage(caller: Caller, args: UpdateDealStageArgs) -> Change:
     deal = access.find(Deal, caller, args.deal)
     access.ensure_may_change(caller, deal)
-    return (
-        f"Update {escape_html(deal.label)}{quoted(deal.title)} from {escape_html(deal.stage)} "
-        f"to {escape_html(args.stage)}?"
+    closing = args.stage in CLOSED_DEAL_STAGES and deal.stage not in CLOSED_DEAL_STAGES
+    reopening = args.stage not in CLOSED_DEAL_STAGES and deal.closed_at is not None
+    return changes.update(
+        deal,
+        f"Update {changes.named(deal)}",
+        {"stage": args.stage},
+        stamped=["closed_at"] if closing else [],
+        removed=["closed_at"] if reopening else [],
     )
-
-
-def update_deal_stage(caller: Caller, args: UpdateDealStageArgs) -> ToolResult:
-    deal = access.find(Deal, caller, args.deal)
-    changes: dict[str, Any] = {"stage": args.stage}
-    if args.stage in CLOSED_DEAL_STAGES and deal.stage not in CLOSED_DEAL_STAGES:
-        changes["closed_at"] = clock.now()
-    elif args.stage not in CLOSED_DEAL_STAGES and deal.closed_at is not None:
-        changes["closed_at"] = firestore.DELETE_FIELD
-    updated = access.apply_change(Deal, caller, deal, changes)
-    return {"updated": record_view(updated, caller), "previous_stage": deal.stage}
 
 
 TOOLS: list[Tool[Any]] = [
@@ -149,9 +121,7 @@ TOOLS: list[Tool[Any]] = [
         description="Create a deal, assigned to me unless the vendor names someone else.",
         args_model=CreateDealArgs,
         roles=STAFF,
-        run=create_deal,
-        changes_data=True,
-        preview=preview_create_deal,
+        plan=plan_create_deal,
     ),
     Tool(
         name="update_deal_stage",
@@ -161,8 +131,6 @@ TOOLS: list[Tool[Any]] = [
         ),
         args_model=UpdateDealStageArgs,
         roles=STAFF,
-        run=update_deal_stage,
-        changes_data=True,
-        preview=preview_update_deal_stage,
+        plan=plan_update_deal_stage,
     ),
 ]

@@ -13,15 +13,14 @@ from shared.crm.records import (
     IssuePriority,
     IssueStatus,
     Where,
-    create_record,
     get_record,
 )
-from shared.crm.tools import access
+from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import Caller, Tool, ToolResult
-from shared.crm.tools.results import fetch_page, page_result, quoted, record_view
+from shared.crm.tools.results import fetch_page, page_result
 from shared.roles import EVERYONE, STAFF, Role
-from shared.telegram.formatting import escape_html
 
 
 class ListIssuesArgs(ListArgs):
@@ -64,7 +63,7 @@ class CreateIssueArgs(ToolArgs):
     )
 
 
-def _new_issue(caller: Caller, args: CreateIssueArgs) -> tuple[dict[str, Any], Customer | None]:
+def plan_create_issue(caller: Caller, args: CreateIssueArgs) -> Change:
     customer = access.find_customer(caller, args.customer) if args.customer else None
     if caller.role is Role.CUSTOMER:
         own = customer or get_record(Customer, access.own_customer_id(caller))
@@ -77,27 +76,17 @@ def _new_issue(caller: Caller, args: CreateIssueArgs) -> tuple[dict[str, Any], C
         assigned_to = access.assignee(caller, args.assigned_to_email)
     fields: dict[str, Any] = {
         "title": args.title,
-        "description": args.description,
+        "description": args.description or None,
         "priority": args.priority,
         "status": "open",
         "customer_id": customer_id,
         "assigned_to": assigned_to,
         "reported_by": caller.crm_user_id,
     }
-    return fields, customer
-
-
-def preview_create_issue(caller: Caller, args: CreateIssueArgs) -> str:
-    fields, customer = _new_issue(caller, args)
-    about = f" for {escape_html(customer.name)}" if customer and caller.role is not Role.CUSTOMER else ""
-    owner = "" if caller.role is Role.CUSTOMER else escape_html(access.assigned_phrase(caller, fields["assigned_to"]))
-    return f"Open a {escape_html(args.priority)}-priority support issue{quoted(args.title)}{about}{owner}?"
-
-
-def create_issue(caller: Caller, args: CreateIssueArgs) -> ToolResult:
-    fields, customer = _new_issue(caller, args)
-    issue = create_record(Issue, caller.org_id, fields)
-    return {"created": record_view(issue, caller, {customer.id: customer} if customer else None)}
+    shown = {"assigned_to": access.person(caller, assigned_to), "reported_by": "you"}
+    if customer is not None:
+        shown["customer_id"] = customer.name or customer.label
+    return changes.creation("issue", caller, "Open a support issue", fields, shown=shown)
 
 
 class UpdateIssueStatusArgs(ToolArgs):
@@ -105,19 +94,10 @@ class UpdateIssueStatusArgs(ToolArgs):
     status: IssueStatus = Field(description="The new status.")
 
 
-def preview_update_issue_status(caller: Caller, args: UpdateIssueStatusArgs) -> str:
+def plan_update_issue_status(caller: Caller, args: UpdateIssueStatusArgs) -> Change:
     issue = access.find(Issue, caller, args.issue)
     access.ensure_may_change(caller, issue)
-    return (
-        f"Change {escape_html(issue.label)}{quoted(issue.title)} from {escape_html(issue.status)} "
-        f"to {escape_html(args.status)}?"
-    )
-
-
-def update_issue_status(caller: Caller, args: UpdateIssueStatusArgs) -> ToolResult:
-    issue = access.find(Issue, caller, args.issue)
-    updated = access.apply_change(Issue, caller, issue, {"status": args.status})
-    return {"updated": record_view(updated, caller), "previous_status": issue.status}
+    return changes.update(issue, f"Change {changes.named(issue)}", {"status": args.status})
 
 
 TOOLS: list[Tool[Any]] = [
@@ -139,9 +119,7 @@ TOOLS: list[Tool[Any]] = [
         ),
         args_model=CreateIssueArgs,
         roles=EVERYONE,
-        run=create_issue,
-        changes_data=True,
-        preview=preview_create_issue,
+        plan=plan_create_issue,
         confirmation_exempt=frozenset({Role.CUSTOMER}),
     ),
     Tool(
@@ -149,8 +127,6 @@ TOOLS: list[Tool[Any]] = [
         description="Change an issue's status (employees only for issues assigned to them).",
         args_model=UpdateIssueStatusArgs,
         roles=STAFF,
-        run=update_issue_status,
-        changes_data=True,
-        preview=preview_update_issue_status,
+        plan=plan_update_issue_status,
     ),
 ]

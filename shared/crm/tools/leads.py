@@ -6,13 +6,13 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.crm.records import OPEN_LEAD_STATUSES, Lead, LeadStatus, Where, create_record
-from shared.crm.tools import access
+from shared.crm.records import OPEN_LEAD_STATUSES, Lead, LeadStatus, Where
+from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import Caller, Tool, ToolResult
-from shared.crm.tools.results import fetch_page, page_result, quoted, record_view
+from shared.crm.tools.results import fetch_page, page_result
 from shared.roles import STAFF
-from shared.telegram.formatting import escape_html
 
 
 class ListLeadsArgs(ListArgs):
@@ -46,8 +46,8 @@ class CreateLeadArgs(ToolArgs):
     )
 
 
-def _new_lead(caller: Caller, args: CreateLeadArgs) -> dict[str, Any]:
-    return {
+def plan_create_lead(caller: Caller, args: CreateLeadArgs) -> Change:
+    fields = {
         "name": args.name,
         "source": args.source,
         "status": "new",
@@ -56,17 +56,8 @@ def _new_lead(caller: Caller, args: CreateLeadArgs) -> dict[str, Any]:
         "company": args.company,
         "assigned_to": access.assignee(caller, args.assigned_to_email),
     }
-
-
-def preview_create_lead(caller: Caller, args: CreateLeadArgs) -> str:
-    fields = _new_lead(caller, args)
-    source = f" from {escape_html(args.source)}" if args.source else ""
-    owner = access.assigned_phrase(caller, fields["assigned_to"])
-    return f"Create lead{quoted(args.name)}{source}{escape_html(owner)}?"
-
-
-def create_lead(caller: Caller, args: CreateLeadArgs) -> ToolResult:
-    return {"created": record_view(create_record(Lead, caller.org_id, _new_lead(caller, args)), caller)}
+    shown = {"assigned_to": access.person(caller, fields["assigned_to"])}
+    return changes.creation("lead", caller, "Create a lead", fields, shown=shown)
 
 
 class UpdateLeadStatusArgs(ToolArgs):
@@ -74,19 +65,10 @@ class UpdateLeadStatusArgs(ToolArgs):
     status: LeadStatus = Field(description="The new status.")
 
 
-def preview_update_lead_status(caller: Caller, args: UpdateLeadStatusArgs) -> str:
+def plan_update_lead_status(caller: Caller, args: UpdateLeadStatusArgs) -> Change:
     lead = access.find(Lead, caller, args.lead)
     access.ensure_may_change(caller, lead)
-    return (
-        f"Change {escape_html(lead.label)}{quoted(lead.name)} from {escape_html(lead.status)} "
-        f"to {escape_html(args.status)}?"
-    )
-
-
-def update_lead_status(caller: Caller, args: UpdateLeadStatusArgs) -> ToolResult:
-    lead = access.find(Lead, caller, args.lead)
-    updated = access.apply_change(Lead, caller, lead, {"status": args.status})
-    return {"updated": record_view(updated, caller), "previous_status": lead.status}
+    return changes.update(lead, f"Change {changes.named(lead)}", {"status": args.status})
 
 
 TOOLS: list[Tool[Any]] = [
@@ -105,17 +87,13 @@ TOOLS: list[Tool[Any]] = [
         description="Add a new lead (status new), assigned to me unless the vendor names someone else.",
         args_model=CreateLeadArgs,
         roles=STAFF,
-        run=create_lead,
-        changes_data=True,
-        preview=preview_create_lead,
+        plan=plan_create_lead,
     ),
     Tool(
         name="update_lead_status",
         description="Change a lead's status (employees only for leads assigned to them).",
         args_model=UpdateLeadStatusArgs,
         roles=STAFF,
-        run=update_lead_status,
-        changes_data=True,
-        preview=preview_update_lead_status,
+        plan=plan_update_lead_status,
     ),
 ]

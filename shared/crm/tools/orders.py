@@ -12,15 +12,14 @@ from shared.crm.records import (
     OrderStatus,
     Payment,
     Where,
-    create_record,
     list_records,
 )
-from shared.crm.tools import access
+from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import Caller, Tool, ToolFailed, ToolResult
 from shared.crm.tools.results import fetch_page, money, page_result, record_view, related_customers
 from shared.roles import EVERYONE, STAFF
-from shared.telegram.formatting import escape_html
 
 ORDER_PAYMENTS_SHOWN = 20
 
@@ -101,14 +100,14 @@ class RecordPaymentArgs(ToolArgs):
     method: str | None = Field(None, max_length=50, description="How it was paid, e.g. card, bank transfer, cash.")
 
 
-def _new_payment(caller: Caller, args: RecordPaymentArgs) -> tuple[dict[str, Any], Order]:
+def plan_record_payment(caller: Caller, args: RecordPaymentArgs) -> Change:
     order = access.find(
         Order, caller, args.order, lambda order: access.ensure_may_record_payment(caller, order.customer_id)
     )
     currency = (args.currency or order.currency).upper()
     if currency != order.currency.upper():
         raise ToolFailed(f"{order.label} is in {order.currency}; record the payment in {order.currency}")
-    fields = {
+    fields: dict[str, Any] = {
         "order_id": order.id,
         "customer_id": order.customer_id,
         "amount": float(args.amount),
@@ -116,23 +115,11 @@ def _new_payment(caller: Caller, args: RecordPaymentArgs) -> tuple[dict[str, Any
         "method": args.method,
         "recorded_by": caller.crm_user_id,
     }
-    return fields, order
-
-
-def preview_record_payment(caller: Caller, args: RecordPaymentArgs) -> str:
-    fields, order = _new_payment(caller, args)
+    shown = {"order_id": order.label, "amount": money(fields["amount"], currency), "recorded_by": "you"}
     customer = related_customers(caller, [order]).get(order.customer_id or "")
-    method = f" ({args.method})" if args.method else ""
-    who = f" ({customer.name})" if customer else ""
-    return escape_html(
-        f"Record a payment of {money(fields['amount'], fields['currency'])}{method} for {order.label}{who}?"
-    )
-
-
-def record_payment(caller: Caller, args: RecordPaymentArgs) -> ToolResult:
-    fields, order = _new_payment(caller, args)
-    payment = create_record(Payment, caller.org_id, fields)
-    return {"created": record_view(payment, caller, orders={order.id: order})}
+    if customer is not None:
+        shown["customer_id"] = customer.name or customer.label
+    return changes.creation("payment", caller, f"Record a payment for {order.label}", fields, shown=shown)
 
 
 TOOLS: list[Tool[Any]] = [
@@ -171,8 +158,6 @@ TOOLS: list[Tool[Any]] = [
         ),
         args_model=RecordPaymentArgs,
         roles=STAFF,
-        run=record_payment,
-        changes_data=True,
-        preview=preview_record_payment,
+        plan=plan_record_payment,
     ),
 ]

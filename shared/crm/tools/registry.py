@@ -10,61 +10,50 @@ from typing import Any, Generic, TypeVar
 from google.api_core.exceptions import GoogleAPIError
 from pydantic import BaseModel, ValidationError
 
+from shared.crm.records import get_record
+from shared.crm.records.models import RECORD_TYPES
+from shared.crm.tools.caller import Caller, ToolFailed, ToolHidden, ToolRefused, ToolResult
+from shared.crm.tools.changes import Change, apply_change
 from shared.roles import Role
 from shared.store import audit
+
+__all__ = [
+    "Caller",
+    "Tool",
+    "ToolFailed",
+    "ToolHidden",
+    "ToolRefused",
+    "ToolRegistry",
+    "ToolResult",
+    "call_tool",
+    "confirm_tool_call",
+    "plan_tool_call",
+    "tools",
+]
 
 log = logging.getLogger(__name__)
 
 Args = TypeVar("Args", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling a tool: always taken from the linked session, never from tool arguments."""
-
-    crm_user_id: str
-    role: Role
-    org_id: str
-    customer_id: str | None = None
-    telegram_user_id: int | None = None
-    name: str = ""
-
-
-class ToolRefused(Exception):
-    """The caller may not do this (role, organisation or ownership); the message is safe to show."""
-
-
-class ToolHidden(ToolRefused):
-    """The caller named a record they may not see: answered exactly as a missing one would be (`answer`), so that
-    a refusal never tells whether it exists; audited with the real reason."""
-
-    def __init__(self, answer: str, reason: str) -> None:
-        super().__init__(reason)
-        self.answer = answer
-
-
-class ToolFailed(Exception):
-    """The call was allowed but could not be done (record not found, invalid value); safe to show."""
-
-
-ToolResult = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Tool(Generic[Args]):
-    """One action the assistant and the commands can take."""
+    """One action the assistant and the commands can take: one that reads `run`s, one that writes `plan`s a Change
+    (resolving every reference and checking every permission, writing nothing) that is then applied."""
 
     name: str
     description: str
     args_model: type[Args]
     roles: frozenset[Role]
-    run: Callable[[Caller, Args], ToolResult]
-    changes_data: bool = False
-    # For tools that change data: a one-line, HTML-escaped preview shown with Confirm / Cancel, computed
-    # (with permissions checked) before anything changes.
-    preview: Callable[[Caller, Args], str] | None = None
+    run: Callable[[Caller, Args], ToolResult] | None = None
+    plan: Callable[[Caller, Args], Change] | None = None
     # Roles whose calls of this data-changing tool run without a Confirm tap (a customer's support ticket).
     confirmation_exempt: frozenset[Role] = frozenset()
+
+    @property
+    def changes_data(self) -> bool:
+        return self.plan is not None
 
     def needs_confirmation(self, role: Role) -> bool:
         return self.changes_data and role not in self.confirmation_exempt
@@ -83,8 +72,8 @@ class ToolRegistry:
     def add(self, tool: Tool[Any]) -> None:
         if tool.name in self._tools:
             raise ValueError(f"tool {tool.name} is registered twice")
-        if tool.changes_data and tool.preview is None:
-            raise ValueError(f"tool {tool.name} changes data and needs a preview")
+        if (tool.run is None) == (tool.plan is None):
+            raise ValueError(f"tool {tool.name} needs either run (it reads) or plan (it changes data)")
         self._tools[tool.name] = tool
 
     def get(self, name: str) -> Tool[Any] | None:
@@ -105,48 +94,80 @@ def not_permitted(message: str = "not permitted") -> ToolResult:
     return {"ok": False, "error": "not permitted", "detail": message}
 
 
-def _parse(tool: Tool[Any], raw_args: dict[str, Any] | None) -> BaseModel | ToolResult:
-    try:
-        parsed: BaseModel = tool.args_model.model_validate(raw_args or {})
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors())
-        return {"ok": False, "error": "invalid arguments", "detail": problems}
-    return parsed
+def call_tool(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> ToolResult:
+    """Validate, authorise and run a tool (a data-changing one is planned and applied at once); refusals are
+    audited and returned as 'not permitted'."""
+
+    def run(tool: Tool[Any], args: BaseModel) -> ToolResult:
+        if tool.plan is not None:
+            return {"ok": True, **apply_change(caller, tool.plan(caller, args))}
+        assert tool.run is not None
+        return {"ok": True, **tool.run(caller, args)}
+
+    return _checked(caller, name, raw_args, run)
 
 
-def _authorise(caller: Caller, name: str) -> Tool[Any] | ToolResult:
+def plan_tool_call(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> Change | ToolResult:
+    """The change a data-changing call would make, to preview it, or the refusal/error result if it cannot run."""
+
+    def plan(tool: Tool[Any], args: BaseModel) -> Change | ToolResult:
+        if tool.plan is None:
+            return {"ok": False, "error": "this tool does not change data"}
+        return tool.plan(caller, args)
+
+    return _checked(caller, name, raw_args, plan)
+
+
+def confirm_tool_call(
+    caller: Caller, name: str, raw_args: dict[str, Any] | None, proposed: Change, record_id: str
+) -> ToolResult:
+    """Apply a change the caller confirmed. It is planned again first, every check included, and written as it was
+    shown only if it would still write the same from the same state of the record; a create keeps `record_id`, so
+    a confirmation that runs twice (its first answer lost) writes once."""
+
+    def confirm(tool: Tool[Any], args: BaseModel) -> ToolResult:
+        if tool.plan is None:
+            return {"ok": False, "error": "this tool does not change data"}
+        if tool.plan(caller, args).same_write(proposed):
+            return {"ok": True, **apply_change(caller, proposed, record_id)}
+        current = get_record(RECORD_TYPES[proposed.kind], proposed.record_id) if proposed.record_id else None
+        if current is not None and proposed.holds_in(current):
+            return {"ok": True, "unchanged": True, "note": "it was already so"}
+        raise ToolFailed("the record changed since this was proposed; ask again to see it as it is now")
+
+    return _checked(caller, name, raw_args, confirm)
+
+
+def _checked(
+    caller: Caller, name: str, raw_args: dict[str, Any] | None, work: Callable[[Tool[Any], BaseModel], T]
+) -> T | ToolResult:
+    """Authorise the call and validate its arguments, then do the work; every way it can fail is a result."""
     tool = tools.get(name)
     if tool is None:
         return {"ok": False, "error": "unknown tool", "detail": f"there is no tool named {name!r}"}
     if caller.role not in tool.roles:
         _audit_refusal(caller, name, f"role {caller.role.value} may not call {name}")
         return not_permitted(f"a {caller.role.value} may not use {name}")
-    return tool
-
-
-def call_tool(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> ToolResult:
-    """Validate, authorise and run a tool; refusals are audited and returned as 'not permitted'."""
-    tool = _authorise(caller, name)
-    if isinstance(tool, dict):
-        return tool
-    args = _parse(tool, raw_args)
-    if isinstance(args, dict):
-        return args
     try:
-        result = tool.run(caller, args)
+        args = tool.args_model.model_validate(raw_args or {})
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors())
+        return {"ok": False, "error": "invalid arguments", "detail": problems}
+    try:
+        return work(tool, args)
     except ToolHidden as hidden:
-        return _hide(caller, name, hidden)
+        _audit_refusal(caller, name, str(hidden))
+        return {"ok": False, "error": hidden.answer}
     except ToolRefused as refusal:
         _audit_refusal(caller, name, str(refusal))
         return not_permitted(str(refusal))
     except ToolFailed as failure:
         return {"ok": False, "error": str(failure)}
     except Exception as error:  # noqa: BLE001  (a fault in one call is the model's to hear of, not the turn's end)
-        return _faulted(caller, name, error)
-    return {"ok": True, **result}
+        return fault_result(caller, name, error)
 
 
-def _faulted(caller: Caller, name: str, error: Exception) -> ToolResult:
+def fault_result(caller: Caller, name: str, error: Exception) -> ToolResult:
     """The result of a call that raised something unexpected: logged, and told as worth retrying later."""
     if isinstance(error, GoogleAPIError):
         log.warning("tool %s by %s could not reach the CRM's data: %s", name, caller.crm_user_id, error)
@@ -160,32 +181,6 @@ def _faulted(caller: Caller, name: str, error: Exception) -> ToolResult:
         "detail": f"{problem}. Try again in a moment.",
         "retryable": True,
     }
-
-
-def preview_tool_call(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> str | ToolResult:
-    """The confirmation text of a data-changing call, or the refusal/error result if it cannot run."""
-    tool = _authorise(caller, name)
-    if isinstance(tool, dict):
-        return tool
-    args = _parse(tool, raw_args)
-    if isinstance(args, dict):
-        return args
-    if tool.preview is None:
-        return {"ok": False, "error": "this tool does not change data"}
-    try:
-        return tool.preview(caller, args)
-    except ToolHidden as hidden:
-        return _hide(caller, name, hidden)
-    except ToolRefused as refusal:
-        _audit_refusal(caller, name, str(refusal))
-        return not_permitted(str(refusal))
-    except ToolFailed as failure:
-        return {"ok": False, "error": str(failure)}
-
-
-def _hide(caller: Caller, tool: str, hidden: ToolHidden) -> ToolResult:
-    _audit_refusal(caller, tool, str(hidden))
-    return {"ok": False, "error": hidden.answer}
 
 
 def _audit_refusal(caller: Caller, tool: str, reason: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from google.api_core.exceptions import FailedPrecondition
 
 from shared.crm.records import CrmRecord, Customer, InvalidCursor, Order, Page, Where, get_records, list_records
-from shared.crm.tools.registry import Caller, ToolFailed, ToolResult
+from shared.crm.tools.caller import Caller, ToolFailed, ToolResult
 from shared.roles import Role
 from shared.telegram.formatting import escape_html
 

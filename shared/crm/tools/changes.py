@@ -1,0 +1,199 @@
+"""A data change, built once from a tool call: shown whole in its preview, stored with its Confirm button, and
+written exactly as it was shown.
+
+A tool that changes data plans a Change (resolving every reference and checking every permission) instead of
+writing; call_tool applies it at once, and a confirmed one is applied from what was stored with its preview.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, cast
+
+from google.cloud import firestore
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import clock
+from shared.crm.records import RECORD_TYPES, CrmRecord, RecordGone, create_record, delete_record, update_record
+from shared.crm.tools import access
+from shared.crm.tools.caller import Caller, ToolFailed, ToolRefused, ToolResult
+from shared.crm.tools.results import record_view, related_customers, related_orders
+from shared.telegram.formatting import escape_html
+
+RecordKind = Literal["customer", "lead", "deal", "issue", "order", "payment", "file"]
+PREVIEW_VALUE_LENGTH = 300
+"""Characters of one value a preview shows; the write keeps it whole."""
+NAME_LENGTH = 80
+
+LABELS = {
+    "customer_id": "Customer",
+    "order_id": "Order",
+    "assigned_to": "Assigned to",
+    "reported_by": "Reported by",
+    "recorded_by": "Recorded by",
+    "closed_at": "Closed",
+}
+
+
+class Change(BaseModel):
+    """One create, update or delete of one record, with everything it writes."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    action: Literal["create", "update", "delete"]
+    kind: RecordKind
+    org_id: str
+    record_id: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    """Exactly what is written (None values are not written)."""
+    stamped: list[str] = Field(default_factory=list)
+    """Fields set to the time of writing."""
+    removed: list[str] = Field(default_factory=list)
+    """Fields cleared."""
+    previous: dict[str, Any] = Field(default_factory=dict)
+    """The record's values, when the change was built, of every field it touches (updates)."""
+    headline: str
+    """What it does, in plain text: 'Record a payment for order 3'."""
+    shown: dict[str, str] = Field(default_factory=dict)
+    """How a written value reads in the preview when not as written: people and records by name, money."""
+    shown_before: dict[str, str] = Field(default_factory=dict)
+    """The same, for `previous`."""
+
+    def same_write(self, other: Change) -> bool:
+        """Whether both write the same thing to the same record, from the same state of it."""
+        keys = ("action", "kind", "org_id", "record_id", "fields", "stamped", "removed", "previous")
+        return all(getattr(self, key) == getattr(other, key) for key in keys)
+
+    def holds_in(self, record: CrmRecord) -> bool:
+        """Whether `record` already holds what this update writes (it ran before, and only its answer was lost)."""
+        values = record.model_dump()
+        return (
+            self.action == "update"
+            and all(values.get(name) == value for name, value in self.fields.items() if value is not None)
+            and all(values.get(name) is None for name in self.removed)
+            and all(values.get(name) is not None for name in self.stamped)
+        )
+
+    def lines(self) -> list[tuple[str, str]]:
+        """(label, value) for every field it writes, in plain text: a preview shows them all."""
+        lines = []
+        for name, value in self.fields.items():
+            if value is None:
+                continue
+            shown = self.shown.get(name, _plain(value))
+            if self.action == "update":
+                shown = f"{self.shown_before.get(name, _plain(self.previous.get(name)))} → {shown}"
+            lines.append((_label(name), shown))
+        lines += [(_label(name), "now") for name in self.stamped]
+        lines += [(_label(name), "cleared") for name in self.removed]
+        return lines
+
+    def preview_html(self, prefix: str = "", ending: str = "?") -> str:
+        """The headline and every written field, HTML-escaped, each value at most PREVIEW_VALUE_LENGTH long."""
+        text = f"{prefix}<b>{escape_html(self.headline)}{ending}</b>"
+        for label, value in self.lines():
+            text += f"\n• {escape_html(label)}: {escape_html(_shorten(value))}"
+        return text
+
+    def plain_text(self) -> str:
+        """The preview for the model: the headline and every field, unshortened."""
+        return "\n".join([self.headline, *(f"{label}: {value}" for label, value in self.lines())])
+
+
+def creation(kind: RecordKind, caller: Caller, headline: str, fields: Mapping[str, Any], **options: Any) -> Change:
+    """A new record of the caller's organisation; `options` are Change's stamped and shown."""
+    return Change(action="create", kind=kind, org_id=caller.org_id, headline=headline, fields=dict(fields), **options)
+
+
+def update(
+    record: CrmRecord,
+    headline: str,
+    fields: Mapping[str, Any],
+    stamped: Sequence[str] = (),
+    removed: Sequence[str] = (),
+    **options: Any,
+) -> Change:
+    """Fields of `record` changed; `options` are Change's shown and shown_before."""
+    touched = [*fields, *stamped, *removed]
+    return Change(
+        action="update",
+        kind=_kind(record),
+        org_id=record.org_id,
+        record_id=record.id,
+        headline=headline,
+        fields=dict(fields),
+        stamped=list(stamped),
+        removed=list(removed),
+        previous={name: getattr(record, name, None) for name in touched},
+        **options,
+    )
+
+
+def deletion(record: CrmRecord, headline: str) -> Change:
+    return Change(action="delete", kind=_kind(record), org_id=record.org_id, record_id=record.id, headline=headline)
+
+
+def named(record: CrmRecord) -> str:
+    """'deal 5 'ACME renewal'' for headlines, the name shortened."""
+    caption = record.caption if len(record.caption) <= NAME_LENGTH else record.caption[: NAME_LENGTH - 1] + "…"
+    return f"{record.label} '{caption}'" if caption else record.label
+
+
+def apply_change(caller: Caller, change: Change, record_id: str | None = None) -> ToolResult:
+    """Write the change as the caller, permissions checked again inside the write's transaction. A create given
+    `record_id` creates that document, so applying it a second time (after a lost answer) writes nothing new."""
+    if change.org_id != caller.org_id:
+        raise ToolRefused("this change belongs to another organisation")
+    model = RECORD_TYPES[change.kind]
+    now = clock.now()
+    if change.action == "create":
+        record = create_record(model, change.org_id, {**change.fields, **dict.fromkeys(change.stamped, now)}, record_id)
+        return {"created": _view(caller, record)}
+    if change.record_id is None:
+        raise ValueError(f"a {change.action} names no record")
+    try:
+        if change.action == "delete":
+            deleted = delete_record(model, change.record_id, lambda current: access.ensure_may_change(caller, current))
+            return {"deleted": _view(caller, deleted)}
+        written = {
+            **change.fields,
+            **dict.fromkeys(change.stamped, now),
+            **dict.fromkeys(change.removed, firestore.DELETE_FIELD),
+        }
+        updated = update_record(
+            model, change.record_id, lambda current: _unchanged_since(caller, change, current), written
+        )
+    except RecordGone:
+        raise ToolFailed(f"that {change.kind} no longer exists") from None
+    return {"updated": _view(caller, updated), "previous": change.previous}
+
+
+def _unchanged_since(caller: Caller, change: Change, current: CrmRecord) -> None:
+    """Inside the update's transaction: the caller may still change the record, and it is as the change saw it."""
+    access.ensure_may_change(caller, current)
+    if any(getattr(current, name, None) != value for name, value in change.previous.items()):
+        raise ToolFailed(f"{current.label} changed since this was proposed; ask again to see it as it is now")
+
+
+def _view(caller: Caller, record: CrmRecord) -> dict[str, Any]:
+    return record_view(record, caller, related_customers(caller, [record]), related_orders(caller, [record]))
+
+
+def _kind(record: CrmRecord) -> RecordKind:
+    return cast(RecordKind, type(record).noun)
+
+
+def _label(name: str) -> str:
+    return LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:,.0f}"
+    return str(value)
+
+
+def _shorten(value: str) -> str:
+    return value if len(value) <= PREVIEW_VALUE_LENGTH else value[: PREVIEW_VALUE_LENGTH - 1].rstrip() + "…"
