@@ -39,7 +39,7 @@ Result = TypeVar("Result")
 
 @dataclass
 class Conversation:
-    """One incoming update's context: reply with say()."""
+    """One incoming update's context: reply with say(), change a message of ours with edit()."""
 
     telegram: TelegramClient
     chat_id: int
@@ -62,7 +62,7 @@ class Conversation:
 
         A part Telegram cannot parse goes as plain text. Returns the last message sent.
         """
-        return self._say_parts(message_parts(html), markup)
+        return self._say_parts(_message_parts(html), markup)
 
     def edit(self, message_id: int, html: str, markup: InlineKeyboardMarkup | None = None) -> None:
         """Replace a message's text with Telegram HTML; never raises a Telegram error.
@@ -71,7 +71,7 @@ class Conversation:
         When Telegram refuses the edit (too old, deleted, down), the text is sent as new messages instead; if
         that fails too, it is logged: the caller's work is done, and losing its reply must not look like failure.
         """
-        first, *rest = message_parts(html)
+        first, *rest = _message_parts(html)
         try:
             self._edit_part(message_id, first, None if rest else markup)
         except TelegramError as error:
@@ -143,7 +143,7 @@ class Conversation:
         raise AssertionError("unreachable")
 
 
-def message_parts(html: str) -> list[str]:
+def _message_parts(html: str) -> list[str]:
     """The HTML as it goes out: as it is if its text fits in one message, else split_html_message's parts."""
     if utf16_length(html_to_plain_text(html)) <= TELEGRAM_MESSAGE_LIMIT:
         return [html]
