@@ -12,11 +12,12 @@ from shared.crm import commands  # registers the commands (until the router impo
 from shared.roles import Role
 from shared.store.db import get_db
 from shared.store.links import Link, save_link
+from shared.telegram.formatting import escape_html, html_to_plain_text
 from tests.chat import ChatUser
 from tests.crm_data import add_crm_user
 from tests.fakes.gemini_api import FakeGemini, Reply
 from tests.fakes.gemini_api import text as gemini_text
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram_api import MAX_TEXT_UTF16, FakeTelegram, utf16_len, visible_text
 from tests.harness import FunctionServer
 
 pytestmark = pytest.mark.emulator
@@ -258,6 +259,93 @@ def test_deals_and_leads_show_my_open_ones_newest_first(
 
     ChatUser(webhook, VENDOR).send("/leads")
     assert "Vera's lead" in telegram.last_text(VENDOR)
+
+
+def sent_to(telegram: FakeTelegram, chat_id: int) -> list[Any]:
+    return [call for call in telegram.calls_to("sendMessage") if call.params.get("chat_id") == chat_id]
+
+
+def test_a_page_of_leads_at_create_leads_maximum_lengths_is_one_readable_message(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+) -> None:
+    for i in range(commands.PAGE_SIZE):
+        put(
+            "leads",
+            f"l-{i}",
+            number=i + 1,
+            name=f"{i}" + "N" * 199,
+            source="S" * 100,
+            company="C&" * 100,
+            email="e" * 242 + "@example.com",
+            status="new",
+            assigned_to="ed",
+            created_at=T0 + dt.timedelta(hours=i),
+        )
+    ChatUser(webhook, EMPLOYEE).send("/leads")
+    [page] = sent_to(telegram, EMPLOYEE)
+    text = page.params["text"]
+    assert text.count("<b>Lead ") == commands.PAGE_SIZE
+    shown = commands.LIST_FIELD_LENGTH - 1
+    assert f"👤 <b>Lead 8</b> · 7{'N' * (shown - 1)}…\n    {'S' * shown}…" in text
+    assert f" · {escape_html(('C&' * 100)[:shown])}… · 🆕 New" in text
+    assert "e" * 10 not in text
+
+
+def test_long_file_names_and_comments_are_shortened_in_the_list(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+) -> None:
+    for i in range(commands.PAGE_SIZE):
+        put(
+            "files",
+            f"f-{i}",
+            number=i + 1,
+            customer_id="c-1",
+            name="tune_" + "x" * 250 + ".bin",
+            status="processing",
+            admin_comment=f"Comment {i}: " + "we are on it <ok> " * 60,
+            created_at=T0 + dt.timedelta(hours=i),
+        )
+    ChatUser(webhook, CUSTOMER).send("/files")
+    [page] = sent_to(telegram, CUSTOMER)
+    text = page.params["text"]
+    assert text.count("⏳ <b>tune_") == commands.PAGE_SIZE
+    assert f"⏳ <b>tune_{'x' * (commands.LIST_FIELD_LENGTH - 6)}…</b> · Processing" in text
+    comments = [line for line in text.split("\n") if line.startswith("    💬 ")]
+    assert len(comments) == commands.PAGE_SIZE
+    assert all(line.endswith("…</i>") for line in comments)
+    comment = html_to_plain_text(comments[0].removeprefix("    💬 "))
+    assert comment.startswith("Comment 7: we are on it <ok> ")
+    assert len(comment) == commands.COMMENT_LENGTH
+
+
+def test_a_page_too_long_even_shortened_is_split_with_more_on_its_last_message(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+) -> None:
+    for i in range(commands.PAGE_SIZE + 1):
+        put(
+            "files",
+            f"f-{i}",
+            number=i + 1,
+            customer_id="c-1",
+            name=f"{i}" + "🚗" * 100,
+            status="ready",
+            admin_comment="🔧" * 300,
+            created_at=T0 + dt.timedelta(hours=i),
+        )
+    user = ChatUser(webhook, CUSTOMER)
+    user.send("/files")
+    pages = sent_to(telegram, CUSTOMER)
+    assert len(pages) == 2
+    for page in pages:
+        shown, error = visible_text(page.params["text"], "HTML")
+        assert error is None
+        assert utf16_len(shown) <= MAX_TEXT_UTF16
+    text = "\n".join(page.params["text"] for page in pages)
+    assert pages[0].params["text"].startswith("📁 <b>Your files</b>")
+    assert [text.count(f"✅ <b>{i}🚗") for i in range(commands.PAGE_SIZE + 1)] == [0] + [1] * commands.PAGE_SIZE
+    assert pages[0].params.get("reply_markup") is None
+    user.press(more_button(telegram, CUSTOMER))
+    assert "✅ <b>0🚗" in telegram.last_text(CUSTOMER)
 
 
 def test_empty_lists_say_so(webhook: FunctionServer, telegram: FakeTelegram, crm: None) -> None:

@@ -14,6 +14,7 @@ from shared.telegram.formatting import (
     html_to_plain_text,
     markdown_to_telegram_html,
     render_reply,
+    shorten,
     split_html_message,
     split_plain_text,
     utf16_length,
@@ -225,6 +226,14 @@ def test_misnested_and_odd_markdown_stays_valid(markdown: str) -> None:
 def test_nested_brackets_do_not_backtrack() -> None:
     data = "[" + ", ".join(f"[{i}, {i}]" for i in range(200)) + "]"
     assert markdown_to_telegram_html(data) == data
+
+
+def test_shorten_cuts_long_text_with_an_ellipsis() -> None:
+    assert shorten("Jane Doe", 8) == "Jane Doe"
+    assert shorten("Jane Doe & Co", 8) == "Jane Do…"
+    assert shorten("Jane Doe", 6) == "Jane…"  # no space before the ellipsis
+    assert shorten("🚗" * 5, 3) == "🚗🚗…"
+    assert len(shorten("x" * 500, 80)) == 80
 
 
 def test_utf16_length() -> None:

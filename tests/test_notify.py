@@ -20,7 +20,7 @@ from shared.store.db import Collections, get_db
 from shared.store.links import Link, NotificationPreferences
 from tests.chat import next_update_id, post_update
 from tests.crm_data import add_crm_user
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram_api import MAX_TEXT_UTF16, FakeTelegram, utf16_len, visible_text
 from tests.harness import NOTIFY_SECRET, ROOT, FunctionServer
 
 pytestmark = pytest.mark.emulator
@@ -175,6 +175,40 @@ def test_every_event_type_is_delivered_by_user_id_or_email(notify_fn: FunctionSe
     assert "💵 Amount: 50.00 EUR" in texts[8]
     assert "View your orders" in texts[8]
     assert "Closed on Friday &lt;3" in texts[9]
+
+
+def test_a_notification_longer_than_telegram_allows_is_shortened_and_sent_once(
+    notify_fn: FunctionServer, telegram: FakeTelegram
+) -> None:
+    link_user("u1", 501)
+    link_user("u2", 502)
+    bodies = [  # within the CRM's limits in characters, but Telegram counts each emoji as two
+        event("e-message", "message", text="🚗" * 3500),
+        event(
+            "e-comment",
+            "file.comment_added",
+            user_id="u2",
+            file_name="📄" * 255,
+            message="🔧" * 1000,
+            comment="💬" * 1000,
+        ),
+    ]
+    assert [r["status"] for r in results(signed_post(notify_fn, {"events": bodies}))] == ["sent", "sent"]
+    assert len(telegram.calls_to("sendMessage")) == 2
+    message, comment = telegram.last_text(501), telegram.last_text(502)
+    for text in (message, comment):
+        shown, error = visible_text(text, "HTML")
+        assert error is None
+        assert utf16_len(shown) <= MAX_TEXT_UTF16
+        assert text.endswith("🕐 Updated: 2024-01-15 14:30 UTC")
+    assert f'🚗…\n\n🔗 <a href="{WEBSITE}">Open your account</a>' in message
+    assert "📄 File: <b>📄📄" in comment
+    assert "🔧…\n📝 Comment: 💬💬" in comment
+    assert f'💬…\n\n🔗 <a href="{WEBSITE}">View your files</a>' in comment
+    for event_id in ("e-message", "e-comment"):
+        entry = ledger_doc(event_id)
+        assert entry is not None
+        assert (entry["status"], entry["attempts"]) == ("sent", 1)
 
 
 # ----- authentication -----

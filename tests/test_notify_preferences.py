@@ -99,3 +99,29 @@ def test_a_forged_button_is_refused(webhook: FunctionServer, telegram: FakeTeleg
     assert preferences(501) == NotificationPreferences()
     assert telegram.calls_to("editMessageText") == []
     assert "expired" in telegram.calls_to("answerCallbackQuery")[-1].params["text"]
+
+
+def test_a_settings_message_telegram_will_not_edit_is_sent_anew(
+    webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    link_user("u1", 501)
+    telegram.fail("editMessageText", 502, "Bad Gateway", times=2)
+    ChatUser(webhook, 501).press("notif:orders:off", message_id=4242)
+    assert preferences(501).muted_groups == ["orders"]
+    assert len(telegram.calls_to("editMessageText")) == 2
+    assert "🛒 Orders: 🔕 off" in telegram.last_text(501)
+    assert ("🔕 🛒 Orders", "notif:orders:on") in buttons(telegram)
+    assert telegram.calls_to("answerCallbackQuery")[-1].params["text"] == "Saved"
+
+
+def test_a_saved_tap_whose_reply_cannot_reach_the_chat_is_answered_without_an_apology(
+    webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    link_user("u1", 501)
+    telegram.fail("editMessageText", 502, "Bad Gateway", times=2)
+    telegram.fail("sendMessage", 502, "Bad Gateway", times=2)
+    ChatUser(webhook, 501).press("notif:files:off", message_id=4242)
+    assert preferences(501).muted_groups == ["files"]
+    assert len(telegram.calls_to("sendMessage")) == 2  # the settings, tried twice; no "something went wrong"
+    [answer] = telegram.calls_to("answerCallbackQuery")
+    assert answer.params["text"] == "Saved"

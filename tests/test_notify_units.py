@@ -119,20 +119,27 @@ def test_parsing_normalises_and_ignores_what_it_does_not_use() -> None:
 
 
 # ----- templates -----
-def _longest(event_type: str) -> dict[str, Any]:
-    """An event of this type with every text field at its maximum length and full of characters to escape."""
+TEXT_FIELDS = {"file_name", "message", "eta", "comment", "order_number", "text"}
+
+
+def _longest(event_type: str, wide: bool) -> dict[str, Any]:
+    """An event of this type with every text field at its maximum length and full of characters to escape,
+    or (wide) of emoji, which Telegram counts as two characters each."""
     data: dict[str, Any] = {
         "file": {"file_name": "<&>" * 85, "message": "<&" * 500, "eta": "<" * 100, "comment": "&" * 1000},
         "order": {"order_number": "<" * 64, "total": "9" * 18, "tracking_url": "https://t.example/" + "a&" * 990},
         "payment": {"order_number": "&" * 64, "amount": "9" * 18},
         "message": {"text": "<b>" * 1166},
     }[event_type.split(".")[0]]
+    if wide:
+        data = {name: "🚗" * len(value) if name in TEXT_FIELDS else value for name, value in data.items()}
     return event("e1", event_type, **data)
 
 
+@pytest.mark.parametrize("wide", [False, True], ids=["escapes", "emoji"])
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
-def test_every_type_renders_valid_telegram_html_within_the_limit(event_type: str) -> None:
-    [parsed] = parse_body(json.dumps(_longest(event_type)).encode())
+def test_every_type_renders_valid_telegram_html_within_the_limit(event_type: str, wide: bool) -> None:
+    [parsed] = parse_body(json.dumps(_longest(event_type, wide)).encode())
     html = render(parsed, "https://crm.example.com/?a=1&b=2", "Europe/Berlin")
     shown, error = visible_text(html, "HTML")
     assert error is None

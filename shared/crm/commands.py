@@ -21,7 +21,7 @@ from shared.crm.periods import bot_zone
 from shared.crm.tools import catalog  # noqa: F401  (registers the tools these commands call)
 from shared.crm.tools.registry import ToolResult, call_tool
 from shared.roles import EVERYONE, STAFF, Role
-from shared.telegram.formatting import escape_html
+from shared.telegram.formatting import escape_html, shorten
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ MORE_KIND = "crmmore"
 SUPPORT_KIND = "crmsupport"
 CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit
 TITLE_LENGTH = 80
+LIST_FIELD_LENGTH = 80  # a name, title or other CRM text in a list line; a page of 8 stays readable
+COMMENT_LENGTH = 200
 
 ORDER_STATUS = {
     "pending": ("🕐", "Pending"),
@@ -81,35 +83,35 @@ class Listing:
 def _order_line(item: dict[str, Any], role: Role) -> str:
     emoji, status = ORDER_STATUS.get(item.get("status", ""), ("❔", str(item.get("status", "")).title()))
     details = [_money(item.get("total"), item.get("currency")), _day(item.get("created_at"))]
-    return _entry(f"{emoji} <b>{_ref(item)}</b> · {escape_html(status)}", details, item, role)
+    return _entry(f"{emoji} <b>{_ref(item)}</b> · {_shown(status)}", details, item, role)
 
 
 def _file_line(item: dict[str, Any], role: Role) -> str:
     emoji, status = FILE_STATUS.get(item.get("status", ""), ("📄", str(item.get("status", "")).title()))
-    heading = f"{emoji} <b>{escape_html(item.get('name') or _ref(item))}</b> · {escape_html(status)}"
+    heading = f"{emoji} <b>{_shown(item.get('name')) or _ref(item)}</b> · {_shown(status)}"
     eta = item.get("eta")
     details = [f"ETA {_moment(eta)}" if eta and item.get("status") != "ready" else "", _day(item.get("created_at"))]
     text = _entry(heading, details, item, role)
     comment = item.get("admin_comment")
-    return f"{text}\n    💬 <i>{escape_html(comment)}</i>" if comment else text
+    return f"{text}\n    💬 <i>{_shown(comment, COMMENT_LENGTH)}</i>" if comment else text
 
 
 def _deal_line(item: dict[str, Any], role: Role) -> str:
-    stage = DEAL_STAGE.get(item.get("stage", ""), escape_html(str(item.get("stage", ""))))
-    title = f"💼 <b>{_ref(item)}</b> · {escape_html(item.get('title') or '')}"
+    stage = DEAL_STAGE.get(item.get("stage", ""), _shown(item.get("stage")))
+    title = f"💼 <b>{_ref(item)}</b> · {_shown(item.get('title'))}"
     return _entry(title, [_money(item.get("value"), item.get("currency")), stage], item, role)
 
 
 def _lead_line(item: dict[str, Any], role: Role) -> str:
-    status = LEAD_STATUS.get(item.get("status", ""), escape_html(str(item.get("status", ""))))
-    title = f"👤 <b>{_ref(item)}</b> · {escape_html(item.get('name') or '')}"
-    details = [escape_html(item.get("source") or ""), escape_html(item.get("company") or ""), status]
+    status = LEAD_STATUS.get(item.get("status", ""), _shown(item.get("status")))
+    title = f"👤 <b>{_ref(item)}</b> · {_shown(item.get('name'))}"
+    details = [_shown(item.get("source")), _shown(item.get("company")), status]
     return _entry(title, details, item, role, with_customer=False)
 
 
 def _entry(title: str, details: list[str], item: dict[str, Any], role: Role, with_customer: bool = True) -> str:
     if with_customer and role is not Role.CUSTOMER and item.get("customer_name"):
-        details.append(f"👥 {escape_html(item['customer_name'])}")
+        details.append(f"👥 {_shown(item['customer_name'])}")
     shown = " · ".join(detail for detail in details if detail)
     return f"{title}\n    {shown}" if shown else title
 
@@ -275,16 +277,15 @@ def open_ticket(conversation: Conversation, text: str) -> None:
     """Create a support issue from the user's words (through create_issue, as this user)."""
     session = conversation.require_session()
     text = text.strip()
-    first_line = " ".join(text.splitlines()[0].split()) if text else ""
-    title = first_line if len(first_line) <= TITLE_LENGTH else first_line[: TITLE_LENGTH - 1].rstrip() + "…"
+    title = shorten(" ".join(text.splitlines()[0].split()), TITLE_LENGTH) if text else ""
     result = call_tool(session.caller(), "create_issue", {"title": title or "Support request", "description": text})
     if not result["ok"]:
         conversation.say(f"⚠️ I couldn't open a support ticket: {escape_html(_reason(result))}")
         return
     issue = result["created"]
-    number = f"#{issue['number']}" if issue.get("number") is not None else escape_html(issue["ref"])
+    number = f"#{issue['number']}" if issue.get("number") is not None else _shown(issue["ref"])
     conversation.say(
-        f"✅ Thanks! Support ticket <b>{number}</b> is open: “{escape_html(issue.get('title', ''))}”.\n"
+        f"✅ Thanks! Support ticket <b>{number}</b> is open: “{_shown(issue.get('title'), TITLE_LENGTH)}”.\n"
         "Our team will get back to you."
     )
 
@@ -300,15 +301,20 @@ def _reason(result: ToolResult) -> str:
     return str(result.get("detail") or result.get("error") or "unknown error")
 
 
+def _shown(value: Any, length: int = LIST_FIELD_LENGTH) -> str:
+    """A CRM value for a list line: shortened, then escaped ('' for none)."""
+    return escape_html(shorten(str(value), length)) if value else ""
+
+
 def _ref(item: dict[str, Any]) -> str:
     reference = str(item.get("ref") or "")
-    return escape_html(reference[:1].upper() + reference[1:])
+    return _shown(reference[:1].upper() + reference[1:])
 
 
 def _money(amount: Any, currency: Any) -> str:
     if not isinstance(amount, int | float):
         return ""
-    return escape_html(f"{amount:,.2f} {currency or ''}".strip())
+    return _shown(f"{amount:,.2f} {currency or ''}".strip())
 
 
 def _day(value: Any) -> str:
@@ -319,7 +325,7 @@ def _day(value: Any) -> str:
 def _moment(value: Any) -> str:
     moment = _parse_time(value)
     if moment is None:
-        return escape_html(str(value))
+        return _shown(value)
     return f"{moment.astimezone(bot_zone()):%d %b %H:%M}"
 
 

@@ -6,18 +6,13 @@ message cannot flip a setting back); each tap saves the link's preferences and e
 
 from __future__ import annotations
 
-import logging
-
 from shared.bot import callbacks, texts
 from shared.bot.commands import registry
 from shared.bot.conversation import Conversation
 from shared.roles import EVERYONE
 from shared.store import audit, links
 from shared.store.links import NOTIFICATION_GROUPS, NotificationPreferences
-from shared.telegram.errors import TelegramBadRequest
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
-
-log = logging.getLogger(__name__)
 
 CALLBACK_KIND = "notif"
 GROUP_LABELS = {
@@ -94,15 +89,7 @@ def on_settings_button(conversation: Conversation, query: CallbackQuery, payload
         enabled=preferences.enabled,
         muted_groups=preferences.muted_groups,
     )
-    text, markup = settings_text(preferences), settings_markup(preferences)
-    try:
-        conversation.telegram.edit_message_text(
-            conversation.chat_id, query.message.message_id, text, reply_markup=markup
-        )
-    except TelegramBadRequest as error:
-        if "not modified" not in error.description.lower():
-            log.info("settings message not editable (%s); sending a new one", error.description)
-            conversation.say(text, markup)
+    conversation.edit(query.message.message_id, settings_text(preferences), settings_markup(preferences))
     conversation.telegram.answer_callback_query(query.id, "Saved")
 
 

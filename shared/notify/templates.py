@@ -1,4 +1,5 @@
-"""The Telegram message of each event type, in the customer bot guide's style. Every CRM string is escaped."""
+"""The Telegram message of each event type, in the customer bot guide's style. Every CRM string is escaped,
+and the long ones are cut so that every notification fits in one Telegram message."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from shared.notify.events import (
     PaymentEvent,
     StaffMessageEvent,
 )
-from shared.telegram.formatting import escape_html
+from shared.telegram.formatting import escape_html, split_plain_text, utf16_length
+
+# The most UTF-16 code units (Telegram's measure: an emoji counts 2) each long CRM text shows, so that an event
+# with all its texts at the CRM's maximum lengths fits in one message; text of that length in letters is never cut.
+FILE_NAME_UNITS = 300
+NOTE_UNITS = 1500
+"""A file's update message and its comment."""
+MESSAGE_TEXT_UNITS = 3800
 
 
 class Heading(NamedTuple):
@@ -45,14 +53,14 @@ def render(event: Event, website_url: str, time_zone: str = "UTC") -> str:
     lines = [f"<b>{heading.emoji} {heading.title}</b>", ""]
     if isinstance(event, FileStatusEvent):
         data = event.data
-        lines.append(f"📄 File: <b>{escape_html(data.file_name)}</b>")
+        lines.append(f"📄 File: <b>{_clipped(data.file_name, FILE_NAME_UNITS)}</b>")
         if heading.status:
             lines.append(f"📊 Status: {heading.status}")
         if data.eta:
             lines.append(f"⏱️ Estimated time: {_eta(data.eta, time_zone)}")
-        lines.append(f"💬 Update: {escape_html(data.message or heading.update)}")
+        lines.append(f"💬 Update: {_clipped(data.message or heading.update, NOTE_UNITS)}")
         if data.comment:
-            lines.append(f"📝 Comment: {escape_html(data.comment)}")
+            lines.append(f"📝 Comment: {_clipped(data.comment, NOTE_UNITS)}")
         link = "View your files"
     elif isinstance(event, OrderEvent):
         order = event.data
@@ -72,11 +80,18 @@ def render(event: Event, website_url: str, time_zone: str = "UTC") -> str:
         link = "View your orders"
     else:
         assert isinstance(event, StaffMessageEvent)
-        lines.append(escape_html(event.data.text))
+        lines.append(_clipped(event.data.text, MESSAGE_TEXT_UNITS))
         link = "Open your account"
     lines += ["", f'🔗 <a href="{escape_html(website_url, quote=True)}">{link}</a>', ""]
     lines.append(f"🕐 Updated: {_when(event.occurred_at, time_zone)}")
     return "\n".join(lines)
+
+
+def _clipped(text: str, units: int) -> str:
+    """A CRM text, escaped, and cut with "…" to `units` UTF-16 code units if it is longer."""
+    if utf16_length(text) > units:
+        text = split_plain_text(text, units - 1)[0] + "…"
+    return escape_html(text)
 
 
 def _order_number(number: str) -> str:

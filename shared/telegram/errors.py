@@ -21,6 +21,11 @@ class TelegramBadRequest(TelegramError):
     def is_parse_error(self) -> bool:
         return "can't parse entities" in self.description.lower()
 
+    @property
+    def is_not_modified(self) -> bool:
+        """An edit that would leave the message as it is."""
+        return "message is not modified" in self.description.lower()
+
 
 class TelegramUnauthorized(TelegramError):
     """401: the bot token is wrong or revoked."""

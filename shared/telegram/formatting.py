@@ -22,6 +22,7 @@ __all__ = [
     "html_to_plain_text",
     "markdown_to_telegram_html",
     "render_reply",
+    "shorten",
     "split_html_message",
     "split_plain_text",
     "utf16_length",
@@ -70,6 +71,21 @@ def escape_html(text: str, *, quote: bool = False) -> str:
     """
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace('"', "&quot;") if quote else text
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut plain text to at most ``limit`` characters for display, marking the cut.
+
+    Args:
+        text: Raw text (escape it after shortening, so no entity is cut).
+        limit: Maximum number of characters, the ellipsis included.
+
+    Returns:
+        The text itself if it is short enough, else its start followed by "…".
+    """
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "…"
 
 
 def utf16_length(text: str) -> int:

@@ -1,8 +1,9 @@
 """A fake Telegram Bot API server on loopback: records every call and answers like Telegram does.
 
 It speaks the real wire format (POST /bot<token>/<method>, JSON in, {"ok": ...} out), checks what
-Telegram checks for the methods we use (token, message length, HTML entities), and can be told to fail:
-429 with retry_after, 403 "bot was blocked by the user", 400, 5xx, or a slow answer.
+Telegram checks for the methods we use (token, the length of messages, edits and callback answers, HTML
+entities), and can be told to fail: 429 with retry_after, 403 "bot was blocked by the user", 400, 5xx, or
+a slow answer.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ ALLOWED_TAGS = {
     "tg-emoji": {"emoji-id"},
 }
 MAX_TEXT_UTF16 = 4096
+MAX_CALLBACK_ANSWER_UTF16 = 200
 
 
 @dataclass
@@ -265,6 +267,18 @@ class FakeTelegram:
             return self._bad("chat not found")
         if chat_id in self._blocked_chats:
             return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+        shown = self._judge_text(params, too_long="message is too long")
+        if isinstance(shown, tuple):
+            return shown
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "text": shown,
+        }
+
+    def _judge_text(self, params: dict[str, Any], too_long: str) -> str | tuple[int, dict[str, Any]]:
+        """The visible text of a message, or Telegram's answer refusing it (empty, bad entities, too long)."""
         text = params.get("text")
         if not isinstance(text, str) or not text.strip():
             return self._bad("message text is empty")
@@ -274,19 +288,12 @@ class FakeTelegram:
         if not shown.strip():
             return self._bad("message text is empty")
         if utf16_len(shown) > MAX_TEXT_UTF16:
-            return self._bad("message is too long")
-        return {
-            "message_id": next(self._message_ids),
-            "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"},
-            "text": shown,
-        }
+            return self._bad(too_long)
+        return shown
 
     def _method_editMessageText(self, params: dict[str, Any]) -> Any:  # noqa: N802
-        shown, error = visible_text(str(params.get("text", "")), params.get("parse_mode"))
-        if error:
-            return self._bad(f"can't parse entities: {error}")
-        return True
+        judged = self._judge_text(params, too_long="MESSAGE_TOO_LONG")
+        return judged if isinstance(judged, tuple) else True
 
     def _method_deleteMessage(self, params: dict[str, Any]) -> Any:  # noqa: N802
         return True
@@ -295,6 +302,9 @@ class FakeTelegram:
         return True
 
     def _method_answerCallbackQuery(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        text = params.get("text")
+        if isinstance(text, str) and utf16_len(text) > MAX_CALLBACK_ANSWER_UTF16:
+            return self._bad("MESSAGE_TOO_LONG")
         return True
 
     def _method_setMyCommands(self, params: dict[str, Any]) -> Any:  # noqa: N802
