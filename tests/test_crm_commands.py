@@ -428,6 +428,19 @@ def test_support_with_text_opens_the_ticket_at_once(webhook: FunctionServer, tel
     assert (issue.get("customer_id"), issue["assigned_to"], issue["reported_by"]) == (None, "ed", "ed")
 
 
+def test_a_support_message_as_long_as_telegram_allows_opens_a_ticket_with_all_of_it(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None, router_takes_support_messages: None
+) -> None:
+    """A Telegram message holds 4096 characters; the ticket's description took 4000 and refused the rest."""
+    words = ("The portal logs me out every minute. " * 111)[:4096]
+    user = ChatUser(webhook, CUSTOMER)
+    user.send("/support")
+    user.send(words)
+    assert "Support ticket" in telegram.last_text(CUSTOMER)
+    (issue,) = issues()
+    assert issue["description"] == words.strip()
+
+
 def test_support_can_be_cancelled_and_expires(
     webhook: FunctionServer, telegram: FakeTelegram, crm: None, router_takes_support_messages: None
 ) -> None:

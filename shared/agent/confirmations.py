@@ -134,14 +134,11 @@ def _answer(conversation: Conversation, query: CallbackQuery, text: str | None) 
 def _show(
     conversation: Conversation, message_id: int | None, html: str, markup: InlineKeyboardMarkup | None = None
 ) -> None:
-    """Put the outcome in the preview's message, or in a new one when that message cannot be edited."""
-    if message_id is not None:
+    """Put the outcome in the preview's message (or in a new one when that cannot be edited)."""
+    if message_id is None:
         try:
-            conversation.telegram.edit_message_text(conversation.chat_id, message_id, html, reply_markup=markup)
-            return
+            conversation.say(html, markup=markup)
         except TelegramError as error:
-            log.warning("could not edit a confirmation, sending its outcome anew: %s", error)
-    try:
-        conversation.say(html, markup=markup)
-    except TelegramError as error:
-        log.warning("could not tell the outcome of a confirmation: %s", error)
+            log.warning("could not tell the outcome of a confirmation: %s", error)
+        return
+    conversation.edit(message_id, html, markup)

@@ -53,7 +53,7 @@ def list_issues(caller: Caller, args: ListIssuesArgs) -> ToolResult:
 
 class CreateIssueArgs(ToolArgs):
     title: str = Field(min_length=1, max_length=200, description="A short summary of the problem.")
-    description: str = Field("", max_length=4000, description="The details, in the user's words.")
+    description: str = Field("", max_length=4096, description="The details, in the user's words.")
     priority: IssuePriority = Field("medium", description="How urgent it is.")
     customer: str | None = Field(
         None, description="Staff: the customer (number or id) the issue is about. Customers leave it out."
