@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+from google.api_core.exceptions import GoogleAPIError
+
 from shared.auth.session import Session
 from shared.bot import callbacks, texts
 from shared.bot.conversation import Conversation
@@ -91,15 +93,18 @@ def _run(session: Session, action_id: str, action: PendingAction, change: Change
     retry = not result.get("ok") and bool(result.get("retryable"))
     outcome = _outcome(change, result, retry)
     state: Literal["done", "failed", "pending"] = "done" if result.get("ok") else "pending" if retry else "failed"
-    finish_pending_action(action_id, state, outcome)
-    audit.record(
-        "change_confirmed",
-        telegram_user_id=session.telegram_user_id,
-        crm_user_id=session.crm_user_id,
-        tool=action.tool,
-        ok=bool(result.get("ok")),
-        outcome=state,
-    )
+    try:
+        finish_pending_action(action_id, state, outcome)
+        audit.record(
+            "change_confirmed",
+            telegram_user_id=session.telegram_user_id,
+            crm_user_id=session.crm_user_id,
+            tool=action.tool,
+            ok=bool(result.get("ok")),
+            outcome=state,
+        )
+    except GoogleAPIError as error:  # the change is made (or not) all the same: say so; it stays `running`
+        log.warning("could not record how confirmation %s ended (%s): %s", action_id, state, error)
     return outcome, retry
 
 

@@ -419,3 +419,31 @@ def test_a_confirmed_payment_whose_commit_answer_was_lost_is_recorded_once_when_
     assert count_documents("payments") == 1
     assert telegram.calls_to("answerCallbackQuery")[-1].params["text"] == "✅ This was already done."
     assert server_log.crashes() == []
+
+
+def test_a_payment_made_before_its_outcome_could_be_recorded_is_told_done_and_never_made_twice(
+    webhook: FunctionServer,
+    telegram: FakeTelegram,
+    gemini: FakeGemini,
+    firestore_faults: FirestoreFaults,
+    server_log: ServerLog,
+) -> None:
+    user, confirm = proposed_payment(webhook, telegram, gemini)
+
+    def outcome_writes(method: str, request: Any) -> bool:  # the claim is a transaction; the outcome is not
+        return writes_to("tg_pending_actions")(method, request) and not request.transaction
+
+    firestore_faults.fail(outcome_writes)
+    user.press(confirm)
+    firestore_faults.recover()
+    assert count_documents("payments") == 1
+    assert "Done" in telegram.calls_to("editMessageText")[-1].params["text"]
+    assert texts.SOMETHING_WENT_WRONG not in telegram.sent_texts(832_000)
+
+    user.press(confirm)  # within the run's lease: it may still be running, so nothing runs
+    assert count_documents("payments") == 1
+    clock.advance(dt.timedelta(minutes=2))
+    user.press(confirm)  # past it: taken up again, and the create finds the payment it made
+    assert count_documents("payments") == 1
+    assert "Done" in telegram.calls_to("editMessageText")[-1].params["text"]
+    assert server_log.crashes() == []
