@@ -127,6 +127,42 @@ def test_three_failures_lock_out_the_telegram_user_and_the_email_everywhere(
     assert link_of(301) is not None
 
 
+def test_logging_into_your_own_account_keeps_your_failed_guesses_on_other_emails(
+    webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user("u-own", "own@example.com", PASSWORD)
+    add_crm_user("u-victim-1", "victim-1@example.com", PASSWORD)
+    add_crm_user("u-victim-2", "victim-2@example.com", PASSWORD)
+    attacker = ChatUser(webhook, 310)
+    attacker.send("/login victim-1@example.com")
+    attacker.send("guess-1")
+    attacker.send("guess-2")
+    assert "1 attempt left" in telegram.last_text(310)
+    log_in(attacker, "own@example.com")
+    assert link_of(310) is not None
+    attacker.send("/logout")
+
+    attacker.send("/login victim-2@example.com")
+    attacker.send("guess-3")
+    assert "Too many failed login attempts" in telegram.last_text(310)
+    attacker.send("/login own@example.com")
+    assert "Too many failed login attempts" in telegram.last_text(310)
+
+
+def test_a_successful_login_clears_the_failures_of_its_email(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    ChatUser(webhook, 320).send("/login a@example.com")
+    ChatUser(webhook, 320).send("typo")
+    ChatUser(webhook, 321).send("/login a@example.com")
+    ChatUser(webhook, 321).send("typo")
+    log_in(ChatUser(webhook, 322), "a@example.com")
+    ChatUser(webhook, 322).send("/logout")
+    other = ChatUser(webhook, 323)
+    other.send("/login a@example.com")
+    other.send("typo")
+    assert "2 attempts left" in telegram.last_text(323), "the email's count started again after its login"
+
+
 def test_failures_spread_over_many_chats_lock_the_email(webhook: FunctionServer, telegram: FakeTelegram) -> None:
     add_crm_user("u-1", "a@example.com", PASSWORD)
     for chat in (401, 402, 403):

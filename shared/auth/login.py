@@ -183,7 +183,8 @@ def _check_password(transaction: firestore.Transaction, conversation: Conversati
     user = find_crm_user_by_email(flow.email, transaction)
     if _credentials_match(user, password) and user is not None:
         link = linking.link_in_transaction(transaction, conversation, user, method="password")
-        transaction.delete(tg_ref)
+        # The email's failures end with its owner's login; the Telegram user's stay: a login into one's own
+        # account must not reset the count of guesses at other emails.
         transaction.delete(email_ref)
         return PasswordOutcome(Verdict.LINKED, link=link)
 
