@@ -318,6 +318,50 @@ def test_deep_link_code_links_once(webhook: FunctionServer, telegram: FakeTelegr
     assert "link_code_rejected" in events
 
 
+def test_a_linked_user_opening_another_accounts_deep_link_keeps_their_link(
+    webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user("u-1", "vera@example.com", PASSWORD, name="Vera Vendor")
+    add_crm_user("u-2", "olga@example.com", PASSWORD, name="Olga Other", org_id="org-2")
+    vendor = ChatUser(webhook, 1010)
+    log_in(vendor, "vera@example.com")
+    other = get_crm_user("u-2")
+    assert other is not None
+    issued = issue_link_code(other, "crm_test_bot")
+
+    vendor.send(f"/start {issued.code}")
+    refusal = telegram.last_text(1010)
+    assert "Vera Vendor" in refusal
+    assert "vera@example.com" in refusal
+    assert "/logout" in refusal
+    assert "Olga" not in refusal
+    link = link_of(1010)
+    assert link is not None
+    assert link["crm_user_id"] == "u-1"
+    refused = [e for e in audit_events() if e["event"] == "link_code_refused"]
+    assert [(e["telegram_user_id"], e["crm_user_id"], e["details"]) for e in refused] == [
+        (1010, "u-1", {"reason": "already_linked", "code_crm_user_id": "u-2"})
+    ]
+
+    owner = ChatUser(webhook, 1011)
+    owner.send(f"/start {issued.code}")
+    assert "Welcome, Olga Other" in telegram.last_text(1011)
+    owner_link = link_of(1011)
+    assert owner_link is not None
+    assert owner_link["crm_user_id"] == "u-2"
+
+
+def test_a_linked_user_opening_their_own_deep_link_is_told_so(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "vera@example.com", PASSWORD, name="Vera Vendor")
+    vendor = ChatUser(webhook, 1012)
+    log_in(vendor, "vera@example.com")
+    crm_user = get_crm_user("u-1")
+    assert crm_user is not None
+    vendor.send(f"/start {issue_link_code(crm_user, 'crm_test_bot').code}")
+    assert "already linked to your CRM account" in telegram.last_text(1012)
+    assert [e["event"] for e in audit_events()].count("linked") == 1
+
+
 def test_expired_and_unknown_codes_change_nothing(webhook: FunctionServer, telegram: FakeTelegram) -> None:
     add_crm_user("u-1", "a@example.com", PASSWORD)
     crm_user = get_crm_user("u-1")

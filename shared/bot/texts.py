@@ -95,6 +95,13 @@ def already_linked(name: str) -> str:
     )
 
 
+def code_refused_while_linked(name: str, email: str) -> str:
+    return (
+        f"⚠️ This Telegram account is already linked to <b>{escape_html(name)}</b> ({escape_html(email)}), so I "
+        "didn't use this link. Send /logout first if you want to link another account, then open the link again."
+    )
+
+
 def welcome_back(name: str) -> str:
     return f"👋 Welcome back, <b>{escape_html(name)}</b>! Ask me anything, or send /help."
 
