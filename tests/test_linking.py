@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import grpc
 import pytest
 
 from shared import clock
 from shared.auth.link_codes import issue_link_code
 from shared.crm.users import get_crm_user
+from shared.store import db
 from shared.store.db import get_db
 from tests.chat import ChatUser
 from tests.crm_data import add_crm_user
@@ -35,6 +38,26 @@ def log_in(user: ChatUser, email: str, password: str = PASSWORD) -> None:
     user.send("/start")
     user.send(email)
     user.send(password)
+
+
+class DocumentGets(grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """The path of every document the served functions get from Firestore, found or not."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        if details.method.endswith("/BatchGetDocuments"):
+            self.paths.extend(name.split("/documents/", 1)[1] for name in request.documents)
+        return continuation(details, request)
+
+
+@pytest.fixture
+def document_gets(env: dict[str, str]) -> Iterator[DocumentGets]:
+    gets = DocumentGets()
+    db.observe_rpcs(gets)
+    yield gets
+    db.stop_observing()
 
 
 def test_full_login_links_greets_by_name_and_sets_the_role_menu(
@@ -138,6 +161,7 @@ def test_logging_into_your_own_account_keeps_your_failed_guesses_on_other_emails
     attacker.send("guess-1")
     attacker.send("guess-2")
     assert "1 attempt left" in telegram.last_text(310)
+    attacker.send("/cancel")
     log_in(attacker, "own@example.com")
     assert link_of(310) is not None
     attacker.send("/logout")
@@ -194,6 +218,55 @@ def test_password_message_that_cannot_be_deleted_is_reported(webhook: FunctionSe
     log_in(ChatUser(webhook, 501), "a@example.com")
     assert any("delete it yourself" in text for text in telegram.sent_texts(501))
     assert link_of(501) is not None
+
+
+@pytest.mark.parametrize("password", ["/start", "/help me", "/cancel now", "/Sl4sh-first", "/login a@example.com"])
+def test_a_password_that_looks_like_a_command_is_deleted_and_checked(
+    webhook: FunctionServer, telegram: FakeTelegram, password: str
+) -> None:
+    add_crm_user("u-1", "a@example.com", password, name="Slash Sam")
+    user = ChatUser(webhook, 502)
+    user.send("/login a@example.com")
+    user.send("/" + password[1:].upper() + "-wrong")
+    assert "incorrect" in telegram.last_text(502)
+    user.send(password)
+    deleted = [call.params["message_id"] for call in telegram.calls_to("deleteMessage")]
+    assert deleted == [user.last_message_id - 1, user.last_message_id]
+    assert "Welcome, Slash Sam" in telegram.last_text(502)
+    assert link_of(502) is not None
+
+
+def test_cancel_at_the_password_step_cancels(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    user = ChatUser(webhook, 503)
+    user.send("/login a@example.com")
+    user.send("/cancel")
+    assert "Login cancelled" in telegram.last_text(503)
+    assert telegram.calls_to("deleteMessage") == []
+    user.send(PASSWORD)
+    assert "not logged in" in telegram.last_text(503)
+    assert link_of(503) is None
+
+
+def test_a_linked_users_commands_never_look_for_a_login_flow(
+    webhook: FunctionServer, telegram: FakeTelegram, document_gets: DocumentGets
+) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    user = ChatUser(webhook, 505)
+    log_in(user, "a@example.com")
+    document_gets.paths.clear()
+    user.send("/me")
+    user.send("/help")
+    assert document_gets.paths == ["tg_links/505", "crm_users/u-1"] * 2
+
+
+def test_commands_run_again_once_the_password_step_has_expired(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    user = ChatUser(webhook, 504)
+    user.send("/login a@example.com")
+    clock.advance(dt.timedelta(minutes=10, seconds=1))
+    user.send("/help")
+    assert "/login — Log in" in telegram.last_text(504)
+    assert telegram.calls_to("deleteMessage") == []
 
 
 @pytest.mark.parametrize(

@@ -82,22 +82,39 @@ def cancel_login(conversation: Conversation) -> None:
         conversation.say(texts.NOTHING_TO_CANCEL)
 
 
-def handle_login_text(conversation: Conversation, text: str) -> bool:
-    """Take a non-command message of a user who is not linked; False when there is no flow to feed."""
+CANCEL = ("cancel", "")
+
+
+def handle_login_text(conversation: Conversation, text: str, command: tuple[str, str] | None = None) -> bool:
+    """Take a message of a user who is not linked when the login flow wants it; False to route it on.
+
+    `command` is the message parsed as a command, if it is one. While a password is awaited, every text but a
+    bare /cancel is the password, commands included; at other times commands are left to their handlers.
+    """
     if conversation.session is not None:
         return False
     flow = read_flow(conversation.user.id)
+    if flow is not None and flow.step == "password" and _is_password(flow, command):
+        _delete_password_message(conversation)
+        _password_step(conversation, text)
+        return True
+    if command is not None:
+        return False
     if flow is None:
         if normalise_email(text):
             start_login(conversation, text)
             return True
         return False
-    if flow.step == "password":
-        _delete_password_message(conversation)
-        _password_step(conversation, text)
-    else:
-        _email_step(conversation, text)
+    _email_step(conversation, text)
     return True
+
+
+def _is_password(flow: LoginFlow, command: tuple[str, str] | None) -> bool:
+    """Whether a message at the password step is the password: plain text always; a command unless it is a bare
+    /cancel or the flow has run out (its document outlives it until the TTL deletes it)."""
+    if command is None:
+        return True
+    return command != CANCEL and not flow.expired(clock.now())
 
 
 def _email_step(conversation: Conversation, text: str) -> None:

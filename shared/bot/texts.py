@@ -56,7 +56,7 @@ def role_changed(role: str) -> str:
 ASK_EMAIL = "📧 Send me your CRM account email address.\n\nExample: <code>john@company.com</code>"
 
 ASK_PASSWORD = (
-    "🔑 Please enter your password to complete authentication.\n\n"
+    "🔑 Please enter your password to complete authentication, or send /cancel to stop.\n\n"
     "For security, I'll delete your password message as soon as I receive it."
 )
 
