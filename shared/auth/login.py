@@ -12,9 +12,10 @@ from google.cloud import firestore
 
 from shared import clock
 from shared.auth import linking
-from shared.auth.passwords import spend_equal_time, verify_password
+from shared.auth.passwords import PasswordCheck
 from shared.bot import texts
 from shared.bot.conversation import Conversation
+from shared.config import get_settings
 from shared.crm.users import CrmUser, find_crm_user_by_email
 from shared.store import audit
 from shared.store.db import RETRY, TIMEOUT_SECONDS, new_transaction
@@ -95,7 +96,6 @@ def handle_login_text(conversation: Conversation, text: str, command: tuple[str,
         return False
     flow = read_flow(conversation.user.id)
     if flow is not None and flow.step == "password" and _is_password(flow, command):
-        _delete_password_message(conversation)
         _password_step(conversation, text)
         return True
     if command is not None:
@@ -167,7 +167,11 @@ class PasswordOutcome:
 
 
 def _password_step(conversation: Conversation, password: str) -> None:
-    outcome = _check_password(new_transaction(), conversation, password)
+    """Delete the password message, check it, then answer: the answer leaves PASSWORD_CHECK_SECONDS after the start,
+    whatever was checked (the sleep comes after the transaction, so it holds no locks)."""
+    with PasswordCheck(get_settings().password_check_seconds) as check:
+        _delete_password_message(conversation)
+        outcome = _check_password(new_transaction(), conversation, password, check)
     if outcome.verdict is Verdict.LINKED and outcome.link is not None:
         linking.after_link(conversation, outcome.link)
     elif outcome.verdict is Verdict.WRONG:
@@ -181,7 +185,9 @@ def _password_step(conversation: Conversation, password: str) -> None:
 
 
 @firestore.transactional
-def _check_password(transaction: firestore.Transaction, conversation: Conversation, password: str) -> PasswordOutcome:
+def _check_password(
+    transaction: firestore.Transaction, conversation: Conversation, password: str, check: PasswordCheck
+) -> PasswordOutcome:
     now = clock.now()
     telegram_user_id = conversation.user.id
     flow = read_flow(telegram_user_id, transaction)
@@ -198,7 +204,7 @@ def _check_password(transaction: firestore.Transaction, conversation: Conversati
         return PasswordOutcome(Verdict.LOCKED, locked_minutes=locked)
 
     user = find_crm_user_by_email(flow.email, transaction)
-    if _credentials_match(user, password) and user is not None:
+    if _credentials_match(check, user, password) and user is not None:
         link = linking.link_in_transaction(transaction, conversation, user, method="password")
         # The email's failures end with its owner's login; the Telegram user's stay: a login into one's own
         # account must not reset the count of guesses at other emails.
@@ -220,12 +226,10 @@ def _check_password(transaction: firestore.Transaction, conversation: Conversati
     return PasswordOutcome(Verdict.WRONG, attempts_left=MAX_FAILURES - max(tg_after.failures, email_after.failures))
 
 
-def _credentials_match(user: CrmUser | None, password: str) -> bool:
-    if user is None:
-        spend_equal_time(password)
-        return False
-    matches = verify_password(password, user.password_hash)
-    return matches and user.is_active
+def _credentials_match(check: PasswordCheck, user: CrmUser | None, password: str) -> bool:
+    """The password against the account's hash (none for an unknown email); an inactive account never matches."""
+    matches = check.verify(password, user.password_hash if user is not None else None)
+    return matches and user is not None and user.is_active
 
 
 def _locked_minutes(counter: FailureCounter, now: dt.datetime) -> int:
