@@ -435,6 +435,17 @@ def test_a_linked_user_opening_their_own_deep_link_is_told_so(webhook: FunctionS
     assert [e["event"] for e in audit_events()].count("linked") == 1
 
 
+def test_a_linked_user_opening_an_invalid_deep_link_is_not_sent_to_log_out(
+    webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user("u-1", "vera@example.com", PASSWORD)
+    vendor = ChatUser(webhook, 1013)
+    log_in(vendor, "vera@example.com")
+    vendor.send("/start unknown-code")
+    assert "invalid, expired or already used" in telegram.last_text(1013)
+    assert link_of(1013) is not None
+
+
 def test_expired_and_unknown_codes_change_nothing(webhook: FunctionServer, telegram: FakeTelegram) -> None:
     add_crm_user("u-1", "a@example.com", PASSWORD)
     crm_user = get_crm_user("u-1")
