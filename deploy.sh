@@ -19,7 +19,8 @@ REGION="europe-west1"
 FIRESTORE_LOCATION=""
 WEBSITE_URL_FLAG=""
 # Passed to every function when set in deploy.sh's environment (see the README's configuration table).
-OPTIONAL_SETTINGS="BOT_TIME_ZONE GEMINI_MODEL ASSISTANT_MESSAGES_PER_MINUTE ASSISTANT_DAILY_TOKEN_BUDGET ASSISTANT_TURN_SECONDS"
+OPTIONAL_SETTINGS="BOT_TIME_ZONE GEMINI_MODEL ASSISTANT_MESSAGES_PER_MINUTE ASSISTANT_DAILY_TOKEN_BUDGET ASSISTANT_TURN_SECONDS
+PASSWORD_CHECK_SECONDS"
 BUILD_DIR="$ROOT/build"
 NOTIFY_INVOKERS=""
 DRY_RUN=0
@@ -59,7 +60,7 @@ Environment:
   TG_BOT_TOKEN     the bot token from @BotFather, needed on the first run (asked for in a terminal)
   GEMINI_API_KEY   optional, stored on the first run; without it the assistant is off
   BOT_TIME_ZONE, GEMINI_MODEL, ASSISTANT_MESSAGES_PER_MINUTE, ASSISTANT_DAILY_TOKEN_BUDGET,
-  ASSISTANT_TURN_SECONDS
+  ASSISTANT_TURN_SECONDS, PASSWORD_CHECK_SECONDS
                    optional; when set, passed to the functions (see the README)
 EOF
 }

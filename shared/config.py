@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     assistant_messages_per_minute: int = Field(default=20, ge=1, validation_alias="ASSISTANT_MESSAGES_PER_MINUTE")
     assistant_turn_seconds: float = Field(default=40.0, gt=0, le=50, validation_alias="ASSISTANT_TURN_SECONDS")
     assistant_daily_token_budget: int = Field(default=200_000, ge=1, validation_alias="ASSISTANT_DAILY_TOKEN_BUDGET")
+    # How long every password step takes: above the CRM's slowest hash check on this instance (docs/crm-contract.md).
+    password_check_seconds: float = Field(default=1.5, gt=0, le=10, validation_alias="PASSWORD_CHECK_SECONDS")
 
     @field_validator("tg_webhook_secret")
     @classmethod

@@ -95,6 +95,8 @@ def env(
         "NOTIFY_SIGNING_SECRET": NOTIFY_SECRET,
         "ADMIN_API_TOKEN": ADMIN_TOKEN,
         "WEBSITE_URL": "https://crm.example.com",
+        # Test accounts hash with 1,000 rounds; tests/test_login_timing.py sets a realistic floor of its own.
+        "PASSWORD_CHECK_SECONDS": "0.01",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)

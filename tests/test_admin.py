@@ -150,9 +150,9 @@ def test_users_list_filter_and_unlink(admin_fn: FunctionServer, telegram: FakeTe
 def test_audit_since_and_limit(admin_fn: FunctionServer, webhook: FunctionServer, telegram: FakeTelegram) -> None:
     add_crm_user("u-1", "a@example.com", "pw")
     user = ChatUser(webhook, 5)
+    user.send("/login a@example.com")
     for _ in range(2):
-        user.send("/login a@example.com")
-        user.send("wrong")
+        user.send("wrong")  # a second /login here would be the third wrong password
     entries = admin_fn.get("/audit?limit=1", headers=AUTH).json()["entries"]
     assert len(entries) == 1
     assert entries[0]["event"] == "login_failed"

@@ -617,11 +617,18 @@ def test_second_run_keeps_the_deployed_website_url_when_the_flag_is_left_out(dep
 
 
 def test_optional_settings_in_the_environment_reach_every_function(cloud: FakeCloud) -> None:
-    deployed(cloud, "--website-url", WEBSITE, BOT_TIME_ZONE="Europe/Berlin", ASSISTANT_MESSAGES_PER_MINUTE="5")
+    deployed(
+        cloud,
+        "--website-url",
+        WEBSITE,
+        BOT_TIME_ZONE="Europe/Berlin",
+        ASSISTANT_MESSAGES_PER_MINUTE="5",
+        PASSWORD_CHECK_SECONDS="2.5",
+    )
 
     expected = (
         f"--set-env-vars=GOOGLE_CLOUD_PROJECT={PROJECT},WEBSITE_URL={WEBSITE},"
-        "BOT_TIME_ZONE=Europe/Berlin,ASSISTANT_MESSAGES_PER_MINUTE=5"
+        "BOT_TIME_ZONE=Europe/Berlin,ASSISTANT_MESSAGES_PER_MINUTE=5,PASSWORD_CHECK_SECONDS=2.5"
     )
     assert environments(cloud) == {"webhook": expected, "notify": expected + ",THREADS=8", "admin": expected}
 

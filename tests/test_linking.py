@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import grpc
 import pytest
 
 from shared import clock
 from shared.auth.link_codes import issue_link_code
 from shared.crm.users import get_crm_user
+from shared.store import db
 from shared.store.db import get_db
 from tests.chat import ChatUser
 from tests.crm_data import add_crm_user
@@ -35,6 +38,26 @@ def log_in(user: ChatUser, email: str, password: str = PASSWORD) -> None:
     user.send("/start")
     user.send(email)
     user.send(password)
+
+
+class DocumentGets(grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """The path of every document the served functions get from Firestore, found or not."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        if details.method.endswith("/BatchGetDocuments"):
+            self.paths.extend(name.split("/documents/", 1)[1] for name in request.documents)
+        return continuation(details, request)
+
+
+@pytest.fixture
+def document_gets(env: dict[str, str]) -> Iterator[DocumentGets]:
+    gets = DocumentGets()
+    db.observe_rpcs(gets)
+    yield gets
+    db.stop_observing()
 
 
 def test_full_login_links_greets_by_name_and_sets_the_role_menu(
@@ -127,6 +150,43 @@ def test_three_failures_lock_out_the_telegram_user_and_the_email_everywhere(
     assert link_of(301) is not None
 
 
+def test_logging_into_your_own_account_keeps_your_failed_guesses_on_other_emails(
+    webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user("u-own", "own@example.com", PASSWORD)
+    add_crm_user("u-victim-1", "victim-1@example.com", PASSWORD)
+    add_crm_user("u-victim-2", "victim-2@example.com", PASSWORD)
+    attacker = ChatUser(webhook, 310)
+    attacker.send("/login victim-1@example.com")
+    attacker.send("guess-1")
+    attacker.send("guess-2")
+    assert "1 attempt left" in telegram.last_text(310)
+    attacker.send("/cancel")
+    log_in(attacker, "own@example.com")
+    assert link_of(310) is not None
+    attacker.send("/logout")
+
+    attacker.send("/login victim-2@example.com")
+    attacker.send("guess-3")
+    assert "Too many failed login attempts" in telegram.last_text(310)
+    attacker.send("/login own@example.com")
+    assert "Too many failed login attempts" in telegram.last_text(310)
+
+
+def test_a_successful_login_clears_the_failures_of_its_email(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    ChatUser(webhook, 320).send("/login a@example.com")
+    ChatUser(webhook, 320).send("typo")
+    ChatUser(webhook, 321).send("/login a@example.com")
+    ChatUser(webhook, 321).send("typo")
+    log_in(ChatUser(webhook, 322), "a@example.com")
+    ChatUser(webhook, 322).send("/logout")
+    other = ChatUser(webhook, 323)
+    other.send("/login a@example.com")
+    other.send("typo")
+    assert "2 attempts left" in telegram.last_text(323), "the email's count started again after its login"
+
+
 def test_failures_spread_over_many_chats_lock_the_email(webhook: FunctionServer, telegram: FakeTelegram) -> None:
     add_crm_user("u-1", "a@example.com", PASSWORD)
     for chat in (401, 402, 403):
@@ -158,6 +218,55 @@ def test_password_message_that_cannot_be_deleted_is_reported(webhook: FunctionSe
     log_in(ChatUser(webhook, 501), "a@example.com")
     assert any("delete it yourself" in text for text in telegram.sent_texts(501))
     assert link_of(501) is not None
+
+
+@pytest.mark.parametrize("password", ["/start", "/help me", "/cancel now", "/Sl4sh-first", "/login a@example.com"])
+def test_a_password_that_looks_like_a_command_is_deleted_and_checked(
+    webhook: FunctionServer, telegram: FakeTelegram, password: str
+) -> None:
+    add_crm_user("u-1", "a@example.com", password, name="Slash Sam")
+    user = ChatUser(webhook, 502)
+    user.send("/login a@example.com")
+    user.send("/" + password[1:].upper() + "-wrong")
+    assert "incorrect" in telegram.last_text(502)
+    user.send(password)
+    deleted = [call.params["message_id"] for call in telegram.calls_to("deleteMessage")]
+    assert deleted == [user.last_message_id - 1, user.last_message_id]
+    assert "Welcome, Slash Sam" in telegram.last_text(502)
+    assert link_of(502) is not None
+
+
+def test_cancel_at_the_password_step_cancels(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    user = ChatUser(webhook, 503)
+    user.send("/login a@example.com")
+    user.send("/cancel")
+    assert "Login cancelled" in telegram.last_text(503)
+    assert telegram.calls_to("deleteMessage") == []
+    user.send(PASSWORD)
+    assert "not logged in" in telegram.last_text(503)
+    assert link_of(503) is None
+
+
+def test_a_linked_users_commands_never_look_for_a_login_flow(
+    webhook: FunctionServer, telegram: FakeTelegram, document_gets: DocumentGets
+) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    user = ChatUser(webhook, 505)
+    log_in(user, "a@example.com")
+    document_gets.paths.clear()
+    user.send("/me")
+    user.send("/help")
+    assert document_gets.paths == ["tg_links/505", "crm_users/u-1"] * 2
+
+
+def test_commands_run_again_once_the_password_step_has_expired(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    user = ChatUser(webhook, 504)
+    user.send("/login a@example.com")
+    clock.advance(dt.timedelta(minutes=10, seconds=1))
+    user.send("/help")
+    assert "/login — Log in" in telegram.last_text(504)
+    assert telegram.calls_to("deleteMessage") == []
 
 
 @pytest.mark.parametrize(
@@ -280,6 +389,61 @@ def test_deep_link_code_links_once(webhook: FunctionServer, telegram: FakeTelegr
     events = [e["event"] for e in audit_events()]
     assert "link_code_used" in events
     assert "link_code_rejected" in events
+
+
+def test_a_linked_user_opening_another_accounts_deep_link_keeps_their_link(
+    webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user("u-1", "vera@example.com", PASSWORD, name="Vera Vendor")
+    add_crm_user("u-2", "olga@example.com", PASSWORD, name="Olga Other", org_id="org-2")
+    vendor = ChatUser(webhook, 1010)
+    log_in(vendor, "vera@example.com")
+    other = get_crm_user("u-2")
+    assert other is not None
+    issued = issue_link_code(other, "crm_test_bot")
+
+    vendor.send(f"/start {issued.code}")
+    refusal = telegram.last_text(1010)
+    assert "Vera Vendor" in refusal
+    assert "vera@example.com" in refusal
+    assert "/logout" in refusal
+    assert "Olga" not in refusal
+    link = link_of(1010)
+    assert link is not None
+    assert link["crm_user_id"] == "u-1"
+    refused = [e for e in audit_events() if e["event"] == "link_code_refused"]
+    assert [(e["telegram_user_id"], e["crm_user_id"], e["details"]) for e in refused] == [
+        (1010, "u-1", {"reason": "already_linked", "code_crm_user_id": "u-2"})
+    ]
+
+    owner = ChatUser(webhook, 1011)
+    owner.send(f"/start {issued.code}")
+    assert "Welcome, Olga Other" in telegram.last_text(1011)
+    owner_link = link_of(1011)
+    assert owner_link is not None
+    assert owner_link["crm_user_id"] == "u-2"
+
+
+def test_a_linked_user_opening_their_own_deep_link_is_told_so(webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-1", "vera@example.com", PASSWORD, name="Vera Vendor")
+    vendor = ChatUser(webhook, 1012)
+    log_in(vendor, "vera@example.com")
+    crm_user = get_crm_user("u-1")
+    assert crm_user is not None
+    vendor.send(f"/start {issue_link_code(crm_user, 'crm_test_bot').code}")
+    assert "already linked to your CRM account" in telegram.last_text(1012)
+    assert [e["event"] for e in audit_events()].count("linked") == 1
+
+
+def test_a_linked_user_opening_an_invalid_deep_link_is_not_sent_to_log_out(
+    webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user("u-1", "vera@example.com", PASSWORD)
+    vendor = ChatUser(webhook, 1013)
+    log_in(vendor, "vera@example.com")
+    vendor.send("/start unknown-code")
+    assert "invalid, expired or already used" in telegram.last_text(1013)
+    assert link_of(1013) is not None
 
 
 def test_expired_and_unknown_codes_change_nothing(webhook: FunctionServer, telegram: FakeTelegram) -> None:

@@ -223,6 +223,10 @@ def _now() -> int:
         ("v1=abc", NOTIFY_SECRET, 0, "malformed"),
         ("t=notanumber,v1=abc", NOTIFY_SECRET, 0, "malformed"),
         ("t=1700000000", NOTIFY_SECRET, 0, "malformed"),
+        # Past year 9999, beyond what a datetime holds; the secret is not needed to send it.
+        ("t=253402300800,v1=00", NOTIFY_SECRET, 0, "away from the server's time"),
+        ("t=999999999999,v1=00", NOTIFY_SECRET, 0, "away from the server's time"),
+        ("t=0,v1=00", NOTIFY_SECRET, 0, "away from the server's time"),
         (None, "another-secret", 0, "does not match"),
         # 302 s, not 301: t= is whole seconds, and a second can pass before the server checks.
         (None, NOTIFY_SECRET, -302, "away from the server's time"),

@@ -46,6 +46,9 @@ def test_a_signature_verifies_and_is_the_documented_hmac() -> None:
         (f"t=-{T},v1=00", NOW, "malformed"),
         (f"t={T}0000000,v1=00", NOW, "malformed"),
         ("t=\uff11\uff12\uff13,v1=00", NOW, "malformed"),  # full-width digits: str.isdigit() says yes
+        ("t=253402300800,v1=00", NOW, "away from the server's time"),  # past year 9999: no datetime holds it
+        ("t=999999999999,v1=00", NOW, "away from the server's time"),
+        ("t=0,v1=00", NOW, "away from the server's time"),
         (sign(b"{}", SECRET, T), NOW + dt.timedelta(minutes=5, seconds=1), "away from the server's time"),
         (sign(b"{}", SECRET, T), NOW - dt.timedelta(minutes=5, seconds=1), "away from the server's time"),
         (sign(b"{}", "wrong", T), NOW, "does not match"),

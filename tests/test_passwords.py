@@ -7,7 +7,7 @@ import logging
 import bcrypt
 import pytest
 
-from shared.auth.passwords import hash_password, verify_password
+from shared.auth.passwords import PasswordCheck, hash_password, verify_password
 
 
 def test_django_pbkdf2_round_trip() -> None:
@@ -49,3 +49,34 @@ def test_unknown_or_broken_hashes_fail_closed_with_a_warning(encoded: str, caplo
     with caplog.at_level(logging.WARNING):
         assert not verify_password("anything", encoded)
     assert "anything" not in caplog.text, "the password never reaches the logs"
+
+
+class VirtualClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [None, "", "argon2$argon2id$v=19$m=102400,t=2,p=8$abc$def", hash_password("pw", 1000)],
+    ids=["unknown email", "empty hash", "unknown format", "pbkdf2"],
+)
+def test_a_password_check_lasts_its_floor_whatever_it_checked(encoded: str | None) -> None:
+    clock = VirtualClock()
+    with PasswordCheck(1.5, monotonic=clock.monotonic, sleep=clock.sleep) as check:
+        check.verify("pw", encoded)
+    assert clock.now == pytest.approx(1.5)
+
+
+def test_a_hash_slower_than_the_floor_is_a_warning_naming_the_setting(caplog: pytest.LogCaptureFixture) -> None:
+    encoded = hash_password("s3cret", 100_000)
+    with caplog.at_level(logging.WARNING), PasswordCheck(0.001) as check:
+        assert check.verify("s3cret", encoded)
+    assert "raise PASSWORD_CHECK_SECONDS" in caplog.text
+    assert "s3cret" not in caplog.text

@@ -47,12 +47,38 @@ def issue_link_code(user: CrmUser, bot_username: str) -> IssuedCode:
 
 def redeem_link_code(conversation: Conversation, code: str) -> None:
     """Link the chat's Telegram user with the code's CRM user, once; anything else changes nothing."""
+    if conversation.session is not None:
+        _refuse_while_linked(conversation, conversation.session.link, code)
+        return
     link = _redeem(new_transaction(), conversation, code) if CODE_PATTERN.match(code) else None
     if link is None:
-        audit.record("link_code_rejected", telegram_user_id=conversation.user.id)
-        conversation.say(texts.CODE_INVALID)
+        _reject(conversation)
         return
     linking.after_link(conversation, link)
+
+
+def _refuse_while_linked(conversation: Conversation, link: Link, code: str) -> None:
+    """A linked user keeps their link, and a valid code stays unused, so its owner can still redeem it."""
+    stored = read_code(code) if CODE_PATTERN.match(code) else None
+    if stored is None or not stored.usable(clock.now()):
+        _reject(conversation)  # logging out first would not help
+        return
+    audit.record(
+        "link_code_refused",
+        telegram_user_id=conversation.user.id,
+        crm_user_id=link.crm_user_id,
+        reason="already_linked",
+        code_crm_user_id=stored.crm_user_id,
+    )
+    if stored.crm_user_id == link.crm_user_id:
+        conversation.say(texts.ALREADY_LINKED_SAME)
+    else:
+        conversation.say(texts.code_refused_while_linked(link.name, link.email))
+
+
+def _reject(conversation: Conversation) -> None:
+    audit.record("link_code_rejected", telegram_user_id=conversation.user.id)
+    conversation.say(texts.CODE_INVALID)
 
 
 @firestore.transactional

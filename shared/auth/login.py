@@ -12,9 +12,10 @@ from google.cloud import firestore
 
 from shared import clock
 from shared.auth import linking
-from shared.auth.passwords import spend_equal_time, verify_password
+from shared.auth.passwords import PasswordCheck
 from shared.bot import texts
 from shared.bot.conversation import Conversation
+from shared.config import get_settings
 from shared.crm.users import CrmUser, find_crm_user_by_email
 from shared.store import audit
 from shared.store.db import RETRY, TIMEOUT_SECONDS, new_transaction
@@ -82,22 +83,38 @@ def cancel_login(conversation: Conversation) -> None:
         conversation.say(texts.NOTHING_TO_CANCEL)
 
 
-def handle_login_text(conversation: Conversation, text: str) -> bool:
-    """Take a non-command message of a user who is not linked; False when there is no flow to feed."""
+CANCEL = ("cancel", "")
+
+
+def handle_login_text(conversation: Conversation, text: str, command: tuple[str, str] | None = None) -> bool:
+    """Take a message of a user who is not linked when the login flow wants it; False to route it on.
+
+    `command` is the message parsed as a command, if it is one. While a password is awaited, every text but a
+    bare /cancel is the password, commands included; at other times commands are left to their handlers.
+    """
     if conversation.session is not None:
         return False
     flow = read_flow(conversation.user.id)
+    if flow is not None and flow.step == "password" and _is_password(flow, command):
+        _password_step(conversation, text)
+        return True
+    if command is not None:
+        return False
     if flow is None:
         if normalise_email(text):
             start_login(conversation, text)
             return True
         return False
-    if flow.step == "password":
-        _delete_password_message(conversation)
-        _password_step(conversation, text)
-    else:
-        _email_step(conversation, text)
+    _email_step(conversation, text)
     return True
+
+
+def _is_password(flow: LoginFlow, command: tuple[str, str] | None) -> bool:
+    """Whether a message at the password step is the password: plain text always; a command unless it is a bare
+    /cancel or the flow has run out (its document outlives it until the TTL deletes it)."""
+    if command is None:
+        return True
+    return command != CANCEL and not flow.expired(clock.now())
 
 
 def _email_step(conversation: Conversation, text: str) -> None:
@@ -150,7 +167,11 @@ class PasswordOutcome:
 
 
 def _password_step(conversation: Conversation, password: str) -> None:
-    outcome = _check_password(new_transaction(), conversation, password)
+    """Delete the password message, check it, then answer: the answer leaves PASSWORD_CHECK_SECONDS after the start,
+    whatever was checked (the sleep comes after the transaction, so it holds no locks)."""
+    with PasswordCheck(get_settings().password_check_seconds) as check:
+        _delete_password_message(conversation)
+        outcome = _check_password(new_transaction(), conversation, password, check)
     if outcome.verdict is Verdict.LINKED and outcome.link is not None:
         linking.after_link(conversation, outcome.link)
     elif outcome.verdict is Verdict.WRONG:
@@ -164,7 +185,9 @@ def _password_step(conversation: Conversation, password: str) -> None:
 
 
 @firestore.transactional
-def _check_password(transaction: firestore.Transaction, conversation: Conversation, password: str) -> PasswordOutcome:
+def _check_password(
+    transaction: firestore.Transaction, conversation: Conversation, password: str, check: PasswordCheck
+) -> PasswordOutcome:
     now = clock.now()
     telegram_user_id = conversation.user.id
     flow = read_flow(telegram_user_id, transaction)
@@ -181,9 +204,10 @@ def _check_password(transaction: firestore.Transaction, conversation: Conversati
         return PasswordOutcome(Verdict.LOCKED, locked_minutes=locked)
 
     user = find_crm_user_by_email(flow.email, transaction)
-    if _credentials_match(user, password) and user is not None:
+    if _credentials_match(check, user, password) and user is not None:
         link = linking.link_in_transaction(transaction, conversation, user, method="password")
-        transaction.delete(tg_ref)
+        # The email's failures end with its owner's login; the Telegram user's stay: a login into one's own
+        # account must not reset the count of guesses at other emails.
         transaction.delete(email_ref)
         return PasswordOutcome(Verdict.LINKED, link=link)
 
@@ -202,12 +226,10 @@ def _check_password(transaction: firestore.Transaction, conversation: Conversati
     return PasswordOutcome(Verdict.WRONG, attempts_left=MAX_FAILURES - max(tg_after.failures, email_after.failures))
 
 
-def _credentials_match(user: CrmUser | None, password: str) -> bool:
-    if user is None:
-        spend_equal_time(password)
-        return False
-    matches = verify_password(password, user.password_hash)
-    return matches and user.is_active
+def _credentials_match(check: PasswordCheck, user: CrmUser | None, password: str) -> bool:
+    """The password against the account's hash (none for an unknown email); an inactive account never matches."""
+    matches = check.verify(password, user.password_hash if user is not None else None)
+    return matches and user is not None and user.is_active
 
 
 def _locked_minutes(counter: FailureCounter, now: dt.datetime) -> int:

@@ -7,6 +7,9 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
+from collections.abc import Callable
+from types import TracebackType
 
 import bcrypt
 
@@ -17,9 +20,6 @@ DEFAULT_ITERATIONS = 600_000
 MAX_ITERATIONS = 10_000_000
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores what follows; other implementations truncate silently, bcrypt 5 raises
 
-# Checked when the email is unknown, so an unknown email costs as much time as a known one.
-_DUMMY_HASH = f"{DJANGO_PBKDF2}${DEFAULT_ITERATIONS}$dummysalt$" + base64.b64encode(b"\0" * 32).decode()
-
 
 def hash_password(password: str, iterations: int = DEFAULT_ITERATIONS) -> str:
     """A Django-format pbkdf2_sha256 hash (for demo data and tests; the CRM writes its own)."""
@@ -29,9 +29,11 @@ def hash_password(password: str, iterations: int = DEFAULT_ITERATIONS) -> str:
 
 
 def verify_password(password: str, encoded: str | None) -> bool:
-    """True when the password matches the stored hash; an unknown or broken format is False and a warning."""
+    """True when the password matches the stored hash; no hash is False, an unknown or broken one also a warning.
+
+    How long this takes depends on the hash: a login checks passwords through PasswordCheck, which hides that.
+    """
     if not encoded:
-        spend_equal_time(password)
         return False
     if encoded.startswith(DJANGO_PBKDF2 + "$"):
         return _verify_django_pbkdf2(password, encoded)
@@ -41,9 +43,47 @@ def verify_password(password: str, encoded: str | None) -> bool:
     return False
 
 
-def spend_equal_time(password: str) -> None:
-    """Do the work of one verification, for a login whose email matched no account."""
-    _verify_django_pbkdf2(password, _DUMMY_HASH)
+class PasswordCheck:
+    """A login's password check that lasts `floor_seconds` from start to end, whatever it checked.
+
+    Known or unknown email, active or not, bcrypt or PBKDF2 of any cost, broken hash: each answer takes the same
+    time, so the time tells nothing about which emails are registered. Use it as a context manager around the
+    work; it sleeps out the rest of the floor on the way out.
+    """
+
+    def __init__(
+        self,
+        floor_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.floor_seconds = floor_seconds
+        self._monotonic, self._sleep = monotonic, sleep
+        self._started = monotonic()
+
+    def verify(self, password: str, encoded: str | None) -> bool:
+        """verify_password, with a warning when the hash alone takes longer than the floor (the time then leaks)."""
+        started = self._monotonic()
+        matches = verify_password(password, encoded)
+        took = self._monotonic() - started
+        if took > self.floor_seconds:
+            log.warning(
+                "checking a password hash took %.2f s, longer than PASSWORD_CHECK_SECONDS (%.2f s), so login times "
+                "can tell registered emails from unknown ones: raise PASSWORD_CHECK_SECONDS above the slowest check",
+                took,
+                self.floor_seconds,
+            )
+        return matches
+
+    def __enter__(self) -> PasswordCheck:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        remaining = self._started + self.floor_seconds - self._monotonic()
+        if remaining > 0:
+            self._sleep(remaining)
 
 
 def _verify_django_pbkdf2(password: str, encoded: str) -> bool:

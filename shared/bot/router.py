@@ -64,10 +64,11 @@ def _on_message(message: Message, telegram: TelegramClient) -> None:
         conversation.say(texts.TEXT_ONLY)
         return
     parsed = parse_command(text)
+    # Only a user who is not linked can have a login flow (linking deletes it): linked users' updates never read it.
+    if conversation.session is None and login.handle_login_text(conversation, text, parsed):
+        return
     if parsed is not None:
         _run_command(conversation, *parsed)
-        return
-    if login.handle_login_text(conversation, text):
         return
     if conversation.session is None:
         conversation.say(texts.NOT_LINKED)

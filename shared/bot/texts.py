@@ -56,7 +56,7 @@ def role_changed(role: str) -> str:
 ASK_EMAIL = "📧 Send me your CRM account email address.\n\nExample: <code>john@company.com</code>"
 
 ASK_PASSWORD = (
-    "🔑 Please enter your password to complete authentication.\n\n"
+    "🔑 Please enter your password to complete authentication, or send /cancel to stop.\n\n"
     "For security, I'll delete your password message as soon as I receive it."
 )
 
@@ -92,6 +92,13 @@ def locked_out(minutes: int) -> str:
 def already_linked(name: str) -> str:
     return (
         f"✅ You're already logged in as <b>{escape_html(name)}</b>. Send /logout first if you want to switch accounts."
+    )
+
+
+def code_refused_while_linked(name: str, email: str) -> str:
+    return (
+        f"⚠️ This Telegram account is already linked to <b>{escape_html(name)}</b> ({escape_html(email)}), so I "
+        "didn't use this link. Send /logout first if you want to link another account, then open the link again."
     )
 
 
