@@ -16,7 +16,7 @@ from shared.crm.tools.caller import ToolFailed
 DEFAULT_PAGE_SIZE = 10
 EARLIEST_DAY = dt.date(1970, 1, 1)
 LATEST_DAY = dt.date(2100, 12, 31)
-DAY_FORMAT = f"YYYY-MM-DD, {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}"
+DAY_FORMAT = "YYYY-MM-DD"  # the bounds are told on an error: every declaration is sent with every request
 
 Day = Annotated[dt.date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
 """A day argument: bounded, so the ranges built from it (a day after, a period before) stay valid dates."""
