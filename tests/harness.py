@@ -44,6 +44,19 @@ def serve_function(name: str, target: str) -> FunctionServer:
     return FunctionServer(f"http://127.0.0.1:{server.server_port}", server)
 
 
+class VirtualClock:
+    """A monotonic clock whose sleep only moves it on: code timed by an injected clock is tested without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 _real_connect = socket.socket.connect
 
 

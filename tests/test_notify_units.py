@@ -17,7 +17,7 @@ from shared.notify.pacer import Pacer
 from shared.notify.signature import SignatureError, sign, verify_signature
 from shared.notify.templates import HEADINGS, render
 from tests.fakes.telegram_api import MAX_TEXT_UTF16, utf16_len, visible_text
-from tests.harness import ROOT
+from tests.harness import ROOT, VirtualClock
 from tests.test_notify import MALFORMED, event
 
 SECRET = "s3cret"
@@ -159,17 +159,6 @@ def test_an_unknown_time_zone_falls_back_to_utc() -> None:
 
 
 # ----- the pacer, on a virtual clock -----
-class VirtualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def test_the_pacer_spaces_sends_overall_and_per_chat() -> None:
     clock = VirtualClock()
     pacer = Pacer(per_second=10, per_chat_interval=1.0, monotonic=clock.monotonic, sleep=clock.sleep)

@@ -8,6 +8,7 @@ import bcrypt
 import pytest
 
 from shared.auth.passwords import PasswordCheck, hash_password, verify_password
+from tests.harness import VirtualClock
 
 
 def test_django_pbkdf2_round_trip() -> None:
@@ -49,17 +50,6 @@ def test_unknown_or_broken_hashes_fail_closed_with_a_warning(encoded: str, caplo
     with caplog.at_level(logging.WARNING):
         assert not verify_password("anything", encoded)
     assert "anything" not in caplog.text, "the password never reaches the logs"
-
-
-class VirtualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.mark.parametrize(
