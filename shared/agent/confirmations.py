@@ -18,8 +18,12 @@ from shared.bot.conversation import Conversation
 from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import Caller, ToolResult, confirm_tool_call
 from shared.store import audit
-from shared.store.pending_actions import PendingAction, create_pending_action, finish_pending_action
-from shared.store.pending_actions import resolve_pending_action as resolve
+from shared.store.pending_actions import (
+    PendingAction,
+    create_pending_action,
+    finish_pending_action,
+    resolve_pending_action,
+)
 from shared.telegram.errors import TelegramError
 from shared.telegram.formatting import escape_html
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
@@ -65,10 +69,10 @@ def on_tap(conversation: Conversation, query: CallbackQuery, payload: str) -> No
     action_id, _, choice = payload.rpartition(":")
     session = conversation.session
     if session is None:
-        _answer(conversation, query, "Please log in first (/start).")
+        conversation.answer(query.id, "Please log in first (/start).")
         return
-    resolution, action = resolve(action_id, conversation.user.id, confirm=choice == "y")
-    _answer(conversation, query, ANSWERS[resolution])
+    resolution, action = resolve_pending_action(action_id, conversation.user.id, confirm=choice == "y")
+    conversation.answer(query.id, ANSWERS[resolution])
     message_id = query.message.message_id if query.message is not None else None
     if action is None or resolution in ("running", "not_yours", "unknown"):
         return
@@ -94,7 +98,8 @@ def _run(session: Session, action_id: str, action: PendingAction, change: Change
     outcome = _outcome(change, result, retry)
     state: Literal["done", "failed", "pending"] = "done" if result.get("ok") else "pending" if retry else "failed"
     try:
-        finish_pending_action(action_id, state, outcome)
+        if not finish_pending_action(action_id, action, state, outcome):
+            log.warning("confirmation %s was taken over by another run before this one ended", action_id)
         audit.record(
             "change_confirmed",
             telegram_user_id=session.telegram_user_id,
@@ -126,14 +131,6 @@ def _buttons(action_id: str) -> InlineKeyboardMarkup:
             ]
         ]
     )
-
-
-def _answer(conversation: Conversation, query: CallbackQuery, text: str | None) -> None:
-    """Answer the tap; a lost answer only leaves the button's spinner turning a little longer."""
-    try:
-        conversation.telegram.answer_callback_query(query.id, text)
-    except TelegramError as error:
-        log.warning("could not answer a Confirm / Cancel tap: %s", error)
 
 
 def _show(

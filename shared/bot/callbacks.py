@@ -28,6 +28,6 @@ def dispatch(conversation: Conversation, query: CallbackQuery) -> None:
     kind, _, payload = (query.data or "").partition(":")
     handler = _handlers.get(kind)
     if handler is None:
-        conversation.telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
+        conversation.answer(query.id, texts.BUTTON_EXPIRED)
         return
     handler(conversation, query, payload)

@@ -82,6 +82,14 @@ class Conversation:
         except TelegramError as error:
             log.warning("a reply to chat %s was lost: %s", self.chat_id, error)
 
+    def answer(self, query_id: str, text: str | None = None) -> None:
+        """Answer a button tap (stop its spinner, show a short notice); never raises a Telegram error: a lost answer
+        only leaves the spinner turning a little longer, and the tap's work must not look failed because of it."""
+        try:
+            self.telegram.answer_callback_query(query_id, text)
+        except TelegramError as error:
+            log.warning("could not answer a button tap: %s", error)
+
     def say_markdown(self, markdown: str, markup: InlineKeyboardMarkup | None = None) -> None:
         """Send Markdown (a model's reply) as one or more valid Telegram messages; markup goes on the last."""
         parts = render_reply(markdown)

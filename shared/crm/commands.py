@@ -225,9 +225,9 @@ def more_pressed(conversation: Conversation, query: CallbackQuery, payload: str)
     code, _, cursor = payload.partition(":")
     listing = LISTINGS.get(code)
     if conversation.session is None or listing is None or not cursor:
-        conversation.telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
+        conversation.answer(query.id, texts.BUTTON_EXPIRED)
         return
-    conversation.telegram.answer_callback_query(query.id)
+    conversation.answer(query.id)
     show_page(conversation, listing, cursor)
 
 
@@ -251,7 +251,7 @@ def support_command(conversation: Conversation, argument: str) -> None:
 @callbacks.on(SUPPORT_KIND)
 def support_cancel_pressed(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
     taken = support_drafts.take_draft(query.from_user.id)
-    conversation.telegram.answer_callback_query(query.id, None if taken else SUPPORT_EXPIRED)
+    conversation.answer(query.id, None if taken else SUPPORT_EXPIRED)
     if taken:
         conversation.say(SUPPORT_CANCELLED)
 

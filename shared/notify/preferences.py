@@ -70,17 +70,17 @@ def notifications_command(conversation: Conversation, argument: str) -> None:
 def on_settings_button(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
     session = conversation.session
     if session is None:
-        conversation.telegram.answer_callback_query(query.id, texts.NOT_LINKED)
+        conversation.answer(query.id, texts.NOT_LINKED)
         return
     target, _, state = payload.partition(":")
     if target not in ("all", *NOTIFICATION_GROUPS) or state not in ("on", "off") or query.message is None:
-        conversation.telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
+        conversation.answer(query.id, texts.BUTTON_EXPIRED)
         return
     preferences = links.change_notifications(
         session.telegram_user_id, lambda stored: changed(stored, target, state == "on")
     )
     if preferences is None:  # logged out meanwhile
-        conversation.telegram.answer_callback_query(query.id, texts.NOT_LINKED)
+        conversation.answer(query.id, texts.NOT_LINKED)
         return
     audit.record(
         "notifications_changed",
@@ -89,8 +89,8 @@ def on_settings_button(conversation: Conversation, query: CallbackQuery, payload
         enabled=preferences.enabled,
         muted_groups=preferences.muted_groups,
     )
+    conversation.answer(query.id, "Saved")
     conversation.edit(query.message.message_id, settings_text(preferences), settings_markup(preferences))
-    conversation.telegram.answer_callback_query(query.id, "Saved")
 
 
 def _button(text: str, target: str, on: bool) -> InlineKeyboardButton:

@@ -3,8 +3,9 @@
 pending ──Confirm──▶ running ──▶ done | failed, or back to pending when it could not be done for now
    └──Cancel──▶ cancelled
 
-A run that never finished (its instance stopped half-way) is taken up again by the next Confirm after RUN_LEASE;
-the change itself is written so that running it twice writes it once.
+A run that never finished (its instance stopped half-way) is taken up again by a Confirm after RUN_LEASE, while
+the confirmation has not expired; the change itself is written so that running it twice writes it once. Only the
+run that holds the action records how it ended.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from shared.roles import Role
 from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db, is_document_id, new_transaction
 
 LIFETIME = dt.timedelta(minutes=5)
-RUN_LEASE = dt.timedelta(seconds=60)
-"""How long a running change is left to finish before a tap may run it again: longer than a webhook request."""
+RUN_LEASE = dt.timedelta(minutes=3)
+"""How long a running change is left to finish before a tap may run it again: well past the webhook's 60 s
+timeout, as a request that timed out may still be running."""
 
 State = Literal["pending", "running", "done", "failed", "cancelled"]
 
@@ -89,9 +91,32 @@ def resolve_pending_action(
     return resolved
 
 
-def finish_pending_action(action_id: str, state: Literal["done", "failed", "pending"], outcome: str) -> None:
-    """Record how a run ended: done or failed for good, or pending again so that Confirm can try once more."""
-    _ref(action_id).update({"state": state, "outcome": outcome}, retry=RETRY, timeout=TIMEOUT_SECONDS)
+def finish_pending_action(
+    action_id: str, run: PendingAction, state: Literal["done", "failed", "pending"], outcome: str
+) -> bool:
+    """Record how `run` (as resolve_pending_action returned it) ended: done or failed for good, or pending again
+    for LIFETIME, so that Confirm can try once more. False when another run took the action over meanwhile."""
+    finished: bool = _finish(new_transaction(), action_id, run.started_at, state, outcome)
+    return finished
+
+
+@firestore.transactional
+def _finish(
+    transaction: firestore.Transaction,
+    action_id: str,
+    started_at: dt.datetime | None,
+    state: str,
+    outcome: str,
+) -> bool:
+    snapshot = _ref(action_id).get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    stored = snapshot.to_dict() or {}
+    if stored.get("state") != "running" or stored.get("started_at") != started_at:
+        return False
+    change: dict[str, Any] = {"state": state, "outcome": outcome}
+    if state == "pending":
+        change["expires_at"] = clock.now() + LIFETIME
+    transaction.update(_ref(action_id), change)
+    return True
 
 
 @firestore.transactional
@@ -114,10 +139,10 @@ def _resolve(
         return "was_cancelled", action
     if action.state == "running" and (not confirm or now < (action.started_at or now) + RUN_LEASE):
         return "running", action
-    if action.state == "pending" and now >= action.expires_at:
+    if now >= action.expires_at:
         return "expired", action
     if not confirm:
         transaction.update(_ref(action_id), {"state": "cancelled"})
         return "cancelled", action
     transaction.update(_ref(action_id), {"state": "running", "started_at": now})
-    return "run", action
+    return "run", action.model_copy(update={"state": "running", "started_at": now})

@@ -397,23 +397,19 @@ def test_a_confirmed_payment_whose_write_failed_can_be_confirmed_again_and_is_re
     assert server_log.crashes() == []
 
 
-def test_a_confirmed_payment_whose_commit_answer_was_lost_is_recorded_once_when_confirmed_again(
+def test_a_confirmed_payment_whose_commit_answer_was_lost_is_recorded_once(
     webhook: FunctionServer,
     telegram: FakeTelegram,
     gemini: FakeGemini,
     firestore_faults: FirestoreFaults,
     server_log: ServerLog,
 ) -> None:
-    """The payment's commit reaches Firestore but its answer does not: the second Confirm finds it, adds none."""
+    """The payment's commit reaches Firestore but its answer does not: the write's second try finds it, adds none."""
     user, confirm = proposed_payment(webhook, telegram, gemini)
     firestore_faults.lose_next_answer(writes_to("payments"))
     user.press(confirm)
     assert firestore_faults.failed == ["Commit"]
-    assert count_documents("payments") == 1, "the write happened; only its answer was lost"
-    assert "Tap Confirm to try again" in telegram.calls_to("editMessageText")[-1].params["text"]
-
-    user.press(confirm)
-    assert count_documents("payments") == 1
+    assert count_documents("payments") == 1, "the write happened once; its second try found it"
     assert "Done" in telegram.calls_to("editMessageText")[-1].params["text"]
     user.press(confirm)
     assert count_documents("payments") == 1
@@ -442,8 +438,94 @@ def test_a_payment_made_before_its_outcome_could_be_recorded_is_told_done_and_ne
 
     user.press(confirm)  # within the run's lease: it may still be running, so nothing runs
     assert count_documents("payments") == 1
-    clock.advance(dt.timedelta(minutes=2))
-    user.press(confirm)  # past it: taken up again, and the create finds the payment it made
+    clock.advance(dt.timedelta(minutes=4))
+    user.press(confirm)  # past it, before the confirmation expires: taken up again; the create finds its payment
     assert count_documents("payments") == 1
     assert "Done" in telegram.calls_to("editMessageText")[-1].params["text"]
+    assert server_log.crashes() == []
+
+
+def reads_of(collection: str) -> Callable[[str, Any], bool]:
+    """Selects the document reads of `collection` (a transaction's gets included)."""
+    marker = f"/documents/{collection}/"
+
+    def selected(method: str, request: Any) -> bool:
+        return method == "BatchGetDocuments" and any(marker in name for name in request.documents)
+
+    return selected
+
+
+def test_a_confirmed_delete_run_again_after_its_first_run_deleted_it_is_reported_done(
+    webhook: FunctionServer,
+    telegram: FakeTelegram,
+    gemini: FakeGemini,
+    firestore_faults: FirestoreFaults,
+    server_log: ServerLog,
+) -> None:
+    """Found by a review: a delete whose first run committed was planned again, found nothing and said 'Not done'."""
+    link_user("u-del", 833_000, role="vendor")
+    get_db().collection("orders").document("order-3").set(
+        {
+            "org_id": "org-1",
+            "number": 3,
+            "status": "confirmed",
+            "total": 1.0,
+            "currency": "EUR",
+            "created_at": clock.now(),
+        }
+    )
+    gemini.enqueue(function_calls([("delete_record", {"kind": "order", "record": "3"})]), text("Please confirm."))
+    user = ChatUser(webhook, 833_000)
+    user.send("Delete order 3")
+    confirm = telegram.calls_to("sendMessage")[-1].params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    firestore_faults.lose_next_answer(writes_to("orders"))
+    # and once that commit is through, the write's second try cannot look:
+    firestore_faults.fail(
+        lambda method, request: "Commit" in firestore_faults.failed and reads_of("orders")(method, request)
+    )
+    user.press(confirm)
+    firestore_faults.recover()
+    assert count_documents("orders") == 0
+    assert "Tap Confirm to try again" in telegram.calls_to("editMessageText")[-1].params["text"]
+
+    user.press(confirm)
+    assert "Done" in telegram.calls_to("editMessageText")[-1].params["text"]
+    assert server_log.crashes() == []
+
+
+def test_a_customers_ticket_whose_commit_answer_was_lost_is_opened_once(
+    webhook: FunctionServer,
+    telegram: FakeTelegram,
+    gemini: FakeGemini,
+    firestore_faults: FirestoreFaults,
+    server_log: ServerLog,
+) -> None:
+    """Found by a review: a customer's ticket (no Confirm tap) whose commit answer was lost was told 'try again', so
+    the model's second call opened a second ticket."""
+    link_user("u-cust", 834_000, role="customer", customer_id="cust-1")
+    gemini.enqueue(function_calls([("create_issue", {"title": "Login problems"})]), text("I've opened a ticket."))
+    firestore_faults.lose_next_answer(writes_to("issues"))
+    ChatUser(webhook, 834_000).send("Open a ticket about my login problems")
+    assert firestore_faults.failed == ["Commit"]
+    assert count_documents("issues") == 1
+    answered = gemini.generate_requests()[1].json["contents"][-1]["parts"][0]["functionResponse"]["response"]
+    assert answered["ok"] is True
+    assert server_log.crashes() == []
+
+
+def test_a_direct_write_that_may_have_landed_is_not_offered_as_worth_retrying(
+    webhook: FunctionServer,
+    telegram: FakeTelegram,
+    gemini: FakeGemini,
+    firestore_faults: FirestoreFaults,
+    server_log: ServerLog,
+) -> None:
+    link_user("u-cust", 835_000, role="customer", customer_id="cust-1")
+    gemini.enqueue(function_calls([("create_issue", {"title": "Login problems"})]), text("Something went wrong."))
+    firestore_faults.fail(writes_to("issues"))
+    ChatUser(webhook, 835_000).send("Open a ticket about my login problems")
+    answered = gemini.generate_requests()[1].json["contents"][-1]["parts"][0]["functionResponse"]["response"]
+    assert answered["ok"] is False
+    assert "retryable" not in answered
+    assert "may have been done" in answered["detail"]
     assert server_log.crashes() == []

@@ -8,7 +8,7 @@ keep their numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from google.cloud import firestore
@@ -67,8 +67,11 @@ def create_record(model: type[R], org_id: str, fields: Mapping[str, Any], doc_id
     return model.model_validate({**data, "id": doc.id})
 
 
-def update_record(model: type[R], doc_id: str, check: Callable[[R], None], changes: Mapping[str, Any]) -> R:
-    """Apply `changes` (plus updated_at) in a transaction, after `check` passed on the current record.
+def update_record(
+    model: type[R], doc_id: str, check: Callable[[R], None], changes: Mapping[str, Any], cleared: Sequence[str] = ()
+) -> R:
+    """Apply `changes` and clear the `cleared` fields (plus updated_at) in a transaction, after `check` passed on
+    the current record.
 
     `check` raises to refuse; it sees the record as it is inside the transaction, so a reassignment
     that happens meanwhile cannot slip through.
@@ -82,7 +85,7 @@ def update_record(model: type[R], doc_id: str, check: Callable[[R], None], chang
         if record is None:
             raise RecordGone(doc_id)
         check(record)
-        stamped = {**changes, "updated_at": clock.now()}
+        stamped = {**changes, **dict.fromkeys(cleared, firestore.DELETE_FIELD), "updated_at": clock.now()}
         transaction.update(ref, dict(stamped))
         values = {key: value for key, value in stamped.items() if value is not firestore.DELETE_FIELD}
         removed = {key: None for key, value in stamped.items() if value is firestore.DELETE_FIELD}

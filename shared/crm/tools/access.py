@@ -50,7 +50,7 @@ def find(model: type[R], caller: Caller, reference: str, visible: Callable[[R], 
         ensure_same_org(caller, record)
         if visible is not None:
             visible(record)
-    except ToolRefused as refusal:
+    except (ToolRefused, ToolFailed) as refusal:  # failed: a customer account without a profile sees nothing
         raise ToolHidden(f"there is no {named}", str(refusal)) from None
     return record
 

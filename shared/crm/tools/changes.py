@@ -7,10 +7,11 @@ writing; call_tool applies it at once, and a confirmed one is applied from what 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
-from google.cloud import firestore
+from google.api_core.exceptions import GoogleAPIError
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import clock
@@ -19,6 +20,8 @@ from shared.crm.tools import access
 from shared.crm.tools.caller import Caller, ToolFailed, ToolRefused, ToolResult
 from shared.crm.tools.results import record_view, related_customers, related_orders
 from shared.telegram.formatting import escape_html
+
+log = logging.getLogger(__name__)
 
 RecordKind = Literal["customer", "lead", "deal", "issue", "order", "payment", "file"]
 PREVIEW_VALUE_LENGTH = 300
@@ -139,9 +142,21 @@ def named(record: CrmRecord) -> str:
     return f"{record.label} '{caption}'" if caption else record.label
 
 
-def apply_change(caller: Caller, change: Change, record_id: str | None = None) -> ToolResult:
-    """Write the change as the caller, permissions checked again inside the write's transaction. A create given
-    `record_id` creates that document, so applying it a second time (after a lost answer) writes nothing new."""
+def apply_change(caller: Caller, change: Change, record_id: str) -> ToolResult:
+    """Write the change as the caller, permissions checked again inside the write's transaction.
+
+    Applying it again is harmless, so a write whose answer was lost is tried once more at once: a create makes the
+    document `record_id` (found, not made anew, the second time), an update the record already holds is left as
+    it is, and a record gone on the second try was deleted by the first.
+    """
+    try:
+        return _apply(caller, change, record_id, again=False)
+    except GoogleAPIError as error:
+        log.warning("could not %s a %s (%s); trying once more", change.action, change.kind, error)
+        return _apply(caller, change, record_id, again=True)
+
+
+def _apply(caller: Caller, change: Change, record_id: str, again: bool) -> ToolResult:
     if change.org_id != caller.org_id:
         raise ToolRefused("this change belongs to another organisation")
     model = RECORD_TYPES[change.kind]
@@ -155,28 +170,45 @@ def apply_change(caller: Caller, change: Change, record_id: str | None = None) -
         if change.action == "delete":
             deleted = delete_record(model, change.record_id, lambda current: access.ensure_may_change(caller, current))
             return {"deleted": _view(caller, deleted)}
-        written = {
-            **change.fields,
-            **dict.fromkeys(change.stamped, now),
-            **dict.fromkeys(change.removed, firestore.DELETE_FIELD),
-        }
+        written = {**change.fields, **dict.fromkeys(change.stamped, now)}
         updated = update_record(
-            model, change.record_id, lambda current: _unchanged_since(caller, change, current), written
+            model, change.record_id, lambda current: _unchanged_since(caller, change, current), written, change.removed
         )
     except RecordGone:
+        if again and change.action == "delete":
+            return {"deleted": {"kind": change.kind, "id": change.record_id}}
         raise ToolFailed(f"that {change.kind} no longer exists") from None
+    except _AlreadyApplied as applied:
+        updated = applied.record
     return {"updated": _view(caller, updated), "previous": change.previous}
 
 
+class _AlreadyApplied(Exception):
+    """The record holds what the update writes already: nothing to write."""
+
+    def __init__(self, record: CrmRecord) -> None:
+        super().__init__(record.id)
+        self.record = record
+
+
 def _unchanged_since(caller: Caller, change: Change, current: CrmRecord) -> None:
-    """Inside the update's transaction: the caller may still change the record, and it is as the change saw it."""
+    """Inside the update's transaction: the caller may still change the record, and it is as the change saw it
+    (or already as the change makes it)."""
     access.ensure_may_change(caller, current)
     if any(getattr(current, name, None) != value for name, value in change.previous.items()):
+        if change.holds_in(current):
+            raise _AlreadyApplied(current)
         raise ToolFailed(f"{current.label} changed since this was proposed; ask again to see it as it is now")
 
 
 def _view(caller: Caller, record: CrmRecord) -> dict[str, Any]:
-    return record_view(record, caller, related_customers(caller, [record]), related_orders(caller, [record]))
+    """The written record for the result, with the names of the records it points to when they can be read (the
+    write is done either way)."""
+    try:
+        return record_view(record, caller, related_customers(caller, [record]), related_orders(caller, [record]))
+    except GoogleAPIError as error:
+        log.warning("the names around %s could not be read: %s", record.label, error)
+        return record_view(record, caller)
 
 
 def _kind(record: CrmRecord) -> RecordKind:
@@ -196,4 +228,7 @@ def _plain(value: Any) -> str:
 
 
 def _shorten(value: str) -> str:
-    return value if len(value) <= PREVIEW_VALUE_LENGTH else value[: PREVIEW_VALUE_LENGTH - 1].rstrip() + "…"
+    """A long value cut for the preview, saying how much more is written than shown."""
+    if len(value) <= PREVIEW_VALUE_LENGTH:
+        return value
+    return f"{value[:PREVIEW_VALUE_LENGTH].rstrip()}… (+{len(value) - PREVIEW_VALUE_LENGTH:,} more characters)"

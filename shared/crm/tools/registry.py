@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -100,11 +101,12 @@ def call_tool(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> Too
 
     def run(tool: Tool[Any], args: BaseModel) -> ToolResult:
         if tool.plan is not None:
-            return {"ok": True, **apply_change(caller, tool.plan(caller, args))}
+            return {"ok": True, **apply_change(caller, tool.plan(caller, args), new_record_id())}
         assert tool.run is not None
         return {"ok": True, **tool.run(caller, args)}
 
-    return _checked(caller, name, raw_args, run)
+    tool = tools.get(name)
+    return _checked(caller, name, raw_args, run, may_have_written=tool is not None and tool.changes_data)
 
 
 def plan_tool_call(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> Change | ToolResult:
@@ -128,9 +130,12 @@ def confirm_tool_call(
     def confirm(tool: Tool[Any], args: BaseModel) -> ToolResult:
         if tool.plan is None:
             return {"ok": False, "error": "this tool does not change data"}
+        model = RECORD_TYPES[proposed.kind]
+        if proposed.action == "delete" and proposed.record_id and get_record(model, proposed.record_id) is None:
+            return {"ok": True, "deleted": {"kind": proposed.kind, "id": proposed.record_id}, "note": "it is gone"}
         if tool.plan(caller, args).same_write(proposed):
             return {"ok": True, **apply_change(caller, proposed, record_id)}
-        current = get_record(RECORD_TYPES[proposed.kind], proposed.record_id) if proposed.record_id else None
+        current = get_record(model, proposed.record_id) if proposed.record_id else None
         if current is not None and proposed.holds_in(current):
             return {"ok": True, "unchanged": True, "note": "it was already so"}
         raise ToolFailed("the record changed since this was proposed; ask again to see it as it is now")
@@ -138,10 +143,20 @@ def confirm_tool_call(
     return _checked(caller, name, raw_args, confirm)
 
 
+def new_record_id() -> str:
+    """The id of a record a change creates, chosen before the write so that a retried write finds it."""
+    return secrets.token_urlsafe(15)
+
+
 def _checked(
-    caller: Caller, name: str, raw_args: dict[str, Any] | None, work: Callable[[Tool[Any], BaseModel], T]
+    caller: Caller,
+    name: str,
+    raw_args: dict[str, Any] | None,
+    work: Callable[[Tool[Any], BaseModel], T],
+    may_have_written: bool = False,
 ) -> T | ToolResult:
-    """Authorise the call and validate its arguments, then do the work; every way it can fail is a result."""
+    """Authorise the call and validate its arguments, then do the work; every way it can fail is a result (a fault
+    in a write that may have landed is not told as worth retrying: a retry would be a second write)."""
     tool = tools.get(name)
     if tool is None:
         return {"ok": False, "error": "unknown tool", "detail": f"there is no tool named {name!r}"}
@@ -164,17 +179,21 @@ def _checked(
     except ToolFailed as failure:
         return {"ok": False, "error": str(failure)}
     except Exception as error:  # noqa: BLE001  (a fault in one call is the model's to hear of, not the turn's end)
-        return fault_result(caller, name, error)
+        return fault_result(caller, name, error, may_have_written)
 
 
-def fault_result(caller: Caller, name: str, error: Exception) -> ToolResult:
-    """The result of a call that raised something unexpected: logged, and told as worth retrying later."""
+def fault_result(caller: Caller, name: str, error: Exception, may_have_written: bool = False) -> ToolResult:
+    """The result of a call that raised something unexpected: logged, and told as worth retrying later, unless it
+    was a write that may have been made."""
     if isinstance(error, GoogleAPIError):
         log.warning("tool %s by %s could not reach the CRM's data: %s", name, caller.crm_user_id, error)
         problem = "the CRM's data could not be reached"
     else:
         log.exception("tool %s by %s failed", name, caller.crm_user_id)
         problem = "an error on our side"
+    if may_have_written:
+        detail = f"{problem}, and it may have been done: look before trying again."
+        return {"ok": False, "error": "could not be done", "detail": detail}
     return {
         "ok": False,
         "error": "could not be done",
