@@ -12,8 +12,11 @@ from shared.auth.session import SessionChange, load_session
 from shared.bot import callbacks, handlers, texts
 from shared.bot.commands import GUEST, parse_command, registry
 from shared.bot.conversation import Conversation
+from shared.crm import (
+    change_commands,  # noqa: F401  (registers the commands that change data)
+    support_drafts,
+)
 from shared.crm import commands as crm_commands
-from shared.crm import support_drafts
 from shared.notify import preferences  # noqa: F401
 from shared.store import audit, counters, links, updates
 from shared.telegram.client import TelegramClient

@@ -6,12 +6,12 @@ from shared.telegram.formatting import escape_html
 
 WELCOME = (
     "👋 <b>Welcome to the CRM bot!</b>\n\n"
-    "I'm your AI-powered CRM assistant. I can help you:\n"
-    "• View and manage deals\n"
-    "• Track customers and leads\n"
-    "• Create support issues\n"
+    "Once you're logged in, I can help you:\n"
+    "• View and manage deals and leads\n"
+    "• Track customers\n"
+    "• Open support issues\n"
     "• Follow your orders and files\n"
-    "• View analytics and statistics\n\n"
+    "• See statistics\n\n"
     "🔐 To get started, please log in: send me your CRM account email address.\n\n"
     "Example: <code>john@company.com</code>"
 )
@@ -102,8 +102,9 @@ def code_refused_while_linked(name: str, email: str) -> str:
     )
 
 
-def welcome_back(name: str) -> str:
-    return f"👋 Welcome back, <b>{escape_html(name)}</b>! Ask me anything, or send /help."
+def welcome_back(name: str, assistant: bool) -> str:
+    ask = "Ask me anything, or send /help." if assistant else "Send /help to see what you can do."
+    return f"👋 Welcome back, <b>{escape_html(name)}</b>! {ask}"
 
 
 def logged_out() -> str:
