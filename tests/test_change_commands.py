@@ -109,7 +109,8 @@ def test_stage_without_a_stage_asks_with_buttons_that_complete_the_command(
         (VENDOR, "/status lead 4 qualified", "leads", "lead-4", {"status": "qualified"}),
         (EMPLOYEE, "/status issue 7 resolved", "issues", "issue-7", {"status": "resolved"}),
         (VENDOR, "/assign lead 4 ed@example.com", "leads", "lead-4", {"assigned_to": "ed"}),
-        (EMPLOYEE, "/stage 6 closed_won", "deals", "deal-6", {"stage": "closed_won"}),
+        (EMPLOYEE, "/stage 6 closed won", "deals", "deal-6", {"stage": "closed_won"}),
+        (EMPLOYEE, "/status issue 7 in progress", "issues", "issue-7", {"status": "in_progress"}),
     ],
 )
 def test_updates_by_command(

@@ -126,8 +126,17 @@ def _new_issue(line: str) -> dict[str, Any]:
     return {"title": title.strip(), "description": description.strip()}
 
 
+def _with_underscores(line: str, values: tuple[str, ...]) -> str:
+    """'closed won' → 'closed_won', 'in progress' → 'in_progress': the values as people type them."""
+    for value in values:
+        if "_" in value:
+            spaced = r"\s+".join(value.split("_"))
+            line = re.sub(rf"\b{spaced}\b", value, line, flags=re.IGNORECASE)
+    return line
+
+
 def _stage(line: str) -> dict[str, Any] | Choice:
-    words = line.split()
+    words = _with_underscores(line, DEAL_STAGES).split()
     if not words:
         raise Usage("say the deal's number and the stage")
     if words[-1] in DEAL_STAGES and len(words) > 1:
@@ -137,7 +146,7 @@ def _stage(line: str) -> dict[str, Any] | Choice:
 
 
 def _status(line: str) -> dict[str, Any] | Choice:
-    words = line.split()
+    words = _with_underscores(line, ISSUE_STATUSES).split()
     if len(words) < 2 or words[0] not in ("lead", "issue"):
         raise Usage("say 'lead' or 'issue', its number, and the status")
     kind, statuses = words[0], LEAD_STATUSES if words[0] == "lead" else ISSUE_STATUSES
@@ -215,7 +224,11 @@ def run_change_command(conversation: Conversation, command: ChangeCommand, line:
         conversation.say(f"✏️ {escape_html(str(usage))}. For example: {escape_html(command.example)}")
         return
     if isinstance(parsed, Choice):
-        conversation.say(f"❔ {escape_html(parsed.prompt)}", _choice_buttons(parsed))
+        buttons = _choice_buttons(parsed)
+        if buttons is None:  # the record's reference is too long for the buttons' data
+            conversation.say(f"✏️ Say it whole, for example: {escape_html(command.example)}")
+        else:
+            conversation.say(f"❔ {escape_html(parsed.prompt)}", buttons)
         return
     caller = session.caller()
     name = _tool_of(command, parsed)
