@@ -311,6 +311,25 @@ def test_cancel_at_the_password_step_cancels(webhook: FunctionServer, telegram: 
     assert link_of(503) is None
 
 
+def test_cancel_with_nothing_in_progress_says_so_to_guests_and_linked_users_alike(
+    webhook: FunctionServer, telegram: FakeTelegram, document_gets: DocumentGets
+) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    guest = ChatUser(webhook, 506)
+    guest.send("/cancel")
+    assert telegram.last_text(506) == "There's nothing to cancel."
+
+    log_in(guest, "a@example.com")
+    menu = [command["command"] for command in telegram.calls_to("setMyCommands")[-1].params["commands"]]
+    assert "cancel" in menu
+    guest.send("/help")
+    assert "/cancel — " in telegram.last_text(506)
+    document_gets.paths.clear()
+    guest.send("/cancel")
+    assert telegram.last_text(506) == "There's nothing to cancel."
+    assert document_gets.paths == ["tg_links/506", "crm_users/u-1"], "a linked user has no login flow to look for"
+
+
 def test_a_linked_users_commands_never_look_for_a_login_flow(
     webhook: FunctionServer, telegram: FakeTelegram, document_gets: DocumentGets
 ) -> None:

@@ -28,6 +28,7 @@ from shared.store.login_state import (
     MAX_FAILURES,
     FailureCounter,
     LoginFlow,
+    delete_flow,
     email_failures_ref,
     flow_ref,
     read_counter,
@@ -80,14 +81,16 @@ def _begin_flow(conversation: Conversation, email_argument: str, greeting: str |
         conversation.say(greeting or texts.ASK_EMAIL)
 
 
-def cancel_login(conversation: Conversation) -> None:
-    """Drop the login flow in progress."""
-    ref = flow_ref(conversation.user.id)
-    if ref.get(retry=RETRY, timeout=TIMEOUT_SECONDS).exists:
-        ref.delete(retry=RETRY, timeout=TIMEOUT_SECONDS)
-        conversation.say(texts.LOGIN_CANCELLED)
-    else:
-        conversation.say(texts.NOTHING_TO_CANCEL)
+def cancel_login(conversation: Conversation) -> str | None:
+    """Drop a guest's login flow in progress; what to tell them, or None when there was none (linked users never
+    have one: linking deletes it, so their /cancel reads nothing here)."""
+    if conversation.session is not None:
+        return None
+    flow = read_flow(conversation.user.id)
+    if flow is None:
+        return None
+    delete_flow(conversation.user.id)
+    return None if flow.expired(clock.now()) else texts.LOGIN_CANCELLED
 
 
 CANCEL = ("cancel", "")
