@@ -41,11 +41,6 @@ def link_command(conversation: Conversation, argument: str) -> None:
     login.start_login(conversation, argument)
 
 
-@registry.command("cancel", "Cancel the login in progress", {GUEST})
-def cancel_command(conversation: Conversation, argument: str) -> None:
-    login.cancel_login(conversation)
-
-
 @registry.command("me", "View your account information", EVERYONE)
 def me(conversation: Conversation, argument: str) -> None:
     session = conversation.require_session()

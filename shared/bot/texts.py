@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from shared.telegram.formatting import escape_html
 
 WELCOME = (
@@ -85,8 +87,18 @@ def wrong_credentials(attempts_left: int) -> str:
     return f"❌ The email or password is incorrect. {attempts_left} {plural} left.\n\n" + ASK_PASSWORD.split("\n\n")[0]
 
 
-def locked_out(minutes: int) -> str:
-    return f"🔒 Too many failed login attempts. Please try again in {minutes} minute{'s' if minutes != 1 else ''}."
+DELETED_DURING_LOCKOUT = "🗑 I deleted your message in case it was a password: I don't check passwords during a lockout."
+
+
+def locked_out(minutes: int, ends_at: dt.datetime, website_url: str) -> str:
+    """The lockout notice; `ends_at` is in the bot's time zone."""
+    website = escape_html(website_url, quote=True)
+    return (
+        f"🔒 Too many failed login attempts. Please try again in {minutes} minute{'s' if minutes != 1 else ''}, "
+        f"at {ends_at:%H:%M %Z}.\n\n"
+        "Or log in without a password: press <b>Link Telegram</b> on the CRM website "
+        f'(<a href="{website}">{website}</a>); it opens this chat and links it at once.'
+    )
 
 
 def already_linked(name: str) -> str:
