@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import requests
 
@@ -32,40 +33,52 @@ DEMO_PROJECT = "demo-crm-bot"
 
 
 def main() -> int:
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _stop)
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(KeyboardInterrupt):
+            run_stack(stack)
+        print("\n■ stopping …", flush=True)
+    return 0
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C (or SIGTERM): leave whatever runs, once; a second Ctrl-C must not cut the clean-up short."""
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def run_stack(stack: contextlib.ExitStack) -> None:
+    """Start everything (each stop registered on `stack`), then chat or poll until EOF or Ctrl-C."""
     state_dir = ROOT / ".devstack"
     state_dir.mkdir(exist_ok=True)
     real_telegram = bool(os.environ.get("TG_BOT_TOKEN"))
-    with contextlib.ExitStack() as stack:
-        print("▶ starting the Firestore emulator …", flush=True)
-        emulator = existing_or_new_emulator(state_dir / "emulator.log")
-        stack.callback(emulator.stop)
-        sandbox = None
-        if not real_telegram:
-            sandbox = terminal_chat.start_sandbox()
-            stack.callback(sandbox.stop)
-        env = function_environment(emulator, sandbox.token if sandbox else None, sandbox.base_url if sandbox else None)
-        os.environ.update({k: v for k, v in env.items() if k in ("FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")})
-        logins = load_demo_data()
-        urls = {}
-        for name, target in FUNCTIONS.items():
-            port = free_port()
-            stack.enter_context(serve(name, target, port, env, state_dir / f"{name}.log"))
-            urls[name] = f"http://127.0.0.1:{port}"
-        for url in urls.values():
-            wait_until_serving(url)
-        print_summary(urls, env, logins, state_dir)
-        try:
-            if real_telegram:
-                from devstack import polling
+    print("▶ starting the Firestore emulator …", flush=True)
+    emulator = existing_or_new_emulator(state_dir / "emulator.log")
+    stack.callback(emulator.stop)
+    sandbox = None
+    if not real_telegram:
+        sandbox = terminal_chat.start_sandbox()
+        stack.callback(sandbox.stop)
+    env = function_environment(emulator, sandbox.token if sandbox else None, sandbox.base_url if sandbox else None)
+    os.environ.update({k: v for k, v in env.items() if k in ("FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")})
+    logins = load_demo_data()
+    urls = {}
+    for name, target in FUNCTIONS.items():
+        port = free_port()
+        stack.enter_context(serve(name, target, port, env, state_dir / f"{name}.log"))
+        urls[name] = f"http://127.0.0.1:{port}"
+    for url in urls.values():
+        wait_until_serving(url)
+    print_summary(urls, env, logins, state_dir)
+    if real_telegram:
+        from devstack import polling
 
-                polling.run(env, urls["webhook"])
-            else:
-                assert sandbox is not None
-                terminal_chat.run(sandbox, urls["webhook"], env["TG_WEBHOOK_SECRET"])
-        except KeyboardInterrupt:
-            pass
-        print("\n■ stopping …", flush=True)
-    return 0
+        polling.run(env, urls["webhook"])
+    else:
+        assert sandbox is not None
+        terminal_chat.run(sandbox, urls["webhook"], env["TG_WEBHOOK_SECRET"])
 
 
 def function_environment(emulator: Emulator, sandbox_token: str | None, sandbox_url: str | None) -> dict[str, str]:
