@@ -14,8 +14,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# exec: Ctrl-C would kill the shell in between, and make would report "*** [run] Interrupt" (devstack.run
+# stops everything and exits 0 on Ctrl-C).
 run: $(STAMP)
-	PYTHONPATH=. $(BIN)/python -m devstack.run
+	PYTHONPATH=. exec $(BIN)/python -m devstack.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -55,8 +55,8 @@ def is_ready(host: str) -> bool:
         return False
 
 
-def start_emulator(log_path: Path | None = None) -> Emulator:
-    """Start a fresh emulator on a free loopback port and wait until it answers."""
+def start_emulator(log_path: Path | None = None, port: int | None = None) -> Emulator:
+    """Start a fresh emulator on this loopback port (a free one by default) and wait until it answers."""
     gcloud = shutil.which("gcloud")
     if gcloud is None:
         raise RuntimeError(
@@ -64,7 +64,7 @@ def start_emulator(log_path: Path | None = None) -> Emulator:
             "('gcloud components install cloud-firestore-emulator', or the Debian package "
             "google-cloud-cli-firestore-emulator)"
         )
-    host = f"127.0.0.1:{free_port()}"
+    host = f"127.0.0.1:{port or free_port()}"
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115  (the process owns it)
     process = subprocess.Popen(
         [gcloud, "emulators", "firestore", "start", f"--host-port={host}", "--quiet"],
@@ -83,9 +83,9 @@ def start_emulator(log_path: Path | None = None) -> Emulator:
     return emulator
 
 
-def existing_or_new_emulator(log_path: Path | None = None) -> Emulator:
-    """The emulator FIRESTORE_EMULATOR_HOST names, or a new one this process owns."""
+def existing_or_new_emulator(log_path: Path | None = None, port: int | None = None) -> Emulator:
+    """The emulator FIRESTORE_EMULATOR_HOST names, or a new one this process owns (on `port` if given)."""
     host = os.environ.get("FIRESTORE_EMULATOR_HOST")
     if host:
         return Emulator(host, None)
-    return start_emulator(log_path)
+    return start_emulator(log_path, port)

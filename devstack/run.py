@@ -1,7 +1,7 @@
 """`make run`: the whole stack on this machine.
 
 Starts the Firestore emulator (unless FIRESTORE_EMULATOR_HOST is set), loads the demo CRM data, serves the
-three functions on localhost with functions-framework, then either
+three functions on localhost with functions-framework, writes `.devstack/env` for other shells, then either
 - with TG_BOT_TOKEN set: runs the bot against real Telegram by long polling, posting each update to the
   local webhook exactly as Telegram would (secret header included), or
 - without it: opens a terminal chat: what you type goes to the local webhook as a Telegram update, and the
@@ -13,83 +13,114 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import requests
 
 from devstack import terminal_chat
 from devstack.emulator import Emulator, existing_or_new_emulator, free_port
+from devstack.local_env import (
+    ROOT,
+    DemoUser,
+    LocalSettingError,
+    chosen_port,
+    stable_secrets,
+    state_dir,
+    write_env_file,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = {"webhook": "telegram_webhook", "notify": "notify", "admin": "admin"}
 DEMO_PROJECT = "demo-crm-bot"
 
 
 def main() -> int:
-    state_dir = ROOT / ".devstack"
-    state_dir.mkdir(exist_ok=True)
-    real_telegram = bool(os.environ.get("TG_BOT_TOKEN"))
-    with contextlib.ExitStack() as stack:
-        print("▶ starting the Firestore emulator …", flush=True)
-        emulator = existing_or_new_emulator(state_dir / "emulator.log")
-        stack.callback(emulator.stop)
-        sandbox = None
-        if not real_telegram:
-            sandbox = terminal_chat.start_sandbox()
-            stack.callback(sandbox.stop)
-        env = function_environment(emulator, sandbox.token if sandbox else None, sandbox.base_url if sandbox else None)
-        os.environ.update({k: v for k, v in env.items() if k in ("FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")})
-        logins = load_demo_data()
-        urls = {}
-        for name, target in FUNCTIONS.items():
-            port = free_port()
-            stack.enter_context(serve(name, target, port, env, state_dir / f"{name}.log"))
-            urls[name] = f"http://127.0.0.1:{port}"
-        for url in urls.values():
-            wait_until_serving(url)
-        print_summary(urls, env, logins, state_dir)
-        try:
-            if real_telegram:
-                from devstack import polling
-
-                polling.run(env, urls["webhook"])
-            else:
-                assert sandbox is not None
-                terminal_chat.run(sandbox, urls["webhook"], env["TG_WEBHOOK_SECRET"])
-        except KeyboardInterrupt:
-            pass
-        print("\n■ stopping …", flush=True)
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _stop)
+    try:
+        with contextlib.ExitStack() as stack:
+            with contextlib.suppress(KeyboardInterrupt):
+                run_stack(stack)
+            print("\n■ stopping …", flush=True)
+    except LocalSettingError as error:
+        print(f"make run: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
-def function_environment(emulator: Emulator, sandbox_token: str | None, sandbox_url: str | None) -> dict[str, str]:
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C (or SIGTERM): leave whatever runs, once; a second Ctrl-C must not cut the clean-up short."""
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def run_stack(stack: contextlib.ExitStack) -> None:
+    """Start everything (each stop registered on `stack`), then chat or poll until EOF or Ctrl-C."""
+    state = state_dir(os.environ)
+    state.mkdir(parents=True, exist_ok=True)
+    real_telegram = bool(os.environ.get("TG_BOT_TOKEN"))
+    ports = {name: chosen_port(name, os.environ) for name in FUNCTIONS}
+    ports["emulator"] = None if os.environ.get("FIRESTORE_EMULATOR_HOST") else chosen_port("emulator", os.environ)
+    print("▶ starting the Firestore emulator …", flush=True)
+    emulator = existing_or_new_emulator(state / "emulator.log", ports["emulator"])
+    stack.callback(emulator.stop)
+    sandbox = None
+    if not real_telegram:
+        sandbox = terminal_chat.start_sandbox()
+        stack.callback(sandbox.stop)
+    env = function_environment(emulator, state, sandbox)
+    os.environ.update({k: v for k, v in env.items() if k in ("FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")})
+    users = load_demo_users()
+    urls = {}
+    for name, target in FUNCTIONS.items():
+        port = ports[name] or free_port()
+        stack.enter_context(serve(name, target, port, env, state / f"{name}.log"))
+        urls[name] = f"http://127.0.0.1:{port}"
+    for url in urls.values():
+        wait_until_serving(url)
+    write_env_file(state / "env", urls, env, users)
+    print_summary(urls, env, users, state)
+    if real_telegram:
+        from devstack import polling
+
+        polling.run(env, urls["webhook"])
+    else:
+        assert sandbox is not None
+        terminal_chat.run(sandbox, urls["webhook"], env["TG_WEBHOOK_SECRET"])
+
+
+def function_environment(emulator: Emulator, state: Path, sandbox: terminal_chat.Sandbox | None) -> dict[str, str]:
     """The environment the local functions run with: the caller's settings, filled in where missing."""
     env = dict(os.environ)
     env.setdefault("GOOGLE_CLOUD_PROJECT", DEMO_PROJECT)
     env["FIRESTORE_EMULATOR_HOST"] = emulator.host
-    env.setdefault("TG_WEBHOOK_SECRET", secrets.token_hex(16))
-    env.setdefault("NOTIFY_SIGNING_SECRET", secrets.token_hex(16))
-    env.setdefault("ADMIN_API_TOKEN", secrets.token_hex(16))
+    env.update(stable_secrets(state, os.environ))
     env.setdefault("WEBSITE_URL", "http://localhost:3000")
-    if sandbox_token and sandbox_url:
-        env["TG_BOT_TOKEN"] = sandbox_token
-        env["TELEGRAM_API_BASE"] = sandbox_url
+    if sandbox is not None:
+        env["TG_BOT_TOKEN"] = sandbox.token
+        env["TELEGRAM_API_BASE"] = sandbox.base_url
     env["PYTHONPATH"] = str(ROOT)
     return env
 
 
-def load_demo_data() -> list[tuple[str, str, str]]:
-    """Load the demo organisation into the emulator; returns (email, password, role) of the demo logins."""
-    from shared.crm.demo import DEMO_DATA_PATH
-    from shared.crm.demo import load_demo_data as load
+def load_demo_users() -> list[DemoUser]:
+    """Load the demo organisations into the emulator; returns their users who can log in, with their CRM ids."""
+    from shared.crm.demo import DEMO_DATA_PATH, load_demo_data
+    from shared.crm.users import find_crm_user_by_email
 
-    return load(DEMO_DATA_PATH)
+    users = []
+    for email, password, role in load_demo_data(DEMO_DATA_PATH):
+        account = find_crm_user_by_email(email)
+        if account is None:
+            raise RuntimeError(f"the demo user {email} was loaded but cannot be found in crm_users")
+        users.append(DemoUser(account.id, email, password, role, account.name, account.org_id))
+    return users
 
 
 @contextlib.contextmanager
@@ -134,19 +165,28 @@ def wait_until_serving(url: str, seconds: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not start: see .devstack/*.log")
 
 
-def print_summary(urls: dict[str, str], env: dict[str, str], logins: list[tuple[str, str, str]], state: Path) -> None:
+def print_summary(urls: dict[str, str], env: dict[str, str], users: list[DemoUser], state: Path) -> None:
     print("\n✔ the stack is up")
     for name, url in urls.items():
         print(f"  {name:8} {url}")
     print(f"  Firestore emulator {env['FIRESTORE_EMULATOR_HOST']} (project {env['GOOGLE_CLOUD_PROJECT']})")
-    print(f"  ADMIN_API_TOKEN={env['ADMIN_API_TOKEN']}  NOTIFY_SIGNING_SECRET={env['NOTIFY_SIGNING_SECRET']}")
-    print(f"  logs in {state}/")
+    print(f"  TG_WEBHOOK_SECRET={env['TG_WEBHOOK_SECRET']}")
+    print(f"  NOTIFY_SIGNING_SECRET={env['NOTIFY_SIGNING_SECRET']}")
+    print(f"  ADMIN_API_TOKEN={env['ADMIN_API_TOKEN']}")
+    print(f"  these, and the demo users' CRM ids: source {_shown(state / 'env')}   logs: {_shown(state)}/")
     if not env.get("GEMINI_API_KEY"):
         print("  GEMINI_API_KEY is not set: commands work, the assistant will say it is not configured")
-    print("\nDemo logins (email / password / role):")
-    for email, password, role in logins:
-        print(f"  {email:32} {password:18} {role}")
+    print("\nDemo logins (email / password / role / CRM user id):")
+    for user in users:
+        print(f"  {user.email:26} {user.password:16} {user.role:9} {user.crm_user_id}")
     print()
+
+
+def _shown(path: Path) -> str:
+    """The path relative to the current directory when it is below it (what one would type)."""
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
 
 
 if __name__ == "__main__":

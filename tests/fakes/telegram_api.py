@@ -111,7 +111,8 @@ class FakeTelegram:
     token: str = "123456:TEST-token"
     bot_username: str = "crm_test_bot"
     calls: list[Call] = field(default_factory=list)
-    on_call: Callable[[Call], None] | None = None
+    on_call: Callable[[Call], None] | None = None  # before the fake answers
+    on_answer: Callable[[Call, dict[str, Any]], None] | None = None  # with the answer's JSON, before it is sent
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _failures: dict[str, list[Failure]] = field(default_factory=dict)
     _blocked_chats: set[int] = field(default_factory=set)
@@ -201,6 +202,10 @@ class FakeTelegram:
             self._updates.append(update)
             self._updates_ready.notify_all()
 
+    def new_message_id(self) -> int:
+        """The id of a message the user sends: one sequence for both sides of every chat, as in private chats."""
+        return next(self._message_ids)
+
     # ----- reading what the bot did -----
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
@@ -236,16 +241,22 @@ class FakeTelegram:
             failure = queued.pop(0) if queued else None
         if self.on_call is not None:
             self.on_call(call)
+        status, payload = self._result(call, failure)
+        if self.on_answer is not None:
+            self.on_answer(call, payload)
+        return status, payload
+
+    def _result(self, call: Call, failure: Failure | None) -> tuple[int, dict[str, Any]]:
         if failure is not None:
             time.sleep(failure.delay)
             error: dict[str, Any] = {"ok": False, "error_code": failure.status, "description": failure.description}
             if failure.retry_after is not None:
                 error["parameters"] = {"retry_after": failure.retry_after}
             return failure.status, error
-        handler = getattr(self, f"_method_{method}", None)
+        handler = getattr(self, f"_method_{call.method}", None)
         if handler is None:
             return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
-        result = handler(params)
+        result = handler(call.params)
         if isinstance(result, tuple):
             return result
         return 200, {"ok": True, "result": result}
