@@ -13,7 +13,7 @@ from google.api_core.exceptions import GoogleAPIError
 
 from shared.config import get_settings
 from shared.notify import ledger
-from shared.notify.events import Event, MalformedBodyError, parse_event
+from shared.notify.events import Event, MalformedBodyError, ReceivedEvent, UnknownEvent, parse_event
 from shared.notify.ledger import DeliveryStatus, LedgerEntry
 from shared.notify.pacer import MESSAGES_PER_SECOND, SECONDS_BETWEEN_MESSAGES_TO_A_CHAT, instance_pacer
 from shared.notify.recipients import Recipient, Refusal, find_recipient
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 PREPARING_THREADS = 16
 REDRIVABLE = frozenset(status for status in ledger.STORED_STATUSES if status is not DeliveryStatus.SENT)
 STILL_PENDING = "not sent before the time budget ran out; a re-drive will send it"
+UNKNOWN_TYPE = "unknown_type"
+"""The reason given for an event of a type this bot does not know."""
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,14 @@ class _Ready:
 
 
 def notify_events(
-    events: Sequence[Event], telegram: TelegramClient | None = None, options: DeliveryOptions = DeliveryOptions()
+    events: Sequence[ReceivedEvent],
+    telegram: TelegramClient | None = None,
+    options: DeliveryOptions = DeliveryOptions(),
 ) -> list[EventResult]:
-    """Claim each event in the ledger and deliver the new ones; a result per event, in order."""
+    """Claim each event in the ledger and deliver the new ones; a result per event, in order.
+
+    An event of a type this bot does not know is answered `failed` (UNKNOWN_TYPE) and not claimed.
+    """
     return _deliver(events, telegram, options, claim=True)
 
 
@@ -146,7 +153,7 @@ def _stored_event(entry: LedgerEntry) -> Event | EventResult:
 
 
 def _deliver(
-    events: Sequence[Event], telegram: TelegramClient | None, options: DeliveryOptions, claim: bool
+    events: Sequence[ReceivedEvent], telegram: TelegramClient | None, options: DeliveryOptions, claim: bool
 ) -> list[EventResult]:
     if not events:
         return []
@@ -157,7 +164,9 @@ def _deliver(
     prepared: list[_Ready | EventResult] = []
     ready: dict[str, _Ready] = {}
 
-    def prepare(event: Event) -> _Ready | EventResult:
+    def prepare(event: ReceivedEvent) -> _Ready | EventResult:
+        if isinstance(event, UnknownEvent):
+            return _unknown_type(event)
         try:
             return _prepare(event, claim, settings.website_url, settings.bot_time_zone)
         except Exception as error:  # a bug met by one event must not fail the others
@@ -184,6 +193,22 @@ def _deliver(
         item if isinstance(item, EventResult) else _result(item.event.id, outcomes[item.message.key])
         for item in prepared
     ]
+
+
+def _unknown_type(event: UnknownEvent) -> EventResult:
+    """Answer an event of a type this bot does not know without recording it, so that the CRM can send it again
+    once the bot knows the type; an id the ledger already holds is a duplicate, as for any event."""
+    try:
+        first = ledger.repeat_of(event.id)
+    except GoogleAPIError as error:  # nothing is sent either way: answer without the look-up
+        log.error("event %s: ledger not readable: %s", event.id, error)
+        first = None
+    if first is not None:
+        return EventResult(event.id, DeliveryStatus.DUPLICATE, first_status=first.status)
+    log.warning(
+        "event %s of type %r, which this bot does not know: answered failed, not recorded", event.id, event.type
+    )
+    return EventResult(event.id, DeliveryStatus.FAILED, UNKNOWN_TYPE)
 
 
 def _prepare(event: Event, claim: bool, website_url: str, time_zone: str) -> _Ready | EventResult:

@@ -106,8 +106,23 @@ def claim(event: Event, lease: dt.timedelta = LEASE) -> Claim:
     first = create_once(doc, entry.model_dump(mode="python"))
     if first is None:
         return Claim(True, entry)
-    doc.update({"duplicates": firestore.Increment(1), "last_duplicate_at": now}, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    _count_repeat(doc, now)
     return Claim(False, LedgerEntry.model_validate(first) if first else None)
+
+
+def repeat_of(event_id: str) -> LedgerEntry | None:
+    """The entry of an event id seen before, this repeat counted as claim() counts one; None for a new id, for which
+    nothing is written."""
+    doc = _ref(event_id)
+    snapshot = doc.get(retry=RETRY, timeout=TIMEOUT_SECONDS)
+    if not snapshot.exists:
+        return None
+    _count_repeat(doc, clock.now())
+    return LedgerEntry.model_validate(snapshot.to_dict())
+
+
+def _count_repeat(doc: Any, now: dt.datetime) -> None:
+    doc.update({"duplicates": firestore.Increment(1), "last_duplicate_at": now}, retry=RETRY, timeout=TIMEOUT_SECONDS)
 
 
 def get_entry(event_id: str) -> LedgerEntry | None:
