@@ -90,6 +90,46 @@ def test_webhook_set_refuses_bad_input(
     assert telegram.calls_to("setWebhook") == []
 
 
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]
+)
+def test_a_json_body_is_read_whatever_its_content_type(
+    admin_fn: FunctionServer, telegram: FakeTelegram, content_type: str | None
+) -> None:
+    add_crm_user("u-7", "seven@example.com")
+    headers = AUTH | ({"Content-Type": content_type} if content_type else {})
+    response = admin_fn.post("/link-codes", data=b'{"user_id": "u-7"}', headers=headers)
+    assert response.status_code == 201, response.text
+    response = admin_fn.post("/webhook/set", data=b'{"webhook_url": "https://bot.example.com/hook"}', headers=headers)
+    assert response.status_code == 200, response.text
+    assert telegram.calls_to("setWebhook")[0].params["url"] == "https://bot.example.com/hook"
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"", "body is empty: send a JSON object"),
+        (b"{not json", "body is not JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+        (b'{"user_id": "u-7"', "body is not JSON: Expecting ',' delimiter at line 1 column 18"),
+        (b"\xff\xfe", "body is not JSON: it is not UTF-8 text"),
+        (b'["u-7"]', "body must be a JSON object, not an array"),
+        (b'"u-7"', "body must be a JSON object, not a string"),
+        (b"7", "body must be a JSON object, not a number"),
+        (b"null", "body must be a JSON object, not null"),
+        (b'{"user_id": 7}', "user_id: Input should be a valid string"),
+        (b'{"user": "u-7"}', "user: Extra inputs are not permitted"),
+    ],
+)
+def test_a_body_that_is_not_the_json_object_a_route_wants_says_exactly_what_is_wrong(
+    admin_fn: FunctionServer, raw: bytes, error: str
+) -> None:
+    add_crm_user("u-7", "seven@example.com")
+    for headers in (AUTH, AUTH | {"Content-Type": "application/json"}):
+        response = admin_fn.post("/link-codes", data=raw, headers=headers)
+        assert response.status_code == 400
+        assert response.json() == {"error": error}
+
+
 def test_commands_sync_publishes_the_guest_menu(admin_fn: FunctionServer, telegram: FakeTelegram) -> None:
     response = admin_fn.post("/commands/sync", headers=AUTH)
     assert response.status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -97,15 +98,40 @@ def handle_admin_request(request: flask.Request) -> flask.Response:
 
 # ----- request parsing -----
 def _body(request: flask.Request, model: type[BaseModel]) -> Any:
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        raise BadRequest("body must be a JSON object")
+    """The body as `model`, read as JSON whatever its Content-Type (curl and some clients send none, or another)."""
+    payload = _json_object(request.get_data())
     try:
         return model.model_validate(payload)
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "body"
         raise BadRequest(f"{field}: {first['msg']}") from None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        raise BadRequest("body is empty: send a JSON object")
+    try:
+        payload = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise BadRequest("body is not JSON: it is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise BadRequest(f"body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except (ValueError, RecursionError):  # an integer of 4300+ digits, absurd nesting
+        raise BadRequest("body is not JSON that can be read: a number too long or nesting too deep") from None
+    if not isinstance(payload, dict):
+        raise BadRequest(f"body must be a JSON object, not {_json_kind(payload)}")
+    return payload
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string" if isinstance(value, str) else "an array"
 
 
 def _int_arg(request: flask.Request, name: str, default: int, low: int, high: int) -> int:
@@ -284,7 +310,7 @@ def notifications(request: flask.Request) -> flask.Response:
 
 
 def redrive_route(request: flask.Request) -> flask.Response:
-    body: Redrive = _body(request, Redrive) if request.get_data() else Redrive()
+    body: Redrive = _body(request, Redrive) if request.get_data().strip() else Redrive()
     if not body.statuses or not set(body.statuses) <= {"pending", "failed"}:
         raise BadRequest("statuses must be a non-empty list of pending and failed")
     if not 1 <= body.limit <= MAX_LIMIT:
