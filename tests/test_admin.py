@@ -14,6 +14,7 @@ from tests.chat import ChatUser
 from tests.crm_data import add_crm_user
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import ADMIN_TOKEN, WEBHOOK_SECRET, FunctionServer
+from tests.test_notify import event, ledger_doc, link_user, signed_post
 
 pytestmark = pytest.mark.emulator
 
@@ -223,3 +224,31 @@ def test_stats_counts_links_logins_and_commands(admin_fn: FunctionServer, webhoo
 def test_notifications_listing_validates_status(admin_fn: FunctionServer) -> None:
     assert admin_fn.get("/notifications?status=failed", headers=AUTH).json() == {"notifications": []}
     assert admin_fn.get("/notifications?status=sent", headers=AUTH).status_code == 400
+
+
+# ----- re-drives over HTTP -----
+def test_a_redrive_skips_what_can_never_be_sent_says_why_and_sends_the_rest(
+    admin_fn: FunctionServer, notify_fn: FunctionServer, telegram: FakeTelegram
+) -> None:
+    link_user("u1", 501, customer_id="c1")
+    get_db().collection("orders").document("o-org-2").set({"customer_id": "c1", "org_id": "org-2"})
+    refused = [event("e-customer", customer_id="c2"), event("e-org", "order.paid", order_id="o-org-2")]
+    answer = signed_post(notify_fn, {"events": refused}).json()
+    assert [result["status"] for result in answer["results"]] == ["failed", "failed"]
+    clock.advance(dt.timedelta(seconds=1))
+    telegram.fail("sendMessage", 502, "Bad Gateway", times=3)
+    [transient] = signed_post(notify_fn, event("e-telegram", "message")).json()["results"]
+    assert transient["status"] == "failed"
+
+    response = admin_fn.post("/notifications/redrive", json={"limit": 1}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert [(result["id"], result["status"]) for result in report["results"]] == [("e-telegram", "sent")]
+    assert (report["counts"], report["skipped"]) == ({"sent": 1}, 2)
+    assert report["skipped_by_reason"] == {"other_customer": 1, "other_organisation": 1}
+    for event_id in ("e-customer", "e-org"):
+        entry = ledger_doc(event_id)
+        assert entry is not None
+        assert (entry["status"], entry["redrives"]) == ("failed", 0)
+    again = admin_fn.post("/notifications/redrive", headers=AUTH).json()
+    assert (again["results"], again["skipped"]) == ([], 2)

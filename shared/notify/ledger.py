@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -194,12 +194,32 @@ def entries_with_status(
 
     Needs the composite index (status, received_at) on tg_notifications.
     """
+    query = _oldest_first_with_status(statuses, since).limit(limit)
+    return [LedgerEntry.model_validate(s.to_dict()) for s in query.get(retry=RETRY, timeout=TIMEOUT_SECONDS)]
+
+
+def iter_entries_with_status(statuses: Iterable[DeliveryStatus | str], page_size: int = 100) -> Iterator[LedgerEntry]:
+    """Every entry with any of `statuses`, oldest first, read a page of `page_size` at a time as the caller goes on.
+
+    Needs the same index as entries_with_status.
+    """
+    query = _oldest_first_with_status(statuses).limit(page_size)
+    last_read = None
+    while True:
+        page = (query if last_read is None else query.start_after(last_read)).get(retry=RETRY, timeout=TIMEOUT_SECONDS)
+        for snapshot in page:
+            yield LedgerEntry.model_validate(snapshot.to_dict())
+        if len(page) < page_size:
+            return
+        last_read = page[-1]  # a snapshot cursor: entries received at the same instant are neither lost nor repeated
+
+
+def _oldest_first_with_status(statuses: Iterable[DeliveryStatus | str], since: dt.datetime | None = None) -> Any:
     values = sorted({DeliveryStatus(status).value for status in statuses})
     query = get_db().collection(Collections.NOTIFICATIONS).where(filter=FieldFilter("status", "in", values))
     if since is not None:
         query = query.where(filter=FieldFilter("received_at", ">=", since))
-    query = query.order_by("received_at").limit(limit)
-    return [LedgerEntry.model_validate(s.to_dict()) for s in query.get(retry=RETRY, timeout=TIMEOUT_SECONDS)]
+    return query.order_by("received_at")
 
 
 def counts_by_status(since: dt.datetime | None = None, until: dt.datetime | None = None) -> dict[str, int]:
