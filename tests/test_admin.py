@@ -7,18 +7,21 @@ import datetime as dt
 import pytest
 
 from shared import clock
+from shared.admin.endpoint import ROUTES
+from shared.config import get_settings
 from shared.roles import Role
 from shared.store import links
 from shared.store.db import get_db
 from tests.chat import ChatUser
 from tests.crm_data import add_crm_user
 from tests.fakes.telegram_api import FakeTelegram
-from tests.harness import ADMIN_TOKEN, WEBHOOK_SECRET, FunctionServer
+from tests.harness import ADMIN_TOKEN, LINK_CODE_TOKEN, WEBHOOK_SECRET, FunctionServer
 from tests.test_notify import event, ledger_doc, link_user, signed_post
 
 pytestmark = pytest.mark.emulator
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+WEBSITE_AUTH = {"Authorization": f"Bearer {LINK_CODE_TOKEN}"}
 
 
 def link(telegram_user_id: int, crm_user_id: str, role: Role = Role.CUSTOMER, name: str = "Cat") -> links.Link:
@@ -224,6 +227,57 @@ def test_stats_counts_links_logins_and_commands(admin_fn: FunctionServer, webhoo
 def test_notifications_listing_validates_status(admin_fn: FunctionServer) -> None:
     assert admin_fn.get("/notifications?status=failed", headers=AUTH).json() == {"notifications": []}
     assert admin_fn.get("/notifications?status=sent", headers=AUTH).status_code == 400
+
+
+# ----- the website's token: link codes only -----
+def test_the_link_code_token_creates_link_codes(admin_fn: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-7", "seven@example.com", name="Seven")
+    response = admin_fn.post("/link-codes", json={"email": "seven@example.com"}, headers=WEBSITE_AUTH)
+    assert response.status_code == 201, response.text
+    assert response.json()["deep_link"].startswith("https://t.me/crm_test_bot?start=")
+    assert admin_fn.post("/link-codes", json={"user_id": "u-7"}, headers=AUTH).status_code == 201
+
+
+def _every_other_route() -> list[tuple[str, str]]:
+    """(method, path) of every admin route but POST /link-codes, read from the route table, and a path there is not."""
+    adapter = ROUTES.bind("admin")
+    calls = [("GET", "/nope"), ("GET", "/link-codes")]
+    for rule in ROUTES.iter_rules():
+        path = adapter.build(rule.endpoint, {argument: 1 for argument in rule.arguments})
+        calls += [(method, path) for method in sorted(rule.methods or ()) if method not in ("HEAD", "OPTIONS")]
+    return [call for call in calls if call != ("POST", "/link-codes")]
+
+
+def test_the_link_code_token_is_refused_on_every_other_route(admin_fn: FunctionServer, telegram: FakeTelegram) -> None:
+    linked = link(1, "c-1")
+    routes = _every_other_route()
+    assert ("POST", "/users/1/unlink") in routes
+    for method, path in routes:
+        body = {"webhook_url": "https://evil.example.com"}
+        response = admin_fn.request(method, path, json=body, headers=WEBSITE_AUTH)
+        assert response.status_code == 403, (method, path, response.text)
+        assert response.json() == {"error": "this token only creates link codes (POST /link-codes)"}
+    assert telegram.calls == []
+    assert links.get_link(1) == linked
+
+
+def test_without_link_code_api_token_only_the_admin_token_makes_link_codes(
+    admin_fn: FunctionServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_crm_user("u-7", "seven@example.com")
+    monkeypatch.setenv("LINK_CODE_API_TOKEN", "")
+    get_settings.cache_clear()
+    for headers in (WEBSITE_AUTH, {"Authorization": "Bearer "}):
+        response = admin_fn.post("/link-codes", json={"user_id": "u-7"}, headers=headers)
+        assert response.status_code == 401
+    assert admin_fn.post("/link-codes", json={"user_id": "u-7"}, headers=AUTH).status_code == 201
+
+
+def test_a_wrong_or_truncated_link_code_token_is_401(admin_fn: FunctionServer) -> None:
+    add_crm_user("u-7", "seven@example.com")
+    for token in (LINK_CODE_TOKEN[:-1], LINK_CODE_TOKEN + "x", LINK_CODE_TOKEN.upper()):
+        response = admin_fn.post("/link-codes", json={"user_id": "u-7"}, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
 
 
 # ----- re-drives over HTTP -----

@@ -1,4 +1,5 @@
-"""The admin function's routes. Every route needs `Authorization: Bearer <ADMIN_API_TOKEN>`."""
+"""The admin function's routes. Every route needs `Authorization: Bearer <ADMIN_API_TOKEN>`; POST /link-codes also
+takes the website's narrower LINK_CODE_API_TOKEN."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
 import flask
 from google.api_core.exceptions import GoogleAPIError
 from google.cloud.firestore_v1.base_query import FieldFilter
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from shared import clock
@@ -64,16 +66,30 @@ ROUTES = Map(
 )
 
 
+class Caller(Enum):
+    """Who a bearer token says the caller is."""
+
+    OPERATOR = "ADMIN_API_TOKEN"
+    WEBSITE = "LINK_CODE_API_TOKEN"
+
+
+WEBSITE_ENDPOINTS = frozenset({"link_codes"})
+"""The routes LINK_CODE_API_TOKEN may call: the CRM website creates link codes, and nothing else."""
+
+
 def handle_admin_request(request: flask.Request) -> flask.Response:
     """Authenticate, route, and turn bad input into 400s naming the field."""
     try:
-        expected = get_settings().require("ADMIN_API_TOKEN")
+        settings = get_settings()
+        admin_token = settings.require("ADMIN_API_TOKEN")
     except (MissingSettingError, InvalidSettingsError) as error:
         log.error("admin misconfigured: %s", error)
         return error_response(503, str(error))
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+    caller = _caller(request, admin_token, settings.link_code_api_token)
+    if caller is None:
         return error_response(401, "missing or wrong bearer token")
+    if caller is Caller.WEBSITE and _endpoint(request) not in WEBSITE_ENDPOINTS:
+        return error_response(403, "this token only creates link codes (POST /link-codes)")
     adapter = ROUTES.bind("admin", path_info=request.path)
     try:
         endpoint, arguments = adapter.match(request.path, method=request.method)
@@ -94,6 +110,27 @@ def handle_admin_request(request: flask.Request) -> flask.Response:
     except GoogleAPIError as error:
         log.error("admin %s: Firestore failed: %s", endpoint, error)
         return error_response(503, "storage unavailable, retry later")
+
+
+def _caller(request: flask.Request, admin_token: str, link_code_token: SecretStr | None) -> Caller | None:
+    """Whose bearer token the request carries, if any; each token is compared in constant time."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    presented = given.strip().encode()
+    if hmac.compare_digest(presented, admin_token.encode()):
+        return Caller.OPERATOR
+    if link_code_token is not None and hmac.compare_digest(presented, link_code_token.get_secret_value().encode()):
+        return Caller.WEBSITE
+    return None
+
+
+def _endpoint(request: flask.Request) -> str | None:
+    try:
+        endpoint, _ = ROUTES.bind("admin", path_info=request.path).match(request.path, method=request.method)
+    except HTTPException:
+        return None
+    return str(endpoint)
 
 
 # ----- request parsing -----
