@@ -126,6 +126,7 @@ def _caller(request: flask.Request, admin_token: str, link_code_token: SecretStr
 
 
 def _endpoint(request: flask.Request) -> str | None:
+    """The endpoint the request's path and method route to, or None (no such route, or the wrong method)."""
     try:
         endpoint, _ = ROUTES.bind("admin", path_info=request.path).match(request.path, method=request.method)
     except HTTPException:

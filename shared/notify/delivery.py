@@ -251,6 +251,9 @@ def _unknown_type(event: UnknownEvent) -> EventResult:
     except GoogleAPIError as error:  # nothing is sent either way: answer without the look-up
         log.error("event %s: ledger not readable: %s", event.id, error)
         first = None
+    except Exception:  # a bug must not fail the other events, and the answer stands without the look-up
+        log.exception("event %s: looking its id up in the ledger failed", event.id)
+        first = None
     if first is not None:
         return EventResult(event.id, DeliveryStatus.DUPLICATE, first_status=first.status)
     log.warning(

@@ -275,7 +275,7 @@ def parse_body(raw: bytes) -> list[ReceivedEvent]:
 
 
 def _received_event(payload: Any, prefix: str) -> ReceivedEvent:
-    """A known event, or an UnknownEvent when `type` is present but not a known type (a string or not)."""
+    """A known event, or an UnknownEvent when `type` is given but is none of EVENT_TYPES (then it must be a string)."""
     if not isinstance(payload, dict) or "type" not in payload or payload["type"] in EVENT_TYPES:
         try:
             return _event_adapter.validate_python(payload)
