@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
+    @property
+    def assistant_configured(self) -> bool:
+        """Whether free text goes to the assistant (a Gemini key is set); every change has a command either way."""
+        return self.gemini_api_key is not None
+
     def require(self, name: str) -> str:
         """The value of a secret or optional setting by its environment name, or MissingSettingError."""
         field_name = name.lower()

@@ -191,6 +191,70 @@ def test_users_list_filter_and_unlink(admin_fn: FunctionServer, telegram: FakeTe
     assert admin_fn.post("/users/1/unlink", headers=AUTH).status_code == 404
 
 
+def lock_out(webhook: FunctionServer, telegram_user_id: int, email: str) -> ChatUser:
+    user = ChatUser(webhook, telegram_user_id)
+    user.send(f"/login {email}")
+    for guess in ("wrong-1", "wrong-2", "wrong-3"):
+        user.send(guess)
+    return user
+
+
+def test_lifting_the_lockouts_of_a_telegram_user_and_of_an_email_lets_the_owner_log_in(
+    admin_fn: FunctionServer, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user("u-1", "a@example.com", "pw", name="Ann")
+    user = lock_out(webhook, 8, "a@example.com")
+
+    lifted = admin_fn.request("DELETE", "/lockouts/8", headers=AUTH)
+    assert (lifted.status_code, lifted.json()) == (200, {"ok": True, "telegram_user_id": 8, "lifted": True})
+    user.send("/login a@example.com")
+    user.send("pw")
+    assert "Too many failed login attempts" in telegram.last_text(8), "the email's lockout is its own"
+
+    lifted = admin_fn.request("DELETE", "/lockouts", params={"email": " A@Example.com"}, headers=AUTH)
+    assert (lifted.status_code, lifted.json()) == (200, {"ok": True, "email": "a@example.com", "lifted": True})
+    user.send("/login a@example.com")
+    user.send("pw")
+    assert "Welcome, Ann" in telegram.last_text(8)
+
+    assert admin_fn.request("DELETE", "/lockouts/8", headers=AUTH).json()["lifted"] is False
+    entries = [e for e in admin_fn.get("/audit", headers=AUTH).json()["entries"] if e["event"] == "lockout_lifted"]
+    assert [(e["telegram_user_id"], e["crm_user_id"], e["details"]) for e in reversed(entries)] == [
+        (8, None, {"scope": "telegram_user"}),
+        (None, "u-1", {"scope": "email"}),
+    ]
+
+
+def test_lifting_an_email_lockout_says_nothing_of_whether_the_email_is_registered(
+    admin_fn: FunctionServer, webhook: FunctionServer
+) -> None:
+    add_crm_user("u-1", "known@example.com")
+    for email in ("known@example.com", "nobody@example.com"):
+        answer = admin_fn.request("DELETE", "/lockouts", params={"email": email}, headers=AUTH)
+        assert (answer.status_code, answer.json()) == (200, {"ok": True, "email": email, "lifted": False})
+    lock_out(webhook, 9, "nobody@example.com")
+    answer = admin_fn.request("DELETE", "/lockouts", params={"email": "nobody@example.com"}, headers=AUTH)
+    assert answer.json() == {"ok": True, "email": "nobody@example.com", "lifted": True}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "field"),
+    [
+        ("DELETE", "/lockouts", 400, "email"),
+        ("DELETE", "/lockouts?email=not-an-email", 400, "email"),
+        ("DELETE", "/lockouts/8?email=a@example.com", 400, "email"),
+        ("DELETE", "/lockouts/eight", 404, "/lockouts/eight"),
+        ("GET", "/lockouts/8", 405, "GET"),
+    ],
+)
+def test_lifting_a_lockout_refuses_bad_input(
+    admin_fn: FunctionServer, method: str, path: str, status: int, field: str
+) -> None:
+    answer = admin_fn.request(method, path, headers=AUTH)
+    assert answer.status_code == status
+    assert field in answer.json()["error"]
+
+
 def test_audit_since_and_limit(admin_fn: FunctionServer, webhook: FunctionServer, telegram: FakeTelegram) -> None:
     add_crm_user("u-1", "a@example.com", "pw")
     user = ChatUser(webhook, 5)

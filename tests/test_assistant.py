@@ -318,9 +318,17 @@ def test_no_api_key_points_to_the_commands(
     monkeypatch.setenv("GEMINI_API_KEY", "")
     get_settings.cache_clear()
     get_genai_client.cache_clear()
-    ChatUser(webhook, VENDOR).send("hi")
-    assert "isn't configured" in telegram.last_text(VENDOR)
-    assert "/help" in telegram.last_text(VENDOR)
+    user = ChatUser(webhook, VENDOR)
+    user.send("hi")
+    reply = telegram.last_text(VENDOR)
+    assert "command" in reply
+    assert "/help" in reply
+    for operator_detail in ("Gemini", "API key", "configured"):
+        assert operator_detail not in reply, "end users are never told about configuration"
+    for command in ("/start", "/help"):
+        user.send(command)
+        assert "ask me" not in telegram.last_text(VENDOR).lower(), f"{command} promises an assistant that is not there"
+    assert "/newlead" in telegram.last_text(VENDOR), "/help lists the commands that do what the assistant would"
     get_genai_client.cache_clear()
 
 

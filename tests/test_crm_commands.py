@@ -473,3 +473,19 @@ def test_a_support_draft_does_not_survive_a_change_of_account(
     user.send("not a ticket")
     assert telegram.last_text(CUSTOMER) == "assistant: not a ticket"
     assert issues() == []
+
+
+def test_cancel_stops_a_support_draft_and_says_so(
+    webhook: FunctionServer, telegram: FakeTelegram, crm: None, router_takes_support_messages: None
+) -> None:
+    user = ChatUser(webhook, CUSTOMER)
+    user.send("/support")
+    user.send("/cancel")
+    assert telegram.last_text(CUSTOMER) == commands.SUPPORT_CANCELLED
+    assert support_draft_until() is None
+    user.send("hello")
+    assert telegram.last_text(CUSTOMER) == "assistant: hello"
+    assert issues() == []
+
+    user.send("/cancel")
+    assert telegram.last_text(CUSTOMER) == "There's nothing to cancel."

@@ -6,12 +6,14 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
 
 from shared import clock
 from shared.auth.link_codes import issue_link_code
+from shared.config import get_settings
 from shared.crm.users import get_crm_user
 from shared.store import db
 from shared.store.db import get_db
@@ -38,6 +40,17 @@ def log_in(user: ChatUser, email: str, password: str = PASSWORD) -> None:
     user.send("/start")
     user.send(email)
     user.send(password)
+
+
+def lock_out(user: ChatUser, email: str) -> None:
+    """Three wrong passwords for `email`: the Telegram user and the email are locked out."""
+    user.send(f"/login {email}")
+    for guess in ("guess-1", "guess-2", "guess-3"):
+        user.send(guess)
+
+
+def failure_counters() -> dict[str, dict[str, Any]]:
+    return {doc.id: doc.to_dict() or {} for doc in get_db().collection("tg_login_failures").stream()}
 
 
 class DocumentGets(grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
@@ -150,6 +163,56 @@ def test_three_failures_lock_out_the_telegram_user_and_the_email_everywhere(
     assert link_of(301) is not None
 
 
+@pytest.mark.parametrize("password", [PASSWORD, "/Sl4sh-first", "/frobnicate " + PASSWORD, "own@example.com"])
+def test_a_password_typed_during_a_lockout_is_deleted_and_neither_checked_nor_counted(
+    webhook: FunctionServer, telegram: FakeTelegram, password: str
+) -> None:
+    add_crm_user("u-1", "a@example.com", password)
+    user = ChatUser(webhook, 330)
+    lock_out(user, "a@example.com")
+    counters, deleted = failure_counters(), len(telegram.calls_to("deleteMessage"))
+
+    user.send(password)
+
+    assert [call.params for call in telegram.calls_to("deleteMessage")[deleted:]] == [
+        {"chat_id": 330, "message_id": user.last_message_id}
+    ]
+    notice = telegram.last_text(330)
+    assert "deleted your message" in notice
+    assert "Too many failed login attempts" in notice
+    assert link_of(330) is None
+    assert failure_counters() == counters
+    assert [e["event"] for e in audit_events()].count("login_failed") == 3
+
+
+def test_the_lockout_notice_says_when_it_ends_and_how_to_log_in_without_a_password(
+    webhook: FunctionServer, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOT_TIME_ZONE", "Asia/Kolkata")
+    get_settings.cache_clear()
+    add_crm_user("u-1", "a@example.com", PASSWORD, name="Locked Lou")
+    user = ChatUser(webhook, 331)
+    lock_out(user, "a@example.com")
+    ends = f"{failure_counters()['tg-331']['locked_until'].astimezone(ZoneInfo('Asia/Kolkata')):%H:%M} IST"
+    notice = telegram.last_text(331)
+    assert f"15 minutes, at {ends}" in notice
+    assert "<b>Link Telegram</b>" in notice
+    assert '<a href="https://crm.example.com">' in notice
+
+    clock.advance(dt.timedelta(minutes=10))
+    deleted = len(telegram.calls_to("deleteMessage"))
+    user.send("/start")
+    assert f"5 minutes, at {ends}" in telegram.last_text(331)
+    user.send("/help")
+    assert "/login — Log in" in telegram.last_text(331)
+    assert len(telegram.calls_to("deleteMessage")) == deleted, "commands are answered, not deleted"
+
+    crm_user = get_crm_user("u-1")
+    assert crm_user is not None
+    user.send(f"/start {issue_link_code(crm_user, 'crm_test_bot').code}")
+    assert "Welcome, Locked Lou" in telegram.last_text(331)
+
+
 def test_logging_into_your_own_account_keeps_your_failed_guesses_on_other_emails(
     webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
@@ -246,6 +309,25 @@ def test_cancel_at_the_password_step_cancels(webhook: FunctionServer, telegram: 
     user.send(PASSWORD)
     assert "not logged in" in telegram.last_text(503)
     assert link_of(503) is None
+
+
+def test_cancel_with_nothing_in_progress_says_so_to_guests_and_linked_users_alike(
+    webhook: FunctionServer, telegram: FakeTelegram, document_gets: DocumentGets
+) -> None:
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    guest = ChatUser(webhook, 506)
+    guest.send("/cancel")
+    assert telegram.last_text(506) == "There's nothing to cancel."
+
+    log_in(guest, "a@example.com")
+    menu = [command["command"] for command in telegram.calls_to("setMyCommands")[-1].params["commands"]]
+    assert "cancel" in menu
+    guest.send("/help")
+    assert "/cancel — " in telegram.last_text(506)
+    document_gets.paths.clear()
+    guest.send("/cancel")
+    assert telegram.last_text(506) == "There's nothing to cancel."
+    assert document_gets.paths == ["tg_links/506", "crm_users/u-1"], "a linked user has no login flow to look for"
 
 
 def test_a_linked_users_commands_never_look_for_a_login_flow(

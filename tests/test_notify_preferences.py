@@ -34,13 +34,13 @@ def test_notifications_shows_the_settings_with_buttons(webhook: FunctionServer, 
     ChatUser(webhook, 501).send("/notifications")
     text = telegram.last_text(501)
     assert "Notification settings" in text
-    assert "💳 Payments: 🔕 off" in text
+    assert "💳 Payments: ⛔ off" in text
     assert "📄 Files: ✅ on" in text
-    assert buttons(telegram) == [
-        ("✅ 📄 Files", "notif:files:off"),
-        ("✅ 🛒 Orders", "notif:orders:off"),
-        ("🔕 💳 Payments", "notif:payments:on"),
-        ("✅ 💬 Messages from our team", "notif:messages:off"),
+    assert buttons(telegram) == [  # each button says what it does, 🔕 turning off and 🔔 turning on, everywhere
+        ("🔕 Turn off 📄 Files", "notif:files:off"),
+        ("🔕 Turn off 🛒 Orders", "notif:orders:off"),
+        ("🔔 Turn on 💳 Payments", "notif:payments:on"),
+        ("🔕 Turn off 💬 Messages from our team", "notif:messages:off"),
         ("🔕 Turn all off", "notif:all:off"),
     ]
 
@@ -65,8 +65,8 @@ def test_buttons_change_the_link_and_edit_the_message_in_place(
     assert preferences(501) == NotificationPreferences(enabled=True, muted_groups=["orders"])
     edit = telegram.calls_to("editMessageText")[-1]
     assert (edit.params["chat_id"], edit.params["message_id"]) == (501, settings_message)
-    assert "🛒 Orders: 🔕 off" in edit.params["text"]
-    assert ("🔕 🛒 Orders", "notif:orders:on") in buttons(telegram, "editMessageText")
+    assert "🛒 Orders: ⛔ off" in edit.params["text"]
+    assert ("🔔 Turn on 🛒 Orders", "notif:orders:on") in buttons(telegram, "editMessageText")
     assert telegram.calls_to("answerCallbackQuery")[-1].params["text"] == "Saved"
 
     results = notify_events([parse_event(event("e1", "order.paid")), parse_event(event("e2", "file.ready"))])
@@ -109,8 +109,8 @@ def test_a_settings_message_telegram_will_not_edit_is_sent_anew(
     ChatUser(webhook, 501).press("notif:orders:off", message_id=4242)
     assert preferences(501).muted_groups == ["orders"]
     assert len(telegram.calls_to("editMessageText")) == 2
-    assert "🛒 Orders: 🔕 off" in telegram.last_text(501)
-    assert ("🔕 🛒 Orders", "notif:orders:on") in buttons(telegram)
+    assert "🛒 Orders: ⛔ off" in telegram.last_text(501)
+    assert ("🔔 Turn on 🛒 Orders", "notif:orders:on") in buttons(telegram)
     assert telegram.calls_to("answerCallbackQuery")[-1].params["text"] == "Saved"
 
 

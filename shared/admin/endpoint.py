@@ -23,6 +23,8 @@ from shared import clock
 from shared.admin.stats import collect_stats
 from shared.auth import menus
 from shared.auth.link_codes import LinkCodeError, issue_link_code
+from shared.auth.lockouts import lift_email_lockout, lift_telegram_user_lockout
+from shared.auth.login import normalise_email
 from shared.bot.commands import GUEST, registry
 from shared.config import InvalidSettingsError, MissingSettingError, get_settings
 from shared.crm.users import find_crm_user_by_email, get_crm_user
@@ -61,6 +63,8 @@ ROUTES = Map(
         Rule("/audit", methods=["GET"], endpoint="audit"),
         Rule("/notifications", methods=["GET"], endpoint="notifications"),
         Rule("/notifications/redrive", methods=["POST"], endpoint="redrive"),
+        Rule("/lockouts", methods=["DELETE"], endpoint="lockouts"),
+        Rule("/lockouts/<int:telegram_user_id>", methods=["DELETE"], endpoint="lockouts"),
     ],
     strict_slashes=False,
 )
@@ -356,6 +360,21 @@ def redrive_route(request: flask.Request) -> flask.Response:
     return json_response(redrive(statuses=tuple(body.statuses), limit=body.limit).as_json())
 
 
+def lockouts(request: flask.Request, telegram_user_id: int | None = None) -> flask.Response:
+    """Lift the login lockout of a Telegram user (in the path) or of an email (?email=); the answer is alike for
+    registered and unknown emails, whose failures are counted alike."""
+    email_argument = request.args.get("email")
+    if telegram_user_id is not None:
+        if email_argument is not None:
+            raise BadRequest("email: lift an email's lockout with DELETE /lockouts?email=..., without a user id")
+        lifted = lift_telegram_user_lockout(telegram_user_id)
+        return json_response({"ok": True, "telegram_user_id": telegram_user_id, "lifted": lifted})
+    email = normalise_email(email_argument or "")
+    if email is None:
+        raise BadRequest("email must be an email address (or give a Telegram user id: DELETE /lockouts/<id>)")
+    return json_response({"ok": True, "email": email, "lifted": lift_email_lockout(email)})
+
+
 _bot_username_cache: list[str] = []
 
 
@@ -381,4 +400,5 @@ HANDLERS: dict[str, Handler] = {
     "audit": audit,
     "notifications": notifications,
     "redrive": redrive_route,
+    "lockouts": lockouts,
 }

@@ -37,10 +37,10 @@ TYPING_EVERY_SECONDS = 5.0
 
 REPLIES = {
     Failure.NOT_CONFIGURED: (
-        "🤖 The assistant isn't configured on this bot (no Gemini API key). You can still use the commands in /help."
+        "🤖 I can't answer questions in my own words on this bot, but everything I do has a command: see /help."
     ),
-    Failure.BUSY: "⏳ The assistant is busy right now. Please try again in a moment.",
-    Failure.TIMEOUT: "⏳ That took too long to answer. Please try again in a moment.",
+    Failure.BUSY: "⏳ The assistant is busy right now. Please try again in a moment, or use the commands in /help.",
+    Failure.TIMEOUT: "⏳ That took too long to answer. Please try again in a moment, or use the commands in /help.",
     Failure.BLOCKED: "🚫 I can't help with that request.",
     Failure.EMPTY: "🤔 I didn't get an answer for that. Could you rephrase it?",
     Failure.MALFORMED: "🤔 I couldn't work out how to do that. Could you rephrase it?",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -14,8 +15,10 @@ from shared import clock
 from shared.auth import linking
 from shared.auth.passwords import PasswordCheck
 from shared.bot import texts
+from shared.bot.commands import registry
 from shared.bot.conversation import Conversation
 from shared.config import get_settings
+from shared.crm.periods import bot_zone
 from shared.crm.users import CrmUser, find_crm_user_by_email
 from shared.store import audit
 from shared.store.db import RETRY, TIMEOUT_SECONDS, new_transaction
@@ -25,6 +28,7 @@ from shared.store.login_state import (
     MAX_FAILURES,
     FailureCounter,
     LoginFlow,
+    delete_flow,
     email_failures_ref,
     flow_ref,
     read_counter,
@@ -52,11 +56,15 @@ def start_login(conversation: Conversation, email_argument: str = "", greeting: 
     if conversation.session is not None:
         conversation.say(texts.already_linked(conversation.session.user.name))
         return
-    now = clock.now()
-    minutes = _locked_minutes(read_counter(telegram_failures_ref(conversation.user.id)), now)
-    if minutes:
-        conversation.say(texts.locked_out(minutes))
+    lock_end = _telegram_user_lock_end(conversation.user.id)
+    if lock_end is not None:
+        _say_locked_out(conversation, lock_end)
         return
+    _begin_flow(conversation, email_argument, greeting)
+
+
+def _begin_flow(conversation: Conversation, email_argument: str, greeting: str | None) -> None:
+    now = clock.now()
     email = normalise_email(email_argument) if email_argument else None
     flow = LoginFlow(
         step="password" if email else "email",
@@ -73,14 +81,16 @@ def start_login(conversation: Conversation, email_argument: str = "", greeting: 
         conversation.say(greeting or texts.ASK_EMAIL)
 
 
-def cancel_login(conversation: Conversation) -> None:
-    """Drop the login flow in progress."""
-    ref = flow_ref(conversation.user.id)
-    if ref.get(retry=RETRY, timeout=TIMEOUT_SECONDS).exists:
-        ref.delete(retry=RETRY, timeout=TIMEOUT_SECONDS)
-        conversation.say(texts.LOGIN_CANCELLED)
-    else:
-        conversation.say(texts.NOTHING_TO_CANCEL)
+def cancel_login(conversation: Conversation) -> str | None:
+    """Drop a guest's login flow in progress; what to tell them, or None when there was none (linked users never
+    have one: linking deletes it, so their /cancel reads nothing here)."""
+    if conversation.session is not None:
+        return None
+    flow = read_flow(conversation.user.id)
+    if flow is None:
+        return None
+    delete_flow(conversation.user.id)
+    return None if flow.expired(clock.now()) else texts.LOGIN_CANCELLED
 
 
 CANCEL = ("cancel", "")
@@ -90,7 +100,9 @@ def handle_login_text(conversation: Conversation, text: str, command: tuple[str,
     """Take a message of a user who is not linked when the login flow wants it; False to route it on.
 
     `command` is the message parsed as a command, if it is one. While a password is awaited, every text but a
-    bare /cancel is the password, commands included; at other times commands are left to their handlers.
+    bare /cancel is the password, commands included; at other times commands are left to their handlers. While the
+    Telegram user is locked out, a message that is not one of our commands may be a password typed again: it is
+    deleted, and neither checked nor counted.
     """
     if conversation.session is not None:
         return False
@@ -98,11 +110,17 @@ def handle_login_text(conversation: Conversation, text: str, command: tuple[str,
     if flow is not None and flow.step == "password" and _is_password(flow, command):
         _password_step(conversation, text)
         return True
+    if flow is None and (command is None or registry.find(command[0]) is None):
+        lock_end = _telegram_user_lock_end(conversation.user.id)
+        if lock_end is not None:
+            deleted = _delete_password_message(conversation)
+            _say_locked_out(conversation, lock_end, texts.DELETED_DURING_LOCKOUT if deleted else "")
+            return True
     if command is not None:
         return False
     if flow is None:
         if normalise_email(text):
-            start_login(conversation, text)
+            _begin_flow(conversation, text, None)
             return True
         return False
     _email_step(conversation, text)
@@ -163,7 +181,7 @@ class PasswordOutcome:
     verdict: Verdict
     link: Link | None = None
     attempts_left: int = 0
-    locked_minutes: int = 0
+    locked_until: dt.datetime | None = None
 
 
 def _password_step(conversation: Conversation, password: str) -> None:
@@ -176,8 +194,8 @@ def _password_step(conversation: Conversation, password: str) -> None:
         linking.after_link(conversation, outcome.link)
     elif outcome.verdict is Verdict.WRONG:
         conversation.say(texts.wrong_credentials(outcome.attempts_left))
-    elif outcome.verdict is Verdict.LOCKED:
-        conversation.say(texts.locked_out(outcome.locked_minutes))
+    elif outcome.verdict is Verdict.LOCKED and outcome.locked_until is not None:
+        _say_locked_out(conversation, outcome.locked_until)
     elif outcome.verdict is Verdict.EXPIRED:
         conversation.say(texts.FLOW_EXPIRED)
     else:
@@ -198,10 +216,10 @@ def _check_password(
         return PasswordOutcome(Verdict.EXPIRED)
     tg_ref, email_ref = telegram_failures_ref(telegram_user_id), email_failures_ref(flow.email)
     tg_counter, email_counter = read_counter(tg_ref, transaction), read_counter(email_ref, transaction)
-    locked = max(_locked_minutes(tg_counter, now), _locked_minutes(email_counter, now))
-    if locked:
+    locked_until = _lock_end(now, tg_counter, email_counter)
+    if locked_until is not None:
         transaction.delete(flow_ref(telegram_user_id))
-        return PasswordOutcome(Verdict.LOCKED, locked_minutes=locked)
+        return PasswordOutcome(Verdict.LOCKED, locked_until=locked_until)
 
     user = find_crm_user_by_email(flow.email, transaction)
     if _credentials_match(check, user, password) and user is not None:
@@ -216,13 +234,13 @@ def _check_password(
     transaction.set(email_ref, email_after.model_dump())
     crm_user_id = user.id if user else None
     audit.record("login_failed", telegram_user_id=telegram_user_id, crm_user_id=crm_user_id, transaction=transaction)
-    locked = max(_locked_minutes(tg_after, now), _locked_minutes(email_after, now))
-    if locked:
+    locked_until = _lock_end(now, tg_after, email_after)
+    if locked_until is not None:
         transaction.delete(flow_ref(telegram_user_id))
         audit.record(
             "login_locked_out", telegram_user_id=telegram_user_id, crm_user_id=crm_user_id, transaction=transaction
         )
-        return PasswordOutcome(Verdict.LOCKED, locked_minutes=locked)
+        return PasswordOutcome(Verdict.LOCKED, locked_until=locked_until)
     return PasswordOutcome(Verdict.WRONG, attempts_left=MAX_FAILURES - max(tg_after.failures, email_after.failures))
 
 
@@ -232,17 +250,30 @@ def _credentials_match(check: PasswordCheck, user: CrmUser | None, password: str
     return matches and user is not None and user.is_active
 
 
-def _locked_minutes(counter: FailureCounter, now: dt.datetime) -> int:
-    if counter.locked_until is None or now >= counter.locked_until:
-        return 0
-    return max(1, -(-int((counter.locked_until - now).total_seconds()) // 60))
+def _lock_end(now: dt.datetime, *counters: FailureCounter) -> dt.datetime | None:
+    """When the last of the locks in force among these counters ends; None when none is."""
+    return max((c.locked_until for c in counters if c.locked_until is not None and now < c.locked_until), default=None)
 
 
-def _delete_password_message(conversation: Conversation) -> None:
+def _telegram_user_lock_end(telegram_user_id: int) -> dt.datetime | None:
+    return _lock_end(clock.now(), read_counter(telegram_failures_ref(telegram_user_id)))
+
+
+def _say_locked_out(conversation: Conversation, lock_end: dt.datetime, before: str = "") -> None:
+    """Say how long the lockout lasts, when it ends in the bot's time zone, and how to link without a password."""
+    minutes = max(1, math.ceil((lock_end - clock.now()).total_seconds() / 60))
+    notice = texts.locked_out(minutes, lock_end.astimezone(bot_zone()), get_settings().website_url)
+    conversation.say(f"{before}\n\n{notice}" if before else notice)
+
+
+def _delete_password_message(conversation: Conversation) -> bool:
+    """Delete the message that is (or may be) a password; False, and the user asked to, when Telegram refuses."""
     if conversation.message is None:
-        return
+        return False
     try:
         conversation.telegram.delete_message(conversation.chat_id, conversation.message.message_id)
     except TelegramError as error:
         log.warning("could not delete a password message: %s", error.description)
         conversation.say(texts.PASSWORD_NOT_DELETED)
+        return False
+    return True

@@ -82,6 +82,13 @@ class Conversation:
         except TelegramError as error:
             log.warning("a reply to chat %s was lost: %s", self.chat_id, error)
 
+    def drop_buttons(self, message_id: int) -> None:
+        """Take the buttons off a message of ours whose buttons are spent; a failure only leaves them there."""
+        try:
+            self.telegram.edit_message_reply_markup(self.chat_id, message_id)
+        except TelegramError as error:
+            log.info("the buttons of message %s stay: %s", message_id, error)
+
     def answer(self, query_id: str, text: str | None = None) -> None:
         """Answer a button tap (stop its spinner, show a short notice); never raises a Telegram error: a lost answer
         only leaves the spinner turning a little longer, and the tap's work must not look failed because of it."""

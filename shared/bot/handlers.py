@@ -7,6 +7,7 @@ from shared.bot import texts
 from shared.bot.commands import GUEST, registry
 from shared.bot.conversation import Conversation
 from shared.bot.help import guest_help, role_help
+from shared.config import get_settings
 from shared.roles import EVERYONE
 from shared.store import history
 from shared.telegram.formatting import escape_html
@@ -19,7 +20,7 @@ def start(conversation: Conversation, argument: str) -> None:
     if argument:
         link_codes.redeem_link_code(conversation, argument)
     elif conversation.session is not None:
-        conversation.say(texts.welcome_back(conversation.session.user.name))
+        conversation.say(texts.welcome_back(conversation.session.user.name, get_settings().assistant_configured))
     else:
         login.start_login(conversation, greeting=texts.WELCOME)
 
@@ -40,11 +41,6 @@ def link_command(conversation: Conversation, argument: str) -> None:
     login.start_login(conversation, argument)
 
 
-@registry.command("cancel", "Cancel the login in progress", {GUEST})
-def cancel_command(conversation: Conversation, argument: str) -> None:
-    login.cancel_login(conversation)
-
-
 @registry.command("me", "View your account information", EVERYONE)
 def me(conversation: Conversation, argument: str) -> None:
     session = conversation.require_session()
@@ -54,7 +50,7 @@ def me(conversation: Conversation, argument: str) -> None:
         f"Name: {escape_html(user.name)}\n"
         f"Email: {escape_html(user.email)}\n"
         f"Role: {escape_html(user.role.value)}\n"
-        f"Organisation: {escape_html(user.org_id)}\n"
+        f"Organisation: {escape_html(user.org_name or user.org_id)}\n"
         f"Linked since: {link.linked_at:%Y-%m-%d %H:%M} UTC"
     )
 

@@ -3,31 +3,31 @@
 from __future__ import annotations
 
 from shared.bot.commands import GUEST, Audience, registry
+from shared.config import get_settings
 from shared.roles import Role
 from shared.telegram.formatting import escape_html
 
 EXAMPLES: dict[Role, tuple[str, ...]] = {
     Role.VENDOR: (
-        "Show my deals",
+        "Show my open deals",
         "Create a lead named Jane from LinkedIn",
-        "Update deal 5 to negotiation stage",
-        "Record a payment of 5000 for order #3",
-        "What's my conversion rate this month?",
+        "Move my newest deal to negotiation",
+        "What's our conversion rate this month?",
     ),
     Role.EMPLOYEE: (
         "Show my deals",
-        "List customers",
+        "Which of my customers have open issues?",
         "Create a lead named John from Facebook",
-        "Update deal 23 to closed won",
         "Show statistics for this month",
     ),
     Role.CUSTOMER: (
-        "Where is my order #3?",
+        "Where is my latest order?",
         "Show my files",
-        "Create a support issue about login problems",
+        "Open a support issue about login problems",
         "Show my payments",
     ),
 }
+"""Questions for the assistant that name no record: they work for anyone of the role, whatever their data."""
 
 
 def command_list(audience: Audience) -> str:
@@ -40,9 +40,12 @@ def command_list(audience: Audience) -> str:
 
 
 def role_help(role: Role) -> str:
-    """What a linked user of this role can do: commands and example questions."""
+    """What a linked user of this role can do: commands, and example questions when the assistant is there."""
+    commands = f"<b>Commands</b>\n{command_list(role)}"
+    if not get_settings().assistant_configured:
+        return commands
     examples = "\n".join(f"• {escape_html(example)}" for example in EXAMPLES[role])
-    return f"<b>Commands</b>\n{command_list(role)}\n\n<b>Or just ask me</b>, for example:\n{examples}"
+    return f"{commands}\n\n<b>Or just ask me</b>, for example:\n{examples}"
 
 
 def guest_help() -> str:

@@ -5,15 +5,23 @@ from __future__ import annotations
 import logging
 
 # Modules with commands and callbacks register them on import; the account commands (shared.bot.handlers)
-# come first, as /help lists commands in registration order.
+# come first, as /help lists commands in registration order, and /cancel (shared.bot.in_progress) after the CRM's.
 from shared.agent import confirmations  # noqa: F401
 from shared.auth import login, menus
 from shared.auth.session import SessionChange, load_session
-from shared.bot import callbacks, handlers, texts
+from shared.bot import (
+    callbacks,
+    handlers,
+    in_progress,  # noqa: F401
+    texts,
+)
 from shared.bot.commands import GUEST, parse_command, registry
 from shared.bot.conversation import Conversation
+from shared.crm import (
+    change_commands,  # noqa: F401  (registers the commands that change data)
+    support_drafts,
+)
 from shared.crm import commands as crm_commands
-from shared.crm import support_drafts
 from shared.notify import preferences  # noqa: F401
 from shared.store import audit, counters, links, updates
 from shared.telegram.client import TelegramClient
@@ -92,7 +100,8 @@ def _run_command(conversation: Conversation, name: str, argument: str) -> None:
             conversation.say(texts.NOT_FOR_YOUR_ROLE)
         return
     counters.count(f"commands.{command.name}")
-    if conversation.session is not None and command.name != "support":
+    # Another command abandons a /support draft; /support starts a new one, and /cancel cancels it and says so.
+    if conversation.session is not None and command.name not in ("support", "cancel"):
         support_drafts.discard_draft(conversation.session.link)
     command.handler(conversation, argument)
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from shared.telegram.formatting import escape_html
 
 WELCOME = (
     "👋 <b>Welcome to the CRM bot!</b>\n\n"
-    "I'm your AI-powered CRM assistant. I can help you:\n"
-    "• View and manage deals\n"
-    "• Track customers and leads\n"
-    "• Create support issues\n"
+    "Once you're logged in, I can help you:\n"
+    "• View and manage deals and leads\n"
+    "• Track customers\n"
+    "• Open support issues\n"
     "• Follow your orders and files\n"
-    "• View analytics and statistics\n\n"
+    "• See statistics\n\n"
     "🔐 To get started, please log in: send me your CRM account email address.\n\n"
     "Example: <code>john@company.com</code>"
 )
@@ -85,8 +87,18 @@ def wrong_credentials(attempts_left: int) -> str:
     return f"❌ The email or password is incorrect. {attempts_left} {plural} left.\n\n" + ASK_PASSWORD.split("\n\n")[0]
 
 
-def locked_out(minutes: int) -> str:
-    return f"🔒 Too many failed login attempts. Please try again in {minutes} minute{'s' if minutes != 1 else ''}."
+DELETED_DURING_LOCKOUT = "🗑 I deleted your message in case it was a password: I don't check passwords during a lockout."
+
+
+def locked_out(minutes: int, ends_at: dt.datetime, website_url: str) -> str:
+    """The lockout notice; `ends_at` is in the bot's time zone."""
+    website = escape_html(website_url, quote=True)
+    return (
+        f"🔒 Too many failed login attempts. Please try again in {minutes} minute{'s' if minutes != 1 else ''}, "
+        f"at {ends_at:%H:%M %Z}.\n\n"
+        "Or log in without a password: press <b>Link Telegram</b> on the CRM website "
+        f'(<a href="{website}">{website}</a>); it opens this chat and links it at once.'
+    )
 
 
 def already_linked(name: str) -> str:
@@ -102,8 +114,9 @@ def code_refused_while_linked(name: str, email: str) -> str:
     )
 
 
-def welcome_back(name: str) -> str:
-    return f"👋 Welcome back, <b>{escape_html(name)}</b>! Ask me anything, or send /help."
+def welcome_back(name: str, assistant: bool) -> str:
+    ask = "Ask me anything, or send /help." if assistant else "Send /help to see what you can do."
+    return f"👋 Welcome back, <b>{escape_html(name)}</b>! {ask}"
 
 
 def logged_out() -> str:

@@ -17,7 +17,7 @@ from shared.bot.commands import registry
 from shared.bot.conversation import Conversation
 from shared.config import get_settings
 from shared.crm import support_drafts
-from shared.crm.periods import bot_zone
+from shared.crm.periods import PERIOD_NAMES, bot_zone
 from shared.crm.tools import catalog  # noqa: F401  (registers the tools these commands call)
 from shared.crm.tools.registry import ToolResult, call_tool
 from shared.roles import EVERYONE, STAFF, Role
@@ -63,6 +63,7 @@ LEAD_STATUS = {
     "converted": "🎉 Converted",
 }
 
+SUPPORT_FOLLOW_UP = "Our team will get back to you."
 SUPPORT_CANCELLED = "👌 OK, no support ticket was opened."
 SUPPORT_EXPIRED = "This request has already been handled."
 SUPPORT_CANCEL_WORDS = {"cancel", "/cancel", "stop", "never mind", "nevermind"}
@@ -78,6 +79,10 @@ class Listing:
     titles: dict[Role, str]
     empty: dict[Role, str]
     line: Callable[[dict[str, Any], Role], str]
+    own_only: frozenset[Role] = frozenset()  # roles shown only the records assigned to them
+
+    def args_for(self, role: Role) -> dict[str, Any]:
+        return {**self.args, "assigned_to_me": True} if role in self.own_only else dict(self.args)
 
 
 def _order_line(item: dict[str, Any], role: Role) -> str:
@@ -154,18 +159,20 @@ LISTINGS = {
         Listing(
             "d",
             "list_deals",
-            {"assigned_to_me": True, "open_only": True},
-            {Role.EMPLOYEE: "💼 <b>Your open deals</b>", Role.VENDOR: "💼 <b>Your open deals</b>"},
-            {Role.EMPLOYEE: "You have no open deals.", Role.VENDOR: "You have no open deals."},
+            {"open_only": True},
+            {Role.EMPLOYEE: "💼 <b>Your open deals</b>", Role.VENDOR: "💼 <b>Open deals</b> (everyone's)"},
+            {Role.EMPLOYEE: "You have no open deals.", Role.VENDOR: "There are no open deals."},
             _deal_line,
+            frozenset({Role.EMPLOYEE}),
         ),
         Listing(
             "l",
             "list_leads",
-            {"assigned_to_me": True, "open_only": True},
-            {Role.EMPLOYEE: "👤 <b>Your open leads</b>", Role.VENDOR: "👤 <b>Your open leads</b>"},
-            {Role.EMPLOYEE: "You have no open leads.", Role.VENDOR: "You have no open leads."},
+            {"open_only": True},
+            {Role.EMPLOYEE: "👤 <b>Your open leads</b>", Role.VENDOR: "👤 <b>Open leads</b> (everyone's)"},
+            {Role.EMPLOYEE: "You have no open leads.", Role.VENDOR: "There are no open leads."},
             _lead_line,
+            frozenset({Role.EMPLOYEE}),
         ),
     )
 }
@@ -181,12 +188,12 @@ def files_command(conversation: Conversation, argument: str) -> None:
     show_page(conversation, LISTINGS["f"])
 
 
-@registry.command("deals", "Your open deals", STAFF)
+@registry.command("deals", "Open deals (an employee's: their own)", STAFF)
 def deals_command(conversation: Conversation, argument: str) -> None:
     show_page(conversation, LISTINGS["d"])
 
 
-@registry.command("leads", "Your open leads", STAFF)
+@registry.command("leads", "Open leads (an employee's: their own)", STAFF)
 def leads_command(conversation: Conversation, argument: str) -> None:
     show_page(conversation, LISTINGS["l"])
 
@@ -194,7 +201,7 @@ def leads_command(conversation: Conversation, argument: str) -> None:
 def show_page(conversation: Conversation, listing: Listing, cursor: str | None = None) -> None:
     """One page of a listing as a message, with a More button when there is more."""
     session = conversation.require_session()
-    args = {**listing.args, "page_size": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
+    args = {**listing.args_for(session.role), "page_size": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
     result = call_tool(session.caller(), listing.tool, args)
     if not result["ok"]:
         conversation.say(refusal_text(result))
@@ -228,7 +235,54 @@ def more_pressed(conversation: Conversation, query: CallbackQuery, payload: str)
         conversation.answer(query.id, texts.BUTTON_EXPIRED)
         return
     conversation.answer(query.id)
+    if query.message is not None:  # this page's More is spent: the next page carries its own
+        conversation.drop_buttons(query.message.message_id)
     show_page(conversation, listing, cursor)
+
+
+@registry.command("stats", "Statistics of a period and the pipeline now, e.g. /stats last_month", STAFF)
+def stats_command(conversation: Conversation, argument: str) -> None:
+    session = conversation.require_session()
+    period = "_".join(argument.lower().split()) or "this_month"
+    result = call_tool(session.caller(), "get_statistics", {"period": period})
+    if not result["ok"]:
+        conversation.say(f"✏️ Say a period: {escape_html(', '.join(PERIOD_NAMES))}. For example: /stats last_week")
+        return
+    conversation.say(statistics_text(result))
+
+
+def statistics_text(result: ToolResult) -> str:
+    """get_statistics as a message: the period against the one before, then the pipeline as it is now."""
+    now, before, change = result["current"], result["previous"], result["change_percent"]
+    period = result["period"]
+    lines = [
+        f"📊 <b>Statistics: {escape_html(period['name'].replace('_', ' '))}</b> "
+        f"({escape_html(period['from'])} to {escape_html(period['to'])}, against the period before)",
+        "",
+        f"New leads: {now['new_leads']}{_against(before['new_leads'], change['new_leads'])}",
+        f"Converted: {now['converted_leads']}"
+        + (f" ({now['lead_conversion_rate_percent']} %)" if now["lead_conversion_rate_percent"] is not None else ""),
+        f"Deals won: {now['deals_won']}{_against(before['deals_won'], change['deals_won'])}",
+        f"Revenue: {_sums(now['revenue'])}",
+        f"Payments: {now['payments_count']}, {_sums(now['payments_total'])}",
+    ]
+    if now.get("partial"):
+        lines.append(f"<i>{escape_html(now['partial'])}</i>")
+    lines += ["", "<b>Now</b>"]
+    for title, key in (("Deals", "deals_by_stage"), ("Leads", "leads_by_status"), ("Issues", "issues_by_status")):
+        counts = " · ".join(f"{escape_html(name.replace('_', ' '))} {count}" for name, count in result[key].items())
+        lines.append(f"{title}: {counts}")
+    return "\n".join(lines)
+
+
+def _against(previous: int, percent: float | None) -> str:
+    if percent is None:
+        return f" (before: {previous})"
+    return f" ({'+' if percent >= 0 else ''}{percent} % against {previous})"
+
+
+def _sums(totals: dict[str, float]) -> str:
+    return ", ".join(_money(amount, currency) for currency, amount in sorted(totals.items())) or "none"
 
 
 @registry.command("support", "Contact support or open a support ticket", EVERYONE)
@@ -284,9 +338,16 @@ def open_ticket(conversation: Conversation, text: str) -> None:
         return
     issue = result["created"]
     number = f"#{issue['number']}" if issue.get("number") is not None else _shown(issue["ref"])
+    title = _shown(issue.get("title"), TITLE_LENGTH)
+    if session.role is Role.CUSTOMER:
+        conversation.say(
+            f"✅ Thanks! Support ticket <b>{number}</b> is open: “{title}”.\nOur team will get back to you."
+        )
+        return
+    reference = escape_html(str(issue.get("number") or issue["id"]))
     conversation.say(
-        f"✅ Thanks! Support ticket <b>{number}</b> is open: “{_shown(issue.get('title'), TITLE_LENGTH)}”.\n"
-        "Our team will get back to you."
+        f"✅ Support ticket <b>{number}</b> is open: “{title}”.\n"
+        f"It is assigned to you; /status issue {reference} changes its status."
     )
 
 

@@ -92,8 +92,10 @@ def _load_organisation(
     if not isinstance(org_id, str) or not org_id:
         raise DemoDataError(f"{where}: 'id' (the org_id) is required")
     logins: list[Login] = []
+    org_name = organisation.get("name")
     for position, user in enumerate(organisation.get("users", [])):
-        logins += _write_user(dict(user), org_id, None, f"{where}.users[{position}]", iterations, writer)
+        user = {"org_name": org_name, **user} if org_name else dict(user)
+        logins += _write_user(user, org_id, None, f"{where}.users[{position}]", iterations, writer)
     orders: dict[str, dict[str, Any]] = {}
     for section, model in SECTIONS:
         rows = [dict(row) for row in organisation.get(section, [])]
@@ -108,7 +110,7 @@ def _load_organisation(
             if model is Order:
                 orders[doc_id] = fields
             if model is Customer and isinstance(row.get("login"), dict):
-                login = {"role": Role.CUSTOMER.value, **row["login"]}
+                login = {"role": Role.CUSTOMER.value, **({"org_name": org_name} if org_name else {}), **row["login"]}
                 logins += _write_user(login, org_id, doc_id, f"{place}.login", iterations, writer)
             writer.set(get_db().collection(model.collection).document(doc_id), fields)
             last = max(last, int(fields["number"]))

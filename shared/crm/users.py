@@ -22,6 +22,8 @@ class CrmUser(BaseModel):
     name: str
     role: Role
     org_id: str
+    org_name: str | None = None
+    """The organisation's name, for people (`org_id` is for queries)."""
     password_hash: str = ""
     is_active: bool = True
     customer_id: str | None = None

@@ -32,7 +32,7 @@ def settings_text(preferences: NotificationPreferences) -> str:
         )
     lines = ["🔔 <b>Notification settings</b>", "", "Status updates sent here as they happen:"]
     for group in NOTIFICATION_GROUPS:
-        state = "✅ on" if preferences.wants(group) else "🔕 off"
+        state = "✅ on" if preferences.wants(group) else "⛔ off"
         lines.append(f"{GROUP_LABELS[group]}: {state}")
     lines += ["", "Tap a button to turn a group on or off."]
     return "\n".join(lines)
@@ -43,9 +43,9 @@ def settings_markup(preferences: NotificationPreferences) -> InlineKeyboardMarku
     if not preferences.enabled:
         return InlineKeyboardMarkup(inline_keyboard=[[_button("🔔 Turn all on", "all", True)]])
     rows = []
-    for group in NOTIFICATION_GROUPS:
+    for group in NOTIFICATION_GROUPS:  # a button says what it does: 🔕 turns off, 🔔 turns on, everywhere
         on = preferences.wants(group)
-        rows.append([_button(f"{'✅' if on else '🔕'} {GROUP_LABELS[group]}", group, not on)])
+        rows.append([_button(f"{'🔕 Turn off' if on else '🔔 Turn on'} {GROUP_LABELS[group]}", group, not on)])
     rows.append([_button("🔕 Turn all off", "all", False)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

@@ -98,6 +98,19 @@ class TelegramClient:
             },
         )
 
+    def edit_message_reply_markup(
+        self, chat_id: int, message_id: int, reply_markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """https://core.telegram.org/bots/api#editmessagereplymarkup (no markup: the buttons go)."""
+        self.call(
+            "editMessageReplyMarkup",
+            {
+                "chat_id": chat_id,
+                "message_id": message_id,
+                "reply_markup": reply_markup.model_dump(exclude_none=True) if reply_markup else None,
+            },
+        )
+
     def delete_message(self, chat_id: int, message_id: int) -> None:
         """https://core.telegram.org/bots/api#deletemessage"""
         self.call("deleteMessage", {"chat_id": chat_id, "message_id": message_id})

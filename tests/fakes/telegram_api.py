@@ -295,6 +295,11 @@ class FakeTelegram:
         judged = self._judge_text(params, too_long="MESSAGE_TOO_LONG")
         return judged if isinstance(judged, tuple) else True
 
+    def _method_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        if not isinstance(params.get("chat_id"), int) or not isinstance(params.get("message_id"), int):
+            return self._bad("message to edit not found")
+        return True
+
     def _method_deleteMessage(self, params: dict[str, Any]) -> Any:  # noqa: N802
         return True
 

@@ -53,6 +53,8 @@ STORAGE_ROUTES = [
     ("POST", "/users/827000/unlink", None),
     ("POST", "/link-codes", {"user_id": "u1"}),
     ("POST", "/notifications/redrive", {}),
+    ("DELETE", "/lockouts/827000", None),
+    ("DELETE", "/lockouts?email=vera@example.com", None),
 ]
 """Every admin route that reads or writes Firestore."""
 

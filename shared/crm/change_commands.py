@@ -1,0 +1,284 @@
+"""A slash command for every change the assistant can make, through the same plan, preview and Confirm tap.
+
+Each command turns its line into the tool's arguments and hands them to the tool the assistant would call, so
+the permissions, the preview and the write are the tools' own. A choice left out of the line (a deal's stage, a
+lead's status) is asked for with buttons that complete the command.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.agent import confirmations
+from shared.bot import callbacks, texts
+from shared.bot.commands import registry
+from shared.bot.conversation import Conversation
+from shared.crm.commands import refusal_text
+from shared.crm.records import DEAL_STAGES, ISSUE_STATUSES, LEAD_STATUSES
+from shared.crm.tools.changes import Change
+from shared.crm.tools.registry import call_tool, plan_tool_call, tools
+from shared.roles import Role
+from shared.telegram.formatting import escape_html
+from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+
+COMPLETE_KIND = "cmd"
+CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit
+
+_EMAIL = re.compile(r"^\S+@\S+\.\S+$")
+_PHONE = re.compile(r"^\+?[\d\s().-]{5,}$")
+_AMOUNT = re.compile(r"^(\d+(?:[.,]\d{1,2})?)(?:\s*([A-Za-z]{3}))?$")
+_CUSTOMER = re.compile(r"^(?:customer|for)\s+(\S+)$", re.IGNORECASE)
+
+
+class Usage(ValueError):
+    """The line does not make the command's arguments; the message says what to type."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An argument left out that is one of a few values: asked for with buttons completing `line`."""
+
+    prompt: str
+    line: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChangeCommand:
+    """A slash command that proposes (or, where no tap is needed, makes) one tool's change."""
+
+    name: str
+    tool: str
+    summary: str
+    example: str
+    parse: Callable[[str], dict[str, Any] | Choice]
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        tool = tools.get(self.tool)
+        assert tool is not None, f"/{self.name} names no tool {self.tool}"
+        return tool.roles
+
+    def description(self) -> str:
+        return f"{self.summary}, e.g. {self.example}"
+
+
+def _parts(line: str) -> list[str]:
+    return [part.strip() for part in line.split(",") if part.strip()]
+
+
+def _contact(line: str, first: str, others: tuple[str, ...]) -> dict[str, Any]:
+    """'Name, a@b.example, +44 20…, words…': the first part, an email and a phone wherever they are, the rest in
+    order into `others`."""
+    parts = _parts(line)
+    if not parts:
+        raise Usage(f"say the {first}")
+    args: dict[str, Any] = {first: parts[0]}
+    rest = []
+    for part in parts[1:]:
+        if _EMAIL.match(part) and "email" not in args:
+            args["email"] = part
+        elif _PHONE.match(part) and "phone" not in args:
+            args["phone"] = part
+        else:
+            rest.append(part)
+    if len(rest) > len(others):
+        raise Usage(f"too many parts: after the {first}, give at most an email, a phone and {', '.join(others)}")
+    args.update(zip(others, rest, strict=False))
+    return args
+
+
+def _new_lead(line: str) -> dict[str, Any]:
+    return _contact(line, "name", ("source", "company"))
+
+
+def _new_customer(line: str) -> dict[str, Any]:
+    return _contact(line, "name", ("company",))
+
+
+def _new_deal(line: str) -> dict[str, Any]:
+    parts = _parts(line)
+    if not parts:
+        raise Usage("say the deal's title, then its value")
+    args: dict[str, Any] = {"title": parts[0]}
+    for part in parts[1:]:
+        amount, customer = _AMOUNT.match(part), _CUSTOMER.match(part)
+        if amount:
+            args["value"] = float(amount.group(1).replace(",", "."))
+            if amount.group(2):
+                args["currency"] = amount.group(2)
+        elif customer:
+            args["customer"] = customer.group(1)
+        elif part in DEAL_STAGES:
+            args["stage"] = part
+        else:
+            raise Usage(f"{part!r} is not a value (12000 EUR), a stage or 'customer 3'")
+    return args
+
+
+def _new_issue(line: str) -> dict[str, Any]:
+    title, _, description = line.partition(",")
+    if not title.strip():
+        raise Usage("say the issue's title, then (after a comma) what happened")
+    return {"title": title.strip(), "description": description.strip()}
+
+
+def _with_underscores(line: str, values: tuple[str, ...]) -> str:
+    """'closed won' → 'closed_won', 'in progress' → 'in_progress': the values as people type them."""
+    for value in values:
+        if "_" in value:
+            spaced = r"\s+".join(value.split("_"))
+            line = re.sub(rf"\b{spaced}\b", value, line, flags=re.IGNORECASE)
+    return line
+
+
+def _stage(line: str) -> dict[str, Any] | Choice:
+    words = _with_underscores(line, DEAL_STAGES).split()
+    if not words:
+        raise Usage("say the deal's number and the stage")
+    if words[-1] in DEAL_STAGES and len(words) > 1:
+        return {"deal": " ".join(words[:-1]), "stage": words[-1]}
+    deal = " ".join(words)
+    return Choice(f"Which stage should deal {deal} move to?", f"stage {deal}", DEAL_STAGES)
+
+
+def _status(line: str) -> dict[str, Any] | Choice:
+    words = _with_underscores(line, ISSUE_STATUSES).split()
+    if len(words) < 2 or words[0] not in ("lead", "issue"):
+        raise Usage("say 'lead' or 'issue', its number, and the status")
+    kind, statuses = words[0], LEAD_STATUSES if words[0] == "lead" else ISSUE_STATUSES
+    if words[-1] in statuses and len(words) > 2:
+        return {kind: " ".join(words[1:-1]), "status": words[-1]}
+    record = " ".join(words[1:])
+    return Choice(f"Which status should {kind} {record} have?", f"status {kind} {record}", statuses)
+
+
+def _kind_and_record(line: str, what: str) -> tuple[str, list[str]]:
+    words = line.split()
+    if len(words) < 2:
+        raise Usage(f"say what kind of record, its number{what}")
+    return words[0], words[1:]
+
+
+def _assign(line: str) -> dict[str, Any]:
+    kind, rest = _kind_and_record(line, " and the email of who takes it over")
+    if len(rest) < 2 or "@" not in rest[-1]:
+        raise Usage("end with the email of the staff member who takes it over")
+    return {"kind": kind, "record": " ".join(rest[:-1]), "assignee_email": rest[-1]}
+
+
+def _delete(line: str) -> dict[str, Any]:
+    kind, rest = _kind_and_record(line, "")
+    return {"kind": kind, "record": " ".join(rest)}
+
+
+def _payment(line: str) -> dict[str, Any]:
+    words = line.split()
+    if len(words) < 2:
+        raise Usage("say the order's number and the amount")
+    amount = _AMOUNT.match(words[1])
+    if amount is None:
+        raise Usage(f"{words[1]!r} is not an amount")
+    args: dict[str, Any] = {"order": words[0], "amount": float(amount.group(1).replace(",", "."))}
+    rest = words[2:]
+    if rest and re.fullmatch(r"[A-Za-z]{3}", rest[0]) and rest[0].upper() == rest[0]:
+        args["currency"] = rest.pop(0)
+    if rest:
+        args["method"] = " ".join(rest)
+    return args
+
+
+CHANGE_COMMANDS = [
+    ChangeCommand("newlead", "create_lead", "Add a lead", "/newlead Jane Doe, LinkedIn, jane@mail.example", _new_lead),
+    ChangeCommand("customer", "create_customer", "Add a customer", "/customer Bob Buyer, bob@b.example", _new_customer),
+    ChangeCommand("newdeal", "create_deal", "Create a deal", "/newdeal Fleet deal, 12000 EUR, customer 3", _new_deal),
+    ChangeCommand("stage", "update_deal_stage", "Move a deal to another stage", "/stage 5 negotiation", _stage),
+    ChangeCommand("status", "update_lead_status", "Change a lead's or issue's status", "/status lead 4 lost", _status),
+    ChangeCommand("issue", "create_issue", "Open a support issue", "/issue Login fails, since the update", _new_issue),
+    ChangeCommand("payment", "record_payment", "Record a payment", "/payment 3 5000 card", _payment),
+    ChangeCommand("assign", "assign_record", "Assign a record", "/assign lead 4 ed@demo.example", _assign),
+    ChangeCommand("delete", "delete_record", "Delete a record", "/delete deal 5", _delete),
+]
+BY_NAME = {command.name: command for command in CHANGE_COMMANDS}
+
+
+def _tool_of(command: ChangeCommand, args: dict[str, Any]) -> str:
+    """/status names lead or issue in its line; the others have one tool."""
+    if command.name == "status" and "issue" in args:
+        return "update_issue_status"
+    return command.tool
+
+
+def run_change_command(conversation: Conversation, command: ChangeCommand, line: str) -> None:
+    """Propose the command's change with Confirm / Cancel (or make it, where the role needs no tap)."""
+    session = conversation.require_session()
+    if not line.strip():
+        conversation.say(f"✏️ {escape_html(command.description())}")
+        return
+    try:
+        parsed = command.parse(line.strip())
+    except Usage as usage:
+        conversation.say(f"✏️ {escape_html(str(usage))}. For example: {escape_html(command.example)}")
+        return
+    if isinstance(parsed, Choice):
+        buttons = _choice_buttons(parsed)
+        if buttons is None:  # the record's reference is too long for the buttons' data
+            conversation.say(f"✏️ Say it whole, for example: {escape_html(command.example)}")
+        else:
+            conversation.say(f"❔ {escape_html(parsed.prompt)}", buttons)
+        return
+    caller = session.caller()
+    name = _tool_of(command, parsed)
+    tool = tools.get(name)
+    if tool is None or not tool.needs_confirmation(caller.role):
+        result = call_tool(caller, name, parsed)
+        conversation.say(_done_text(result) if result["ok"] else refusal_text(result))
+        return
+    planned = plan_tool_call(caller, name, parsed)
+    if not isinstance(planned, Change):
+        conversation.say(refusal_text(planned))
+        return
+    confirmations.ask(conversation, confirmations.propose(caller, name, parsed, planned), planned)
+
+
+def _done_text(result: dict[str, Any]) -> str:
+    """A change made without a tap (a customer's support issue)."""
+    record = result.get("created") or result.get("updated") or {}
+    reference = str(record.get("ref") or "it")
+    return f"✅ Done: {escape_html(reference[:1].upper() + reference[1:])} is saved."
+
+
+def _choice_buttons(choice: Choice) -> InlineKeyboardMarkup | None:
+    buttons = []
+    for value in choice.values:
+        data = f"{COMPLETE_KIND}:{choice.line} {value}"
+        if len(data.encode()) > CALLBACK_DATA_LIMIT:
+            return None
+        buttons.append(InlineKeyboardButton(text=value.replace("_", " "), callback_data=data))
+    return InlineKeyboardMarkup(inline_keyboard=[buttons[index : index + 2] for index in range(0, len(buttons), 2)])
+
+
+@callbacks.on(COMPLETE_KIND)
+def on_choice(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
+    """A button completing a command's line: run the command as if typed whole."""
+    name, _, line = payload.partition(" ")
+    command = BY_NAME.get(name)
+    session = conversation.session
+    if command is None or session is None or session.role not in command.roles:
+        conversation.answer(query.id, texts.BUTTON_EXPIRED)
+        return
+    conversation.answer(query.id)
+    run_change_command(conversation, command, line)
+
+
+def _register(command: ChangeCommand) -> None:
+    registry.command(command.name, command.description(), command.roles)(
+        lambda conversation, line: run_change_command(conversation, command, line)
+    )
+
+
+for _command in CHANGE_COMMANDS:
+    _register(_command)
