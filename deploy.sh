@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PYTHON="${PYTHON:-python3}"
 RUNTIME="python312"
 FUNCTIONS="webhook notify admin"
-SECRETS="TG_BOT_TOKEN TG_WEBHOOK_SECRET NOTIFY_SIGNING_SECRET ADMIN_API_TOKEN GEMINI_API_KEY"
+SECRETS="TG_BOT_TOKEN TG_WEBHOOK_SECRET NOTIFY_SIGNING_SECRET ADMIN_API_TOKEN LINK_CODE_API_TOKEN GEMINI_API_KEY"
 APIS="cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com
 artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com iam.googleapis.com
 cloudresourcemanager.googleapis.com logging.googleapis.com"
@@ -498,6 +498,11 @@ Deployed to project $PROJECT ($REGION):
 The CRM signs notify requests with the secret NOTIFY_SIGNING_SECRET:
   Secret Manager: projects/$PROJECT/secrets/NOTIFY_SIGNING_SECRET
   read it:        gcloud secrets versions access latest --secret=NOTIFY_SIGNING_SECRET --project=$PROJECT
+
+The CRM website creates link codes (POST $ADMIN_URL/link-codes) with LINK_CODE_API_TOKEN,
+a bearer token that can do nothing else on admin:
+  Secret Manager: projects/$PROJECT/secrets/LINK_CODE_API_TOKEN
+  read it:        gcloud secrets versions access latest --secret=LINK_CODE_API_TOKEN --project=$PROJECT
 
 Send a test notification (X-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">):
   SECRET=\$(gcloud secrets versions access latest --secret=NOTIFY_SIGNING_SECRET --project=$PROJECT)

@@ -28,10 +28,10 @@ def pace_notify_at(per_second: float) -> None:
     """Make the notify endpoint deliver with its pacer at `per_second` (this process only)."""
     from shared.notify import endpoint
     from shared.notify.delivery import DeliveryOptions, EventResult, notify_events
-    from shared.notify.events import Event
+    from shared.notify.events import ReceivedEvent
     from shared.telegram.client import TelegramClient
 
-    def paced(events: Sequence[Event], telegram: TelegramClient | None = None) -> list[EventResult]:
+    def paced(events: Sequence[ReceivedEvent], telegram: TelegramClient | None = None) -> list[EventResult]:
         return notify_events(events, telegram, DeliveryOptions(per_second=per_second))
 
     endpoint.notify_events = paced  # type: ignore[attr-defined,assignment]

@@ -16,6 +16,7 @@ HOW_TO_SET = {
     "GEMINI_API_KEY": "create a key in Google AI Studio",
     "NOTIFY_SIGNING_SECRET": "generate one with 'openssl rand -hex 32' and share it with the CRM",
     "ADMIN_API_TOKEN": "generate one with 'openssl rand -hex 32'",
+    "LINK_CODE_API_TOKEN": "generate one with 'openssl rand -hex 32' and give it to the CRM website",
     "GOOGLE_CLOUD_PROJECT": "set it to the Google Cloud project id",
 }
 
@@ -51,6 +52,8 @@ class Settings(BaseSettings):
 
     notify_signing_secret: SecretStr | None = Field(default=None, validation_alias="NOTIFY_SIGNING_SECRET")
     admin_api_token: SecretStr | None = Field(default=None, validation_alias="ADMIN_API_TOKEN")
+    # Optional: the CRM website's bearer token, which may only create link codes.
+    link_code_api_token: SecretStr | None = Field(default=None, validation_alias="LINK_CODE_API_TOKEN")
     website_url: str = Field(default="https://example.com", validation_alias="WEBSITE_URL")
 
     bot_time_zone: str = Field(default="UTC", validation_alias="BOT_TIME_ZONE")
@@ -80,6 +83,7 @@ class Settings(BaseSettings):
         "gemini_api_key",
         "notify_signing_secret",
         "admin_api_token",
+        "link_code_api_token",
         mode="before",
     )
     @classmethod

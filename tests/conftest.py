@@ -12,6 +12,7 @@ from tests.fakes.gemini_api import FakeGemini
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import (
     ADMIN_TOKEN,
+    LINK_CODE_TOKEN,
     NOTIFY_SECRET,
     WEBHOOK_SECRET,
     FunctionServer,
@@ -94,6 +95,7 @@ def env(
         "FIRESTORE_EMULATOR_HOST": emulator.host,
         "NOTIFY_SIGNING_SECRET": NOTIFY_SECRET,
         "ADMIN_API_TOKEN": ADMIN_TOKEN,
+        "LINK_CODE_API_TOKEN": LINK_CODE_TOKEN,
         "WEBSITE_URL": "https://crm.example.com",
         # Test accounts hash with 1,000 rounds; tests/test_login_timing.py sets a realistic floor of its own.
         "PASSWORD_CHECK_SECONDS": "0.01",

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "test-webhook-secret_1"
 NOTIFY_SECRET = "test-notify-signing-secret"
 ADMIN_TOKEN = "test-admin-token"
+LINK_CODE_TOKEN = "test-link-code-token"
 
 
 @dataclass

@@ -7,17 +7,21 @@ import datetime as dt
 import pytest
 
 from shared import clock
+from shared.admin.endpoint import ROUTES
+from shared.config import get_settings
 from shared.roles import Role
 from shared.store import links
 from shared.store.db import get_db
 from tests.chat import ChatUser
 from tests.crm_data import add_crm_user
 from tests.fakes.telegram_api import FakeTelegram
-from tests.harness import ADMIN_TOKEN, WEBHOOK_SECRET, FunctionServer
+from tests.harness import ADMIN_TOKEN, LINK_CODE_TOKEN, WEBHOOK_SECRET, FunctionServer
+from tests.test_notify import event, ledger_doc, link_user, signed_post
 
 pytestmark = pytest.mark.emulator
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+WEBSITE_AUTH = {"Authorization": f"Bearer {LINK_CODE_TOKEN}"}
 
 
 def link(telegram_user_id: int, crm_user_id: str, role: Role = Role.CUSTOMER, name: str = "Cat") -> links.Link:
@@ -88,6 +92,46 @@ def test_webhook_set_refuses_bad_input(
     assert response.status_code == 400
     assert field in response.json()["error"]
     assert telegram.calls_to("setWebhook") == []
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]
+)
+def test_a_json_body_is_read_whatever_its_content_type(
+    admin_fn: FunctionServer, telegram: FakeTelegram, content_type: str | None
+) -> None:
+    add_crm_user("u-7", "seven@example.com")
+    headers = AUTH | ({"Content-Type": content_type} if content_type else {})
+    response = admin_fn.post("/link-codes", data=b'{"user_id": "u-7"}', headers=headers)
+    assert response.status_code == 201, response.text
+    response = admin_fn.post("/webhook/set", data=b'{"webhook_url": "https://bot.example.com/hook"}', headers=headers)
+    assert response.status_code == 200, response.text
+    assert telegram.calls_to("setWebhook")[0].params["url"] == "https://bot.example.com/hook"
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"", "body is empty: send a JSON object"),
+        (b"{not json", "body is not JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+        (b'{"user_id": "u-7"', "body is not JSON: Expecting ',' delimiter at line 1 column 18"),
+        (b"\xff\xfe", "body is not JSON: it is not UTF-8 text"),
+        (b'["u-7"]', "body must be a JSON object, not an array"),
+        (b'"u-7"', "body must be a JSON object, not a string"),
+        (b"7", "body must be a JSON object, not a number"),
+        (b"null", "body must be a JSON object, not null"),
+        (b'{"user_id": 7}', "user_id: Input should be a valid string"),
+        (b'{"user": "u-7"}', "user: Extra inputs are not permitted"),
+    ],
+)
+def test_a_body_that_is_not_the_json_object_a_route_wants_says_exactly_what_is_wrong(
+    admin_fn: FunctionServer, raw: bytes, error: str
+) -> None:
+    add_crm_user("u-7", "seven@example.com")
+    for headers in (AUTH, AUTH | {"Content-Type": "application/json"}):
+        response = admin_fn.post("/link-codes", data=raw, headers=headers)
+        assert response.status_code == 400
+        assert response.json() == {"error": error}
 
 
 def test_commands_sync_publishes_the_guest_menu(admin_fn: FunctionServer, telegram: FakeTelegram) -> None:
@@ -247,3 +291,82 @@ def test_stats_counts_links_logins_and_commands(admin_fn: FunctionServer, webhoo
 def test_notifications_listing_validates_status(admin_fn: FunctionServer) -> None:
     assert admin_fn.get("/notifications?status=failed", headers=AUTH).json() == {"notifications": []}
     assert admin_fn.get("/notifications?status=sent", headers=AUTH).status_code == 400
+
+
+# ----- the website's token: link codes only -----
+def test_the_link_code_token_creates_link_codes(admin_fn: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user("u-7", "seven@example.com", name="Seven")
+    response = admin_fn.post("/link-codes", json={"email": "seven@example.com"}, headers=WEBSITE_AUTH)
+    assert response.status_code == 201, response.text
+    assert response.json()["deep_link"].startswith("https://t.me/crm_test_bot?start=")
+    assert admin_fn.post("/link-codes", json={"user_id": "u-7"}, headers=AUTH).status_code == 201
+
+
+def _every_other_route() -> list[tuple[str, str]]:
+    """(method, path) of every admin route but POST /link-codes, read from the route table, and a path there is not."""
+    adapter = ROUTES.bind("admin")
+    calls = [("GET", "/nope"), ("GET", "/link-codes")]
+    for rule in ROUTES.iter_rules():
+        path = adapter.build(rule.endpoint, {argument: 1 for argument in rule.arguments})
+        calls += [(method, path) for method in sorted(rule.methods or ()) if method not in ("HEAD", "OPTIONS")]
+    return [call for call in calls if call != ("POST", "/link-codes")]
+
+
+def test_the_link_code_token_is_refused_on_every_other_route(admin_fn: FunctionServer, telegram: FakeTelegram) -> None:
+    linked = link(1, "c-1")
+    routes = _every_other_route()
+    assert ("POST", "/users/1/unlink") in routes
+    for method, path in routes:
+        body = {"webhook_url": "https://evil.example.com"}
+        response = admin_fn.request(method, path, json=body, headers=WEBSITE_AUTH)
+        assert response.status_code == 403, (method, path, response.text)
+        assert response.json() == {"error": "this token only creates link codes (POST /link-codes)"}
+    assert telegram.calls == []
+    assert links.get_link(1) == linked
+
+
+def test_without_link_code_api_token_only_the_admin_token_makes_link_codes(
+    admin_fn: FunctionServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_crm_user("u-7", "seven@example.com")
+    monkeypatch.setenv("LINK_CODE_API_TOKEN", "")
+    get_settings.cache_clear()
+    for headers in (WEBSITE_AUTH, {"Authorization": "Bearer "}):
+        response = admin_fn.post("/link-codes", json={"user_id": "u-7"}, headers=headers)
+        assert response.status_code == 401
+    assert admin_fn.post("/link-codes", json={"user_id": "u-7"}, headers=AUTH).status_code == 201
+
+
+def test_a_wrong_or_truncated_link_code_token_is_401(admin_fn: FunctionServer) -> None:
+    add_crm_user("u-7", "seven@example.com")
+    for token in (LINK_CODE_TOKEN[:-1], LINK_CODE_TOKEN + "x", LINK_CODE_TOKEN.upper()):
+        response = admin_fn.post("/link-codes", json={"user_id": "u-7"}, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+
+
+# ----- re-drives over HTTP -----
+def test_a_redrive_skips_what_can_never_be_sent_says_why_and_sends_the_rest(
+    admin_fn: FunctionServer, notify_fn: FunctionServer, telegram: FakeTelegram
+) -> None:
+    link_user("u1", 501, customer_id="c1")
+    get_db().collection("orders").document("o-org-2").set({"customer_id": "c1", "org_id": "org-2"})
+    refused = [event("e-customer", customer_id="c2"), event("e-org", "order.paid", order_id="o-org-2")]
+    answer = signed_post(notify_fn, {"events": refused}).json()
+    assert [result["status"] for result in answer["results"]] == ["failed", "failed"]
+    clock.advance(dt.timedelta(seconds=1))
+    telegram.fail("sendMessage", 502, "Bad Gateway", times=3)
+    [transient] = signed_post(notify_fn, event("e-telegram", "message")).json()["results"]
+    assert transient["status"] == "failed"
+
+    response = admin_fn.post("/notifications/redrive", json={"limit": 1}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert [(result["id"], result["status"]) for result in report["results"]] == [("e-telegram", "sent")]
+    assert (report["counts"], report["skipped"]) == ({"sent": 1}, 2)
+    assert report["skipped_by_reason"] == {"other_customer": 1, "other_organisation": 1}
+    for event_id in ("e-customer", "e-org"):
+        entry = ledger_doc(event_id)
+        assert entry is not None
+        assert (entry["status"], entry["redrives"]) == ("failed", 0)
+    again = admin_fn.post("/notifications/redrive", headers=AUTH).json()
+    assert (again["results"], again["skipped"]) == ([], 2)

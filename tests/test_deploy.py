@@ -42,7 +42,7 @@ PROJECT = "demo-proj"
 REGION = "europe-west1"
 BOT_TOKEN = "123456:AAE-fake_bot_token"
 WEBSITE = "https://crm.example.com"
-GENERATED_SECRETS = ("TG_WEBHOOK_SECRET", "NOTIFY_SIGNING_SECRET", "ADMIN_API_TOKEN")
+GENERATED_SECRETS = ("TG_WEBHOOK_SECRET", "NOTIFY_SIGNING_SECRET", "ADMIN_API_TOKEN", "LINK_CODE_API_TOKEN")
 APIS = (
     "cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com "
     "firestore.googleapis.com secretmanager.googleapis.com iam.googleapis.com "
@@ -52,7 +52,7 @@ APIS = (
 SECRETS_OF = {
     "webhook": ["TG_BOT_TOKEN", "TG_WEBHOOK_SECRET"],
     "notify": ["TG_BOT_TOKEN", "NOTIFY_SIGNING_SECRET"],
-    "admin": ["TG_BOT_TOKEN", "TG_WEBHOOK_SECRET", "ADMIN_API_TOKEN"],
+    "admin": ["TG_BOT_TOKEN", "TG_WEBHOOK_SECRET", "ADMIN_API_TOKEN", "LINK_CODE_API_TOKEN"],
 }
 TTL_COLLECTIONS = {
     Collections.PROCESSED_UPDATES,
@@ -538,9 +538,9 @@ def test_fresh_project_secrets_come_from_the_environment_or_openssl(first: First
     assert secrets["TG_BOT_TOKEN"] == BOT_TOKEN
     generated = [secrets[name] for name in GENERATED_SECRETS]
     assert all(re.fullmatch(r"[0-9a-f]{64}", value) for value in generated)
-    assert len(set(generated)) == 3
+    assert len(set(generated)) == len(GENERATED_SECRETS)
     assert WEBHOOK_SECRET_PATTERN.match(secrets["TG_WEBHOOK_SECRET"])
-    assert [call["argv"] for call in cloud.calls("openssl")] == [["rand", "-hex", "32"]] * 3
+    assert [call["argv"] for call in cloud.calls("openssl")] == [["rand", "-hex", "32"]] * len(GENERATED_SECRETS)
     # Secret values travel on stdin only: never in an argv, never printed.
     everything_shown = result.stdout + result.stderr + json.dumps(cloud.gcloud())
     for value in [BOT_TOKEN, *generated]:
@@ -571,6 +571,7 @@ def test_fresh_project_prints_the_urls_and_how_to_call_notify(first: FirstDeploy
     ):
         assert url in result.stdout
     assert f"projects/{PROJECT}/secrets/NOTIFY_SIGNING_SECRET" in result.stdout
+    assert f"projects/{PROJECT}/secrets/LINK_CODE_API_TOKEN" in result.stdout
     assert "X-Signature: t=$T,v1=$SIG" in result.stdout
     assert 'curl -X POST "https://crm-bot-notify-fake.a.run.app"' in result.stdout
 
@@ -663,6 +664,33 @@ def test_gemini_key_is_stored_and_mounted_on_the_webhook_only(cloud: FakeCloud) 
     assert "GEMINI_API_KEY=GEMINI_API_KEY:latest" in next(a for a in deploys["crm-bot-webhook"] if "secrets" in a)
     for other in ("crm-bot-notify", "crm-bot-admin"):
         assert "GEMINI_API_KEY" not in " ".join(deploys[other])
+
+
+def test_the_link_code_token_is_generated_readable_and_mounted_by_admin_only(first: FirstDeploy) -> None:
+    commands = first.cloud.gcloud()
+    grants = [argv for argv in commands if argv[:3] == ["secrets", "add-iam-policy-binding", "LINK_CODE_API_TOKEN"]]
+    assert [argv[3] for argv in grants] == [f"--member=serviceAccount:{email('admin')}"]
+    deploys = {argv[2]: argv for argv in commands if argv[:2] == ["functions", "deploy"]}
+    mounts = next(arg for arg in deploys["crm-bot-admin"] if arg.startswith("--set-secrets="))
+    assert "LINK_CODE_API_TOKEN=LINK_CODE_API_TOKEN:latest" in mounts.split("=", 1)[1].split(",")
+    for other in ("crm-bot-webhook", "crm-bot-notify"):
+        assert "LINK_CODE_API_TOKEN" not in " ".join(deploys[other])
+    secrets = first.cloud.state["secrets"]
+    assert secrets["LINK_CODE_API_TOKEN"] not in (secrets["ADMIN_API_TOKEN"], first.result.stdout)
+
+
+def test_a_project_deployed_before_the_link_code_token_gets_it_on_the_next_run(deployed_cloud: FakeCloud) -> None:
+    kept = deployed_cloud.state["secrets"]
+    deployed_cloud.set_state(secrets={name: value for name, value in kept.items() if name != "LINK_CODE_API_TOKEN"})
+
+    deployed(deployed_cloud, "--website-url", WEBSITE)
+
+    after = deployed_cloud.state["secrets"]
+    assert re.fullmatch(r"[0-9a-f]{64}", after["LINK_CODE_API_TOKEN"])
+    assert {name: after[name] for name in kept if name != "LINK_CODE_API_TOKEN"} == {
+        name: value for name, value in kept.items() if name != "LINK_CODE_API_TOKEN"
+    }
+    assert [call["argv"] for call in deployed_cloud.calls("openssl")] == [["rand", "-hex", "32"]]
 
 
 def test_without_gemini_key_the_assistant_is_off_with_a_warning(first: FirstDeploy) -> None:
@@ -850,6 +878,7 @@ def test_teardown_dry_run_deletes_nothing_and_prints_the_deletes(deployed_cloud:
         f"gcloud functions delete crm-bot-webhook --region={REGION} --project={PROJECT} --quiet",
         f"gcloud iam service-accounts delete {email('build')} --project={PROJECT} --quiet",
         f"gcloud secrets delete NOTIFY_SIGNING_SECRET --project={PROJECT} --quiet",
+        f"gcloud secrets delete LINK_CODE_API_TOKEN --project={PROJECT} --quiet",
     ):
         assert f"+ {deletion}" in result.stdout
 

@@ -315,6 +315,8 @@ def _with(body: dict[str, Any], **fields: Any) -> dict[str, Any]:
 
 
 FILE = event("evt-1")
+UNKNOWN = _with(FILE, id="evt-unknown", type="file.deleted")
+"""A well-formed event of a type this bot does not know (a newer CRM's)."""
 MALFORMED: list[tuple[str, Any, str | None]] = [
     ("not JSON", b"{not json", None),
     ("not UTF-8", b"\xff\xfe", None),
@@ -326,7 +328,9 @@ MALFORMED: list[tuple[str, Any, str | None]] = [
     ("missing id", _without(FILE, "id"), "id"),
     ("empty id", _with(FILE, id=""), "id"),
     ("missing type", _without(FILE, "type"), "type"),
-    ("unknown type", _with(FILE, type="file.deleted"), "type"),
+    ("type not a string", _with(FILE, type=5), "type"),
+    ("empty type", _with(FILE, type=" "), "type"),
+    ("type too long", _with(FILE, type="x" * 101), "type"),
     ("missing occurred_at", _without(FILE, "occurred_at"), "occurred_at"),
     ("occurred_at not a time", _with(FILE, occurred_at="yesterday"), "occurred_at"),
     ("occurred_at without zone", _with(FILE, occurred_at="2024-01-15T14:30:00"), "occurred_at"),
@@ -354,6 +358,16 @@ MALFORMED: list[tuple[str, Any, str | None]] = [
         {"events": [FILE, _without(event("evt-2"), "data", "file_name")]},
         "events[1].data.file_name",
     ),
+    # An event of a type the bot does not know still needs a well-formed envelope.
+    ("unknown type without id", _without(UNKNOWN, "id"), "id"),
+    ("unknown type without occurred_at", _without(UNKNOWN, "occurred_at"), "occurred_at"),
+    ("unknown type without a zone", _with(UNKNOWN, occurred_at="2024-01-15T14:30:00"), "occurred_at"),
+    ("unknown type without recipient", _without(UNKNOWN, "user_id"), "user_id"),
+    ("unknown type with two recipients", _with(UNKNOWN, email="a@example.com"), "user_id"),
+    ("unknown type without data", _without(UNKNOWN, "data"), "data"),
+    ("unknown type with data not an object", _with(UNKNOWN, data=[1]), "data"),
+    ("unknown type in a batch without id", {"events": [FILE, _without(UNKNOWN, "id")]}, "events[1].id"),
+    ("101 events of unknown types", {"events": [_with(UNKNOWN, id=f"u{i}") for i in range(101)]}, "events"),
 ]
 
 
@@ -371,6 +385,56 @@ def test_each_malformed_body_is_400_naming_the_field_and_does_nothing(
         assert answer["problems"][0] == {"field": field, "message": answer["error"].removeprefix(f"{field}: ")}
     assert telegram.calls == []
     assert list(get_db().collection(Collections.NOTIFICATIONS).stream()) == []
+
+
+# ----- event types this bot does not know -----
+def test_an_event_of_an_unknown_type_fails_alone_and_the_rest_of_the_batch_is_delivered(
+    notify_fn: FunctionServer, telegram: FakeTelegram
+) -> None:
+    link_user("u1", 501)
+    link_user("u2", 502)
+    bodies = [
+        event("evt-1"),
+        {**event("evt-new", user_id="u2"), "type": "file.deleted", "data": {"file_id": "f1", "anything": [1, {}]}},
+        event("evt-2", "message", user_id="u2"),
+    ]
+    response = signed_post(notify_fn, {"events": bodies})
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][1] == {"id": "evt-new", "status": "failed", "reason": "unknown_type"}
+    assert [r["status"] for r in response.json()["results"]] == ["sent", "failed", "sent"]
+    assert response.json()["counts"] == {"sent": 2, "failed": 1}
+    assert len(telegram.sent_texts(501)) == 1
+    assert len(telegram.sent_texts(502)) == 1
+    assert ledger_doc("evt-new") is None  # not recorded: the CRM may send it again once the bot knows the type
+    assert ledger_doc("evt-1") is not None
+
+
+def test_an_unknown_type_is_not_recorded_so_its_id_can_be_sent_again_once_the_bot_knows_the_type(
+    notify_fn: FunctionServer, telegram: FakeTelegram
+) -> None:
+    link_user("u1", 501)
+    unknown = {**event("evt-1"), "type": "file.archived"}
+    refused = {"id": "evt-1", "status": "failed", "reason": "unknown_type"}
+    for _ in range(2):  # a request of unknown types only is still a 200, and a repeat is answered the same
+        assert results(signed_post(notify_fn, unknown)) == [refused]
+    assert telegram.calls == []
+    assert list(get_db().collection(Collections.NOTIFICATIONS).stream()) == []
+
+    [upgraded] = results(signed_post(notify_fn, event("evt-1")))  # the same id, of a type the bot knows
+    assert upgraded["status"] == "sent"
+    # An id the ledger holds stays a duplicate whatever type it comes back with.
+    [again] = results(signed_post(notify_fn, unknown))
+    assert again == {"id": "evt-1", "status": "duplicate", "first_status": "sent"}
+    entry = ledger_doc("evt-1")
+    assert entry is not None
+    assert (entry["event_type"], entry["duplicates"]) == ("file.received", 1)
+    assert len(telegram.sent_texts(501)) == 1
+
+
+def test_an_unknown_type_with_a_bad_signature_is_still_401(notify_fn: FunctionServer, telegram: FakeTelegram) -> None:
+    response = signed_post(notify_fn, UNKNOWN, secret="another-secret")
+    assert response.status_code == 401
+    assert telegram.calls == []
 
 
 # ----- idempotency -----

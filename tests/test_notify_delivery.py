@@ -10,8 +10,9 @@ import pytest
 from shared import clock
 from shared.notify import DeliveryOptions, DeliveryStatus, counts_by_status, entries_with_status, notify_events, redrive
 from shared.notify.events import Event, parse_event
-from shared.notify.ledger import claim, get_entry
+from shared.notify.ledger import claim, entry_id, get_entry
 from shared.notify.sending import RetryPolicy
+from shared.store.db import Collections, get_db
 from shared.telegram.client import TelegramClient
 from tests.fakes.telegram_api import FakeTelegram
 from tests.test_notify import event, link_user
@@ -163,9 +164,79 @@ def test_a_redrive_skips_events_a_request_still_holds(env: dict[str, str], teleg
     assert claim(parse_event(event("e1"))).created  # a request is on it (or died holding it)
     report = redrive()
     assert (report.results, report.skipped) == ([], 1)
+    assert report.as_json()["skipped_by_reason"] == {"in_progress": 1}
     clock.advance(dt.timedelta(minutes=3))  # the lease ran out: the request is gone
     assert statuses(redrive().results) == ["sent"]
     assert len(telegram.sent_texts(501)) == 1
+
+
+def _refused_and_transient_failures(telegram: FakeTelegram) -> None:
+    """Oldest first: an event about another customer's file, one about another organisation's, a Telegram failure."""
+    link_user("u1", 501, customer_id="c1")
+    get_db().collection("files").document("f-org-2").set({"customer_id": "c1", "org_id": "org-2"})
+    refused = notify_events(events(event("other-customer", customer_id="c2"), event("other-org", file_id="f-org-2")))
+    assert statuses(refused) == ["failed", "failed"]
+    clock.advance(dt.timedelta(seconds=1))
+    telegram.fail("sendMessage", 503, "Service Unavailable", times=3)
+    assert statuses(notify_events(events(event("transient")), options=DeliveryOptions(retry=QUICK))) == ["failed"]
+
+
+def test_a_redrive_skips_failures_no_redrive_can_fix_and_says_why(env: dict[str, str], telegram: FakeTelegram) -> None:
+    _refused_and_transient_failures(telegram)
+    clock.advance(dt.timedelta(seconds=1))
+    [pending] = notify_events(events(event("later", "message")), options=DeliveryOptions(budget_seconds=0))
+    assert pending.status is DeliveryStatus.PENDING
+
+    report = redrive(limit=2)  # the two refusals are older, and do not use up the limit
+    assert [(result.event_id, result.status.value) for result in report.results] == [
+        ("transient", "sent"),
+        ("later", "sent"),
+    ]
+    assert report.skipped == 2
+    assert report.as_json()["skipped_by_reason"] == {"other_customer": 1, "other_organisation": 1}
+    for event_id in ("other-customer", "other-org"):
+        entry = get_entry(event_id)
+        assert entry is not None
+        assert (entry.status, entry.redrives, entry.attempts) == (DeliveryStatus.FAILED, 0, 0)
+    assert len(telegram.calls_to("sendMessage")) == 3 + 2  # "transient" failed 3 times, then the 2 re-driven
+    assert redrive().results == []
+
+
+def _stored(event_id: str, **changes: Any) -> None:
+    """Change an event as the ledger stores it, the way a rollback of the bot (or a stricter check) meets it."""
+    document = get_db().collection(Collections.NOTIFICATIONS).document(entry_id(event_id))
+    stored = document.get().to_dict()
+    assert stored is not None
+    fields: dict[str, Any] = {"event": {**stored["event"], **changes}}
+    if "type" in changes:
+        fields["event_type"] = changes["type"]
+    document.update(fields)
+
+
+def test_a_redrive_leaves_stored_events_it_cannot_read_and_says_why(
+    env: dict[str, str], telegram: FakeTelegram
+) -> None:
+    link_user("u1", 501)
+    budget_spent = DeliveryOptions(budget_seconds=0)
+    notify_events(events(event("newer-type", "message"), event("broken", "message")), options=budget_spent)
+    # "newer-type" was recorded by a newer bot, which was rolled back; "broken" no longer passes a stricter check.
+    _stored("newer-type", type="invoice.created")
+    _stored("broken", data={"text": ""})
+
+    first = redrive()
+    assert [(r.event_id, r.status.value) for r in first.results] == [("broken", "failed")]
+    assert str(first.results[0].reason).startswith("the stored event no longer validates")
+    assert first.as_json()["skipped_by_reason"] == {"unknown_type": 1}
+    newer = get_entry("newer-type")
+    assert newer is not None
+    assert (newer.status, newer.redrives) == (DeliveryStatus.PENDING, 0)  # kept for a bot that knows its type again
+
+    second = redrive()
+    assert (second.results, second.as_json()["skipped_by_reason"]) == ([], {"malformed": 1, "unknown_type": 1})
+    broken = get_entry("broken")
+    assert broken is not None
+    assert broken.redrives == 1
+    assert telegram.calls_to("sendMessage") == []
 
 
 def test_a_redrive_never_resends_sent_events(env: dict[str, str]) -> None:

@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from shared.notify.events import EVENT_TYPES, MAX_EVENTS, MalformedBodyError, PaymentEvent, parse_body
+from shared.notify.events import (
+    EVENT_TYPES,
+    MAX_EVENTS,
+    MalformedBodyError,
+    PaymentEvent,
+    UnknownEvent,
+    parse_body,
+    parse_event,
+)
 from shared.notify.ledger import DeliveryStatus
 from shared.notify.pacer import Pacer
 from shared.notify.signature import SignatureError, sign, verify_signature
@@ -99,10 +107,24 @@ def test_odd_values_are_refused_by_field() -> None:
 
 
 def test_all_problems_of_a_batch_are_reported() -> None:
-    bad = {"events": [event("a", file_name=""), event("b"), {**event("c"), "type": "nope"}]}
+    unknown_without_id = {key: value for key, value in event("d").items() if key != "id"} | {"type": "nope"}
+    bad = {"events": [event("a", file_name=""), event("b"), {**event("c"), "type": 7}, unknown_without_id]}
     with pytest.raises(MalformedBodyError) as caught:
         parse_body(json.dumps(bad).encode())
-    assert [p.field for p in caught.value.problems] == ["events[0].data.file_name", "events[2].type"]
+    assert [p.field for p in caught.value.problems] == ["events[0].data.file_name", "events[2].type", "events[3].id"]
+
+
+def test_an_unknown_type_parses_as_an_unknown_event_whose_envelope_is_checked_and_data_ignored() -> None:
+    newer = {**event(" 7 ", "message", user_id=None), "email": "Pat@Example.com", "type": "invoice.created"}
+    newer["data"] = {"invoice": {"lines": [1, 2]}, "text": 5}  # whatever the new type carries
+    first, second = parse_body(json.dumps({"events": [newer, event("e2")]}).encode())
+    assert isinstance(first, UnknownEvent)
+    assert (first.id, first.type, first.recipient) == ("7", "invoice.created", {"email": "pat@example.com"})
+    assert not isinstance(second, UnknownEvent)
+    # A known type never falls back to the envelope: its data must be right.
+    with pytest.raises(MalformedBodyError) as caught:
+        parse_body(json.dumps({**event("e3", "message"), "data": {"invoice": 1}}).encode())
+    assert caught.value.field == "data.text"
 
 
 def test_parsing_normalises_and_ignores_what_it_does_not_use() -> None:
@@ -142,7 +164,7 @@ def _longest(event_type: str, wide: bool) -> dict[str, Any]:
 @pytest.mark.parametrize("wide", [False, True], ids=["escapes", "emoji"])
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
 def test_every_type_renders_valid_telegram_html_within_the_limit(event_type: str, wide: bool) -> None:
-    [parsed] = parse_body(json.dumps(_longest(event_type, wide)).encode())
+    parsed = parse_event(_longest(event_type, wide))
     html = render(parsed, "https://crm.example.com/?a=1&b=2", "Europe/Berlin")
     shown, error = visible_text(html, "HTML")
     assert error is None
@@ -154,7 +176,7 @@ def test_every_type_renders_valid_telegram_html_within_the_limit(event_type: str
 
 
 def test_an_unknown_time_zone_falls_back_to_utc() -> None:
-    [parsed] = parse_body(json.dumps(event("e1")).encode())
+    parsed = parse_event(event("e1"))
     assert render(parsed, "https://x.example", "Not/AZone").endswith("2024-01-15 14:30 UTC")
 
 

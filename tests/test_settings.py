@@ -35,6 +35,21 @@ def test_missing_setting_names_the_variable_and_how_to_fix_it(monkeypatch: pytes
     assert str(raised.value) == "ADMIN_API_TOKEN is not set: generate one with 'openssl rand -hex 32'"
 
 
+def test_the_link_code_token_is_optional_and_empty_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LINK_CODE_API_TOKEN", raising=False)
+    assert Settings().link_code_api_token is None
+    monkeypatch.setenv("LINK_CODE_API_TOKEN", "")
+    assert Settings().link_code_api_token is None
+    monkeypatch.setenv("LINK_CODE_API_TOKEN", "website-token")
+    token = Settings().link_code_api_token
+    assert token is not None
+    assert token.get_secret_value() == "website-token"
+    assert "website-token" not in repr(Settings())
+    monkeypatch.delenv("LINK_CODE_API_TOKEN")
+    with pytest.raises(MissingSettingError, match="LINK_CODE_API_TOKEN is not set: generate one with 'openssl rand"):
+        Settings().require("LINK_CODE_API_TOKEN")
+
+
 def test_empty_secrets_count_as_unset_and_urls_lose_trailing_slashes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GEMINI_API_KEY", "")
     monkeypatch.setenv("TELEGRAM_API_BASE", "http://127.0.0.1:9/")

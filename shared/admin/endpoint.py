@@ -1,19 +1,22 @@
-"""The admin function's routes. Every route needs `Authorization: Bearer <ADMIN_API_TOKEN>`."""
+"""The admin function's routes. Every route needs `Authorization: Bearer <ADMIN_API_TOKEN>`; POST /link-codes also
+takes the website's narrower LINK_CODE_API_TOKEN."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 import logging
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
 import flask
 from google.api_core.exceptions import GoogleAPIError
 from google.cloud.firestore_v1.base_query import FieldFilter
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from shared import clock
@@ -67,16 +70,30 @@ ROUTES = Map(
 )
 
 
+class Caller(Enum):
+    """Who a bearer token says the caller is."""
+
+    OPERATOR = "ADMIN_API_TOKEN"
+    WEBSITE = "LINK_CODE_API_TOKEN"
+
+
+WEBSITE_ENDPOINTS = frozenset({"link_codes"})
+"""The routes LINK_CODE_API_TOKEN may call: the CRM website creates link codes, and nothing else."""
+
+
 def handle_admin_request(request: flask.Request) -> flask.Response:
     """Authenticate, route, and turn bad input into 400s naming the field."""
     try:
-        expected = get_settings().require("ADMIN_API_TOKEN")
+        settings = get_settings()
+        admin_token = settings.require("ADMIN_API_TOKEN")
     except (MissingSettingError, InvalidSettingsError) as error:
         log.error("admin misconfigured: %s", error)
         return error_response(503, str(error))
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+    caller = _caller(request, admin_token, settings.link_code_api_token)
+    if caller is None:
         return error_response(401, "missing or wrong bearer token")
+    if caller is Caller.WEBSITE and _endpoint(request) not in WEBSITE_ENDPOINTS:
+        return error_response(403, "this token only creates link codes (POST /link-codes)")
     adapter = ROUTES.bind("admin", path_info=request.path)
     try:
         endpoint, arguments = adapter.match(request.path, method=request.method)
@@ -99,17 +116,64 @@ def handle_admin_request(request: flask.Request) -> flask.Response:
         return error_response(503, "storage unavailable, retry later")
 
 
+def _caller(request: flask.Request, admin_token: str, link_code_token: SecretStr | None) -> Caller | None:
+    """Whose bearer token the request carries, if any; each token is compared in constant time."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    presented = given.strip().encode()
+    if hmac.compare_digest(presented, admin_token.encode()):
+        return Caller.OPERATOR
+    if link_code_token is not None and hmac.compare_digest(presented, link_code_token.get_secret_value().encode()):
+        return Caller.WEBSITE
+    return None
+
+
+def _endpoint(request: flask.Request) -> str | None:
+    """The endpoint the request's path and method route to, or None (no such route, or the wrong method)."""
+    try:
+        endpoint, _ = ROUTES.bind("admin", path_info=request.path).match(request.path, method=request.method)
+    except HTTPException:
+        return None
+    return str(endpoint)
+
+
 # ----- request parsing -----
 def _body(request: flask.Request, model: type[BaseModel]) -> Any:
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        raise BadRequest("body must be a JSON object")
+    """The body as `model`, read as JSON whatever its Content-Type (curl and some clients send none, or another)."""
+    payload = _json_object(request.get_data())
     try:
         return model.model_validate(payload)
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "body"
         raise BadRequest(f"{field}: {first['msg']}") from None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        raise BadRequest("body is empty: send a JSON object")
+    try:
+        payload = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise BadRequest("body is not JSON: it is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise BadRequest(f"body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except (ValueError, RecursionError):  # an integer of 4300+ digits, absurd nesting
+        raise BadRequest("body is not JSON that can be read: a number too long or nesting too deep") from None
+    if not isinstance(payload, dict):
+        raise BadRequest(f"body must be a JSON object, not {_json_kind(payload)}")
+    return payload
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string" if isinstance(value, str) else "an array"
 
 
 def _int_arg(request: flask.Request, name: str, default: int, low: int, high: int) -> int:
@@ -288,7 +352,7 @@ def notifications(request: flask.Request) -> flask.Response:
 
 
 def redrive_route(request: flask.Request) -> flask.Response:
-    body: Redrive = _body(request, Redrive) if request.get_data() else Redrive()
+    body: Redrive = _body(request, Redrive) if request.get_data().strip() else Redrive()
     if not body.statuses or not set(body.statuses) <= {"pending", "failed"}:
         raise BadRequest("statuses must be a non-empty list of pending and failed")
     if not 1 <= body.limit <= MAX_LIMIT:

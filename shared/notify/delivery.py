@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from google.api_core.exceptions import GoogleAPIError
 
 from shared.config import get_settings
-from shared.notify import ledger
-from shared.notify.events import Event, MalformedBodyError, parse_event
+from shared.notify import ledger, recipients
+from shared.notify.events import EVENT_TYPES, Event, MalformedBodyError, ReceivedEvent, UnknownEvent, parse_event
 from shared.notify.ledger import DeliveryStatus, LedgerEntry
 from shared.notify.pacer import MESSAGES_PER_SECOND, SECONDS_BETWEEN_MESSAGES_TO_A_CHAT, instance_pacer
 from shared.notify.recipients import Recipient, Refusal, find_recipient
@@ -27,6 +29,32 @@ log = logging.getLogger(__name__)
 PREPARING_THREADS = 16
 REDRIVABLE = frozenset(status for status in ledger.STORED_STATUSES if status is not DeliveryStatus.SENT)
 STILL_PENDING = "not sent before the time budget ran out; a re-drive will send it"
+UNKNOWN_TYPE = "unknown_type"
+"""The reason given for an event of a type this bot does not know."""
+STORED_EVENT_INVALID = "the stored event no longer validates"
+REDRIVE_LOOKS_AT_MOST = 2000
+"""Ledger entries a re-drive reads at most, those it skips included: a ledger full of them cannot make it time out."""
+
+
+class Skipped(StrEnum):
+    """Why a re-drive left an event alone."""
+
+    IN_PROGRESS = "in_progress"
+    """Another request or re-drive holds it."""
+    OTHER_ORGANISATION = "other_organisation"
+    """Refused: the record it is about belongs to another organisation than the recipient's."""
+    OTHER_CUSTOMER = "other_customer"
+    """Refused: the recipient is a customer, and the record is another customer's."""
+    UNKNOWN_TYPE = "unknown_type"
+    """Recorded by a bot that knew its type and this one does not (a rollback): kept as it is for one that does."""
+    MALFORMED = "malformed"
+    """The stored event no longer validates (it was marked so by an earlier re-drive)."""
+
+
+FINAL_REFUSALS = {
+    recipients.OTHER_ORGANISATION: Skipped.OTHER_ORGANISATION,
+    recipients.OTHER_CUSTOMER: Skipped.OTHER_CUSTOMER,
+}
 
 
 @dataclass(frozen=True)
@@ -77,13 +105,18 @@ def summary(results: Iterable[EventResult]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RedriveReport:
-    """What a re-drive did: a result per event it took, and how many it left to someone already on them."""
+    """What a re-drive did: a result per event it took, and how many it left alone, by why."""
 
     results: list[EventResult]
-    skipped: int
+    skipped_by_reason: dict[Skipped, int] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.skipped_by_reason.values())
 
     def as_json(self) -> dict[str, Any]:
-        return {**summary(self.results), "skipped": self.skipped}
+        by_reason = {reason.value: count for reason, count in sorted(self.skipped_by_reason.items())}
+        return {**summary(self.results), "skipped": self.skipped, "skipped_by_reason": by_reason}
 
 
 @dataclass(frozen=True)
@@ -94,9 +127,14 @@ class _Ready:
 
 
 def notify_events(
-    events: Sequence[Event], telegram: TelegramClient | None = None, options: DeliveryOptions = DeliveryOptions()
+    events: Sequence[ReceivedEvent],
+    telegram: TelegramClient | None = None,
+    options: DeliveryOptions = DeliveryOptions(),
 ) -> list[EventResult]:
-    """Claim each event in the ledger and deliver the new ones; a result per event, in order."""
+    """Claim each event in the ledger and deliver the new ones; a result per event, in order.
+
+    An event of a type this bot does not know is answered `failed` (UNKNOWN_TYPE) and not claimed.
+    """
     return _deliver(events, telegram, options, claim=True)
 
 
@@ -110,8 +148,9 @@ def redrive(
     """Send again, oldest first, up to `limit` ledger events with one of `statuses` (never `sent` ones).
 
     Each is re-checked from scratch (recipient, link, preferences, permissions), so an event that failed
-    because the user was not linked yet is sent once they are. Events another request or re-drive holds
-    are skipped.
+    because the user was not linked yet is sent once they are. Events no re-drive can send (see Skipped)
+    and those another request or re-drive holds are skipped and counted by why, without using up `limit`;
+    at most REDRIVE_LOOKS_AT_MOST entries are read.
     """
     wanted = {DeliveryStatus(status) for status in statuses}
     if not wanted or not wanted <= REDRIVABLE:
@@ -121,32 +160,48 @@ def redrive(
         raise ValueError("limit must be between 1 and 1000")
     taken: list[Event] = []
     results: list[EventResult] = []
-    skipped = 0
-    for entry in ledger.entries_with_status(wanted, limit):
-        current = ledger.take_for_redrive(entry, wanted)
+    skipped: Counter[Skipped] = Counter()
+    entries = ledger.iter_entries_with_status(wanted, page_size=max(limit, 100))
+    for entry in itertools.islice(entries, REDRIVE_LOOKS_AT_MOST):
+        never = _never_sendable(entry)
+        current = None if never else ledger.take_for_redrive(entry, wanted)
         if current is None:
-            skipped += 1
+            skipped[never or Skipped.IN_PROGRESS] += 1
             continue
         event = _stored_event(current)
         if isinstance(event, EventResult):
             results.append(event)
         else:
             taken.append(event)
+        if len(taken) + len(results) == limit:
+            break
     results += _deliver(taken, telegram, options, claim=False)
-    return RedriveReport(results, skipped)
+    return RedriveReport(results, dict(skipped))
+
+
+def _never_sendable(entry: LedgerEntry) -> Skipped | None:
+    """Why no re-drive can send this entry, or None: read from the type and reason the ledger records, so entries
+    written before this check are recognised too. Telegram's and storage's failures are worth another try."""
+    if entry.event_type not in EVENT_TYPES:
+        return Skipped.UNKNOWN_TYPE
+    if entry.status is not DeliveryStatus.FAILED or entry.reason is None:
+        return None
+    if entry.reason.startswith(STORED_EVENT_INVALID):
+        return Skipped.MALFORMED
+    return FINAL_REFUSALS.get(entry.reason)
 
 
 def _stored_event(entry: LedgerEntry) -> Event | EventResult:
     try:
         return parse_event(entry.event)
     except MalformedBodyError as error:
-        reason = f"the stored event no longer validates: {error}"
+        reason = f"{STORED_EVENT_INVALID}: {error}"
         ledger.finish(entry.event_id, DeliveryStatus.FAILED, reason=reason)
         return EventResult(entry.event_id, DeliveryStatus.FAILED, reason)
 
 
 def _deliver(
-    events: Sequence[Event], telegram: TelegramClient | None, options: DeliveryOptions, claim: bool
+    events: Sequence[ReceivedEvent], telegram: TelegramClient | None, options: DeliveryOptions, claim: bool
 ) -> list[EventResult]:
     if not events:
         return []
@@ -157,7 +212,9 @@ def _deliver(
     prepared: list[_Ready | EventResult] = []
     ready: dict[str, _Ready] = {}
 
-    def prepare(event: Event) -> _Ready | EventResult:
+    def prepare(event: ReceivedEvent) -> _Ready | EventResult:
+        if isinstance(event, UnknownEvent):
+            return _unknown_type(event)
         try:
             return _prepare(event, claim, settings.website_url, settings.bot_time_zone)
         except Exception as error:  # a bug met by one event must not fail the others
@@ -184,6 +241,25 @@ def _deliver(
         item if isinstance(item, EventResult) else _result(item.event.id, outcomes[item.message.key])
         for item in prepared
     ]
+
+
+def _unknown_type(event: UnknownEvent) -> EventResult:
+    """Answer an event of a type this bot does not know without recording it, so that the CRM can send it again
+    once the bot knows the type; an id the ledger already holds is a duplicate, as for any event."""
+    try:
+        first = ledger.repeat_of(event.id)
+    except GoogleAPIError as error:  # nothing is sent either way: answer without the look-up
+        log.error("event %s: ledger not readable: %s", event.id, error)
+        first = None
+    except Exception:  # a bug must not fail the other events, and the answer stands without the look-up
+        log.exception("event %s: looking its id up in the ledger failed", event.id)
+        first = None
+    if first is not None:
+        return EventResult(event.id, DeliveryStatus.DUPLICATE, first_status=first.status)
+    log.warning(
+        "event %s of type %r, which this bot does not know: answered failed, not recorded", event.id, event.type
+    )
+    return EventResult(event.id, DeliveryStatus.FAILED, UNKNOWN_TYPE)
 
 
 def _prepare(event: Event, claim: bool, website_url: str, time_zone: str) -> _Ready | EventResult:

@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -182,6 +183,20 @@ Event = Annotated[
     FileStatusEvent | FileEtaEvent | FileCommentEvent | OrderEvent | PaymentEvent | StaffMessageEvent,
     Field(discriminator="type"),
 ]
+
+
+class UnknownEvent(EventBase):
+    """An event of a type this bot does not know (a newer CRM's): its envelope is checked, its data is not.
+
+    Notify answers it `failed` with reason `unknown_type` and does not record it (docs/notify.md).
+    """
+
+    type: Annotated[str, Strict(), StringConstraints(min_length=1, max_length=100)]
+    data: dict[str, Any]
+
+
+ReceivedEvent = Event | UnknownEvent
+"""One item of a request body, as parse_body reads it."""
 EVENT_TYPES = (
     "file.received",
     "file.processing",
@@ -226,11 +241,14 @@ def parse_event(payload: Any) -> Event:
     try:
         return _event_adapter.validate_python(payload)
     except ValidationError as error:
-        raise MalformedBodyError(_problems(error, payload, prefix="")) from None
+        raise MalformedBodyError(_problems(error, payload, prefix="", tagged=True)) from None
 
 
-def parse_body(raw: bytes) -> list[Event]:
-    """The events of a request body: one event object, or {"events": [...]} with 1 to MAX_EVENTS of them."""
+def parse_body(raw: bytes) -> list[ReceivedEvent]:
+    """The events of a request body: one event object, or {"events": [...]} with 1 to MAX_EVENTS of them.
+
+    An event whose `type` is not one of EVENT_TYPES is an UnknownEvent if its envelope is valid.
+    """
     try:
         payload = json.loads(raw)
     except (ValueError, RecursionError):  # not UTF-8, not JSON, an integer of 4300+ digits, absurd nesting
@@ -238,31 +256,45 @@ def parse_body(raw: bytes) -> list[Event]:
     if not isinstance(payload, dict):
         raise MalformedBodyError([Problem(None, 'body must be a JSON object: one event, or {"events": [...]}')])
     if "events" not in payload:
-        return [parse_event(payload)]
+        return [_received_event(payload, prefix="")]
     items = payload["events"]
     if not isinstance(items, list):
         raise MalformedBodyError([Problem("events", "must be a list of events")])
     if not 1 <= len(items) <= MAX_EVENTS:
         raise MalformedBodyError([Problem("events", f"holds {len(items)} events; send 1 to {MAX_EVENTS}")])
-    events: list[Event] = []
+    events: list[ReceivedEvent] = []
     problems: list[Problem] = []
     for index, item in enumerate(items):
         try:
-            events.append(_event_adapter.validate_python(item))
-        except ValidationError as error:
-            problems.extend(_problems(error, item, prefix=f"events[{index}]"))
+            events.append(_received_event(item, prefix=f"events[{index}]"))
+        except MalformedBodyError as error:
+            problems.extend(error.problems)
     if problems:
         raise MalformedBodyError(problems)
     return events
 
 
-def _problems(error: ValidationError, payload: Any, prefix: str) -> list[Problem]:
+def _received_event(payload: Any, prefix: str) -> ReceivedEvent:
+    """A known event, or an UnknownEvent when `type` is given but is none of EVENT_TYPES (then it must be a string)."""
+    if not isinstance(payload, dict) or "type" not in payload or payload["type"] in EVENT_TYPES:
+        try:
+            return _event_adapter.validate_python(payload)
+        except ValidationError as error:
+            raise MalformedBodyError(_problems(error, payload, prefix, tagged=True)) from None
+    try:
+        return UnknownEvent.model_validate(payload)
+    except ValidationError as error:
+        raise MalformedBodyError(_problems(error, payload, prefix, tagged=False)) from None
+
+
+def _problems(error: ValidationError, payload: Any, prefix: str, *, tagged: bool) -> list[Problem]:
+    """`tagged`: the error is the discriminated union's, whose locations start with the event's type."""
     tag = payload.get("type") if isinstance(payload, dict) else None
     problems = []
     for detail in error.errors(include_url=False):
         loc = list(detail["loc"])
-        if loc and isinstance(tag, str) and loc[0] == tag:
-            loc = loc[1:]  # the discriminated union puts the tag first
+        if tagged and loc and isinstance(tag, str) and loc[0] == tag:
+            loc = loc[1:]
         kind = detail["type"]
         message = str(detail["msg"])
         if kind == "union_tag_invalid":

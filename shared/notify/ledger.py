@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -106,8 +106,23 @@ def claim(event: Event, lease: dt.timedelta = LEASE) -> Claim:
     first = create_once(doc, entry.model_dump(mode="python"))
     if first is None:
         return Claim(True, entry)
-    doc.update({"duplicates": firestore.Increment(1), "last_duplicate_at": now}, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    _count_repeat(doc, now)
     return Claim(False, LedgerEntry.model_validate(first) if first else None)
+
+
+def repeat_of(event_id: str) -> LedgerEntry | None:
+    """The entry of an event id seen before, this repeat counted as claim() counts one; None for a new id, for which
+    nothing is written."""
+    doc = _ref(event_id)
+    snapshot = doc.get(retry=RETRY, timeout=TIMEOUT_SECONDS)
+    if not snapshot.exists:
+        return None
+    _count_repeat(doc, clock.now())
+    return LedgerEntry.model_validate(snapshot.to_dict())
+
+
+def _count_repeat(doc: Any, now: dt.datetime) -> None:
+    doc.update({"duplicates": firestore.Increment(1), "last_duplicate_at": now}, retry=RETRY, timeout=TIMEOUT_SECONDS)
 
 
 def get_entry(event_id: str) -> LedgerEntry | None:
@@ -179,12 +194,32 @@ def entries_with_status(
 
     Needs the composite index (status, received_at) on tg_notifications.
     """
+    query = _oldest_first_with_status(statuses, since).limit(limit)
+    return [LedgerEntry.model_validate(s.to_dict()) for s in query.get(retry=RETRY, timeout=TIMEOUT_SECONDS)]
+
+
+def iter_entries_with_status(statuses: Iterable[DeliveryStatus | str], page_size: int = 100) -> Iterator[LedgerEntry]:
+    """Every entry with any of `statuses`, oldest first, read a page of `page_size` at a time as the caller goes on.
+
+    Needs the same index as entries_with_status.
+    """
+    query = _oldest_first_with_status(statuses).limit(page_size)
+    last_read = None
+    while True:
+        page = (query if last_read is None else query.start_after(last_read)).get(retry=RETRY, timeout=TIMEOUT_SECONDS)
+        for snapshot in page:
+            yield LedgerEntry.model_validate(snapshot.to_dict())
+        if len(page) < page_size:
+            return
+        last_read = page[-1]  # a snapshot cursor: entries received at the same instant are neither lost nor repeated
+
+
+def _oldest_first_with_status(statuses: Iterable[DeliveryStatus | str], since: dt.datetime | None = None) -> Any:
     values = sorted({DeliveryStatus(status).value for status in statuses})
     query = get_db().collection(Collections.NOTIFICATIONS).where(filter=FieldFilter("status", "in", values))
     if since is not None:
         query = query.where(filter=FieldFilter("received_at", ">=", since))
-    query = query.order_by("received_at").limit(limit)
-    return [LedgerEntry.model_validate(s.to_dict()) for s in query.get(retry=RETRY, timeout=TIMEOUT_SECONDS)]
+    return query.order_by("received_at")
 
 
 def counts_by_status(since: dt.datetime | None = None, until: dt.datetime | None = None) -> dict[str, int]:

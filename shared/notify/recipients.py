@@ -13,6 +13,10 @@ from shared.store import links
 from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db
 from shared.store.links import Link
 
+# Refusals no re-drive can change: re-drives recognise them by these words in the ledger, old entries too.
+OTHER_ORGANISATION = "the record belongs to another organisation than the recipient's"
+OTHER_CUSTOMER = "a customer only gets notifications about their own records: this one belongs to another customer"
+
 
 @dataclass(frozen=True)
 class Recipient:
@@ -69,12 +73,12 @@ def _why_not_visible(event: Event, user: CrmUser) -> str | None:
     """
     record = _record(event)
     if record is not None and record.get("org_id") not in (None, user.org_id):
-        return "the record belongs to another organisation than the recipient's"
+        return OTHER_ORGANISATION
     if user.role is not Role.CUSTOMER:
         return None
     owners = {event.data.customer_id, record.get("customer_id") if record else None} - {None}
     if any(owner != user.customer_id for owner in owners):
-        return "a customer only gets notifications about their own records: this one belongs to another customer"
+        return OTHER_CUSTOMER
     return None
 
 

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 from shared import clock
 from shared.notify.signature import sign
 from tests.crm_data import add_crm_user
-from tests.harness import ADMIN_TOKEN, NOTIFY_SECRET, ROOT, FunctionServer
+from tests.harness import ADMIN_TOKEN, LINK_CODE_TOKEN, NOTIFY_SECRET, ROOT, FunctionServer
 from tests.reliability.conftest import ServerLog, fuzz_settings
 from tests.test_notify import link_user
 
@@ -116,6 +116,42 @@ def test_admin_answers_as_documented(
         clock.reset()
 
     check()
+
+
+class LinkCodeToken(requests.auth.AuthBase):
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {LINK_CODE_TOKEN}"
+        return request
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
+def test_link_codes_answer_as_documented_to_the_website_token(
+    admin_fn: FunctionServer, server_log: ServerLog, crm_world: None, mode: GenerationMode
+) -> None:
+    operation = OPERATIONS["POST /link-codes"]
+
+    @fuzz_settings(25)
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def check(case: Case[Operation]) -> None:
+        server_log.records.clear()
+        response = case.call(base_url=admin_fn.url, auth=LinkCodeToken())
+        case.validate_response(response, checks=CHECKS)
+        assert server_log.crashes() == []
+
+    check()
+
+
+def test_the_link_code_token_is_a_security_scheme_of_link_codes_alone_and_403_is_documented_elsewhere() -> None:
+    schemes = SCHEMA.raw_schema["components"]["securitySchemes"]
+    assert (schemes["linkCodeToken"]["type"], schemes["linkCodeToken"]["scheme"]) == ("http", "bearer")
+    for label in ADMIN_OPERATIONS:
+        method, path = label.split(" ")
+        operation = SCHEMA.raw_schema["paths"][path][method.lower()]
+        if label == "POST /link-codes":
+            assert operation["security"] == [{"adminToken": []}, {"linkCodeToken": []}]
+        else:
+            assert operation["security"] == [{"adminToken": []}], label
+            assert "403" in operation["responses"], label
 
 
 # ----- what schemathesis found: each was a 500 (fixed) -----
