@@ -29,7 +29,7 @@ PORT_VARIABLES = {
     "admin": "DEVSTACK_ADMIN_PORT",
     "emulator": "DEVSTACK_EMULATOR_PORT",
 }
-SECRET_NAMES = ("TG_WEBHOOK_SECRET", "NOTIFY_SIGNING_SECRET", "ADMIN_API_TOKEN")
+SECRET_NAMES = ("TG_WEBHOOK_SECRET", "NOTIFY_SIGNING_SECRET", "ADMIN_API_TOKEN", "LINK_CODE_API_TOKEN")
 URL_VARIABLES = {"webhook": "WEBHOOK_URL", "notify": "NOTIFY_URL", "admin": "ADMIN_URL"}
 
 
@@ -75,7 +75,7 @@ def chosen_port(service: str, environ: Mapping[str, str]) -> int | None:
 
 
 def stable_secrets(state: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """TG_WEBHOOK_SECRET, NOTIFY_SIGNING_SECRET and ADMIN_API_TOKEN: the environment's, else the saved ones."""
+    """The secrets of SECRET_NAMES: the environment's, else the saved ones."""
     path = state / "secrets.json"
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))

@@ -173,9 +173,10 @@ def print_summary(urls: dict[str, str], env: dict[str, str], users: list[DemoUse
     print(f"  TG_WEBHOOK_SECRET={env['TG_WEBHOOK_SECRET']}")
     print(f"  NOTIFY_SIGNING_SECRET={env['NOTIFY_SIGNING_SECRET']}")
     print(f"  ADMIN_API_TOKEN={env['ADMIN_API_TOKEN']}")
+    print(f"  LINK_CODE_API_TOKEN={env['LINK_CODE_API_TOKEN']} (the website's: it can only make link codes)")
     print(f"  these, and the demo users' CRM ids: source {_shown(state / 'env')}   logs: {_shown(state)}/")
     if not env.get("GEMINI_API_KEY"):
-        print("  GEMINI_API_KEY is not set: commands work, the assistant will say it is not configured")
+        print("  GEMINI_API_KEY is not set: every change has a command (/help); free text points to them")
     print("\nDemo logins (email / password / role / CRM user id):")
     for user in users:
         print(f"  {user.email:26} {user.password:16} {user.role:9} {user.crm_user_id}")

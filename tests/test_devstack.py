@@ -127,6 +127,7 @@ def test_the_env_file_has_the_fixed_urls_the_printed_secrets_and_works(stack: Lo
     assert sourced["GOOGLE_CLOUD_PROJECT"] == stack.environ["GOOGLE_CLOUD_PROJECT"]
     for secret in ("TG_WEBHOOK_SECRET", "NOTIFY_SIGNING_SECRET", "ADMIN_API_TOKEN"):
         assert f"  {secret}={sourced[secret]}\n" in stack.terminal.output
+    assert f"  LINK_CODE_API_TOKEN={sourced['LINK_CODE_API_TOKEN']} " in stack.terminal.output
     assert f"source {stack.state / 'env'}" in stack.terminal.output
     assert stat.S_IMODE((stack.state / "env").stat().st_mode) == 0o600
     bot = requests.get(
@@ -166,7 +167,7 @@ def test_the_readme_local_notify_example_reaches_alice_above_what_she_is_typing(
     stack.terminal.type("/he")
     stack.terminal.expect(r"/he\Z")
 
-    answer = stack.shell(readme_block("bash", "source .devstack/env")).stdout
+    answer = stack.shell(readme_block("bash", "evt_local_")).stdout
 
     assert json.loads(answer)["results"][0]["status"] == "sent"
     stack.terminal.expect("Hello from the CRM")
