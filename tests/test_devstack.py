@@ -176,6 +176,25 @@ def test_the_readme_local_notify_example_reaches_alice_above_what_she_is_typing(
     stack.say("lp", r"Commands[\s\S]*/orders")  # and what was typed is still the line being edited
 
 
+def test_the_readme_tours_link_code_links_a_user_without_a_password(stack: LocalStack) -> None:
+    answer = stack.shell(readme_block("bash", "LINK_CODE_API_TOKEN")).stdout
+    deep_link = json.loads(answer)["deep_link"]
+    code = deep_link.rsplit("?start=", 1)[1]
+    stack.say("/as 10004", "10004")
+    stack.say(f"/start {code}", r"Authentication successful[\s\S]*Uma")
+    stack.say("/me", "uma@umbrella.example")
+
+
+def test_the_readme_tours_vendor_step_moves_a_deal_with_buttons_and_confirm(stack: LocalStack) -> None:
+    stack.say("/as 10005", "10005")
+    stack.say("/start", "send me your CRM account email address")
+    stack.say("vendor@demo.example", "enter your password")
+    stack.say("demo-vendor-1", "Authentication successful")
+    stack.say("/stage 14", r"Which stage should deal 14 move to[\s\S]*\[5\] closed won")
+    stack.say("/press 5", r"→ closed_won[\s\S]*\[1\] ✅ Confirm")
+    stack.say("/press 1", "Done")
+
+
 def test_the_readme_python_notify_example_works_locally_without_an_identity_token(stack: LocalStack) -> None:
     namespace: dict[str, Any] = {}
     exec(readme_block("python", "def notify("), namespace)  # noqa: S102 (the README's own example)
