@@ -162,6 +162,8 @@ class Sandbox:
             self._show_message(params, int(answer["result"]["message_id"]), edited=False)
         elif call.method == "editMessageText":
             self._show_message(params, int(params.get("message_id") or 0), edited=True)
+        elif call.method == "editMessageReplyMarkup":
+            self._show_buttons_changed(params)
         elif call.method == "deleteMessage":
             self._show_deleted(int(params.get("chat_id") or 0), int(params.get("message_id") or 0))
         elif call.method == "answerCallbackQuery" and params.get("text"):
@@ -188,6 +190,13 @@ class Sandbox:
             action = f"opens {button['url']}" if button.get("url") else f"{switch}type /press {number}"
             lines.append(f"{INDENT}[{number}] {button.get('text')}   ({action})")
         self.screen.show("\n".join(lines) + "\n")
+
+    def _show_buttons_changed(self, params: dict[str, Any]) -> None:
+        """The bot took a message's buttons away (a spent More): they cannot be pressed any more."""
+        keyboard = self.keyboards.get(int(params.get("chat_id") or 0))
+        rows = (params.get("reply_markup") or {}).get("inline_keyboard") or []
+        if keyboard is not None and keyboard.message_id == int(params.get("message_id") or 0) and not rows:
+            keyboard.gone = "the bot took those buttons away"
 
     def _show_deleted(self, chat_id: int, message_id: int) -> None:
         keyboard = self.keyboards.get(chat_id)

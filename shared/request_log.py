@@ -43,6 +43,7 @@ def log_each_request(handler: Handler) -> Handler:
             return response
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            log.info("%s %s: %d in %.0f ms", request.method, request.path, status, elapsed_ms)
+            path = request.path.encode("unicode_escape").decode("ascii")  # a %0A in a path cannot forge a line
+            log.info("%s %s: %d in %.0f ms", request.method, path, status, elapsed_ms)
 
     return logged

@@ -107,6 +107,8 @@ def test_stage_without_a_stage_asks_with_buttons_that_complete_the_command(
     ("chat", "line", "collection", "doc_id", "expected"),
     [
         (VENDOR, "/status lead 4 qualified", "leads", "lead-4", {"status": "qualified"}),
+        (VENDOR, "/Status Lead 4 Lost", "leads", "lead-4", {"status": "lost"}),
+        (VENDOR, "/stage 5 Negotiation", "deals", "deal-5", {"stage": "negotiation"}),
         (EMPLOYEE, "/status issue 7 resolved", "issues", "issue-7", {"status": "resolved"}),
         (VENDOR, "/assign lead 4 ed@example.com", "leads", "lead-4", {"assigned_to": "ed"}),
         (EMPLOYEE, "/stage 6 closed won", "deals", "deal-6", {"stage": "closed_won"}),
@@ -192,6 +194,7 @@ def test_commands_check_what_the_tools_check(crm: None, webhook: FunctionServer,
         ("/payment 3 lots", "'lots' is not an amount"),
         ("/status deal 5 won", "say 'lead' or 'issue'"),
         ("/newdeal Fleet, soon", "'soon' is not a value"),
+        ("/newdeal Fleet, 12,000 EUR", "without a thousands separator"),
     ],
 )
 def test_a_line_that_is_not_the_command_says_what_to_type(
@@ -265,3 +268,14 @@ def test_a_spent_more_button_is_taken_off_its_page(crm: None, webhook: FunctionS
     [dropped] = telegram.calls_to("editMessageReplyMarkup")
     assert (dropped.params["message_id"], dropped.params.get("reply_markup")) == (4321, None)
     assert prompt(telegram, VENDOR)[1] == [], "the page that ended the list has no More of its own"
+
+
+@pytest.mark.parametrize("line", ["/payment 3 5000 usd", "/payment 3 5000USD card"])
+def test_a_payment_in_another_currency_than_the_orders_is_refused_not_recorded_in_the_orders(
+    crm: None, webhook: FunctionServer, telegram: FakeTelegram, line: str
+) -> None:
+    """Found by a review: the currency after the amount was dropped or taken for the method, so the payment would
+    have been recorded in the order's currency."""
+    ChatUser(webhook, VENDOR).send(line)
+    assert "order #3 is in EUR" in html.unescape(telegram.last_text(VENDOR))
+    assert documents("tg_pending_actions") == {}

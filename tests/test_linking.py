@@ -185,6 +185,28 @@ def test_a_password_typed_during_a_lockout_is_deleted_and_neither_checked_nor_co
     assert [e["event"] for e in audit_events()].count("login_failed") == 3
 
 
+def test_the_owner_of_an_email_locked_by_someone_elses_guesses_has_the_password_typed_again_deleted(
+    webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    """Found by a review: only a Telegram user's own lockout was looked at, so when someone else's guesses had
+    locked the email, the owner's second try at the password stayed in the chat."""
+    add_crm_user("u-1", "a@example.com", PASSWORD)
+    lock_out(ChatUser(webhook, 340), "a@example.com")  # another Telegram account guessed three times
+    owner = ChatUser(webhook, 341)
+    owner.send("/login a@example.com")
+    owner.send(PASSWORD)
+    assert "Too many failed login attempts" in telegram.last_text(341)
+    deleted = len(telegram.calls_to("deleteMessage"))
+
+    owner.send(PASSWORD)  # typed again
+
+    assert [call.params for call in telegram.calls_to("deleteMessage")[deleted:]] == [
+        {"chat_id": 341, "message_id": owner.last_message_id}
+    ]
+    assert "deleted your message" in telegram.last_text(341)
+    assert link_of(341) is None
+
+
 def test_the_lockout_notice_says_when_it_ends_and_how_to_log_in_without_a_password(
     webhook: FunctionServer, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:

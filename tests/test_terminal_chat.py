@@ -196,3 +196,27 @@ def test_a_notification_for_another_chat_says_whom_it_is_for_and_shows_its_link(
     assert shown.startswith(f"bot › (to {DEFAULT_USER_ID}) ")
     assert "Your car is ready" in shown
     assert "(https://crm.example.com" in shown
+
+
+def test_a_more_button_the_bot_took_away_cannot_be_pressed_again(chat: Chat, telegram: FakeTelegram) -> None:
+    """Found by a review: the bot took a spent More off its page, but the terminal chat still pressed it."""
+    add_crm_user("u-vera", "vera@example.com", "correct horse", role="vendor", name="Vera")
+    now = clock.now()
+    batch = get_db().batch()
+    for number in range(1, 12):  # a page of 8, then the last 3
+        batch.set(
+            get_db().collection("leads").document(f"lead-{number}"),
+            {"org_id": "org-1", "number": number, "name": f"Lead {number}", "status": "new", "created_at": now},
+        )
+    batch.commit()
+    chat.log_in("vera@example.com", "correct horse")
+    first = chat.type("/leads")
+    last = chat.type("/press 1")
+    taps = len(telegram.calls_to("answerCallbackQuery"))
+    again = chat.type("/press 1")
+
+    assert "[1] More" in first
+    assert "(continued)" in last
+    assert "[1]" not in last
+    assert "took" in again
+    assert len(telegram.calls_to("answerCallbackQuery")) == taps, "nothing was sent"

@@ -110,8 +110,10 @@ def handle_login_text(conversation: Conversation, text: str, command: tuple[str,
     if flow is not None and flow.step == "password" and _is_password(flow, command):
         _password_step(conversation, text)
         return True
-    if flow is None and (command is None or registry.find(command[0]) is None):
-        lock_end = _telegram_user_lock_end(conversation.user.id)
+    if flow is not None and flow.step == "locked" and flow.expired(clock.now()):
+        flow = None
+    if (flow is None or flow.step == "locked") and (command is None or registry.find(command[0]) is None):
+        lock_end = flow.expires_at if flow is not None else _telegram_user_lock_end(conversation.user.id)
         if lock_end is not None:
             deleted = _delete_password_message(conversation)
             _say_locked_out(conversation, lock_end, texts.DELETED_DURING_LOCKOUT if deleted else "")
@@ -218,7 +220,7 @@ def _check_password(
     tg_counter, email_counter = read_counter(tg_ref, transaction), read_counter(email_ref, transaction)
     locked_until = _lock_end(now, tg_counter, email_counter)
     if locked_until is not None:
-        transaction.delete(flow_ref(telegram_user_id))
+        _hold_while_locked(transaction, telegram_user_id, now, locked_until)
         return PasswordOutcome(Verdict.LOCKED, locked_until=locked_until)
 
     user = find_crm_user_by_email(flow.email, transaction)
@@ -236,7 +238,7 @@ def _check_password(
     audit.record("login_failed", telegram_user_id=telegram_user_id, crm_user_id=crm_user_id, transaction=transaction)
     locked_until = _lock_end(now, tg_after, email_after)
     if locked_until is not None:
-        transaction.delete(flow_ref(telegram_user_id))
+        _hold_while_locked(transaction, telegram_user_id, now, locked_until)
         audit.record(
             "login_locked_out", telegram_user_id=telegram_user_id, crm_user_id=crm_user_id, transaction=transaction
         )
@@ -253,6 +255,15 @@ def _credentials_match(check: PasswordCheck, user: CrmUser | None, password: str
 def _lock_end(now: dt.datetime, *counters: FailureCounter) -> dt.datetime | None:
     """When the last of the locks in force among these counters ends; None when none is."""
     return max((c.locked_until for c in counters if c.locked_until is not None and now < c.locked_until), default=None)
+
+
+def _hold_while_locked(
+    transaction: firestore.Transaction, telegram_user_id: int, now: dt.datetime, locked_until: dt.datetime
+) -> None:
+    """The flow waits out the lockout: until it ends, a text may be the password typed again (the email may be
+    the one locked, not this Telegram user), so it is deleted unread."""
+    locked = LoginFlow(step="locked", started_at=now, expires_at=locked_until)
+    transaction.set(flow_ref(telegram_user_id), locked.model_dump())
 
 
 def _telegram_user_lock_end(telegram_user_id: int) -> dt.datetime | None:

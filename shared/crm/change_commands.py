@@ -106,14 +106,19 @@ def _new_deal(line: str) -> dict[str, Any]:
     args: dict[str, Any] = {"title": parts[0]}
     for part in parts[1:]:
         amount, customer = _AMOUNT.match(part), _CUSTOMER.match(part)
+        stage = _with_underscores(part, DEAL_STAGES).lower()
         if amount:
+            if "value" in args:
+                raise Usage("give the value once, without a thousands separator (12000, not 12,000)")
             args["value"] = float(amount.group(1).replace(",", "."))
             if amount.group(2):
                 args["currency"] = amount.group(2)
         elif customer:
+            if "customer" in args:
+                raise Usage("name one customer")
             args["customer"] = customer.group(1)
-        elif part in DEAL_STAGES:
-            args["stage"] = part
+        elif stage in DEAL_STAGES:
+            args["stage"] = stage
         else:
             raise Usage(f"{part!r} is not a value (12000 EUR), a stage or 'customer 3'")
     return args
@@ -139,19 +144,20 @@ def _stage(line: str) -> dict[str, Any] | Choice:
     words = _with_underscores(line, DEAL_STAGES).split()
     if not words:
         raise Usage("say the deal's number and the stage")
-    if words[-1] in DEAL_STAGES and len(words) > 1:
-        return {"deal": " ".join(words[:-1]), "stage": words[-1]}
+    if words[-1].lower() in DEAL_STAGES and len(words) > 1:
+        return {"deal": " ".join(words[:-1]), "stage": words[-1].lower()}
     deal = " ".join(words)
     return Choice(f"Which stage should deal {deal} move to?", f"stage {deal}", DEAL_STAGES)
 
 
 def _status(line: str) -> dict[str, Any] | Choice:
     words = _with_underscores(line, ISSUE_STATUSES).split()
-    if len(words) < 2 or words[0] not in ("lead", "issue"):
+    kind = words[0].lower() if words else ""
+    if len(words) < 2 or kind not in ("lead", "issue"):
         raise Usage("say 'lead' or 'issue', its number, and the status")
-    kind, statuses = words[0], LEAD_STATUSES if words[0] == "lead" else ISSUE_STATUSES
-    if words[-1] in statuses and len(words) > 2:
-        return {kind: " ".join(words[1:-1]), "status": words[-1]}
+    statuses = LEAD_STATUSES if kind == "lead" else ISSUE_STATUSES
+    if words[-1].lower() in statuses and len(words) > 2:
+        return {kind: " ".join(words[1:-1]), "status": words[-1].lower()}
     record = " ".join(words[1:])
     return Choice(f"Which status should {kind} {record} have?", f"status {kind} {record}", statuses)
 
@@ -160,7 +166,7 @@ def _kind_and_record(line: str, what: str) -> tuple[str, list[str]]:
     words = line.split()
     if len(words) < 2:
         raise Usage(f"say what kind of record, its number{what}")
-    return words[0], words[1:]
+    return words[0].lower(), words[1:]
 
 
 def _assign(line: str) -> dict[str, Any]:
@@ -184,7 +190,9 @@ def _payment(line: str) -> dict[str, Any]:
         raise Usage(f"{words[1]!r} is not an amount")
     args: dict[str, Any] = {"order": words[0], "amount": float(amount.group(1).replace(",", "."))}
     rest = words[2:]
-    if rest and re.fullmatch(r"[A-Za-z]{3}", rest[0]) and rest[0].upper() == rest[0]:
+    if amount.group(2):
+        args["currency"] = amount.group(2)
+    elif rest and re.fullmatch(r"[A-Za-z]{3}", rest[0]):  # three letters after the amount are its currency
         args["currency"] = rest.pop(0)
     if rest:
         args["method"] = " ".join(rest)

@@ -235,18 +235,21 @@ def more_pressed(conversation: Conversation, query: CallbackQuery, payload: str)
         conversation.answer(query.id, texts.BUTTON_EXPIRED)
         return
     conversation.answer(query.id)
+    show_page(conversation, listing, cursor)
     if query.message is not None:  # this page's More is spent: the next page carries its own
         conversation.drop_buttons(query.message.message_id)
-    show_page(conversation, listing, cursor)
 
 
 @registry.command("stats", "Statistics of a period and the pipeline now, e.g. /stats last_month", STAFF)
 def stats_command(conversation: Conversation, argument: str) -> None:
     session = conversation.require_session()
     period = "_".join(argument.lower().split()) or "this_month"
+    if period not in PERIOD_NAMES:
+        conversation.say(f"✏️ Say a period: {escape_html(', '.join(PERIOD_NAMES))}. For example: /stats last_week")
+        return
     result = call_tool(session.caller(), "get_statistics", {"period": period})
     if not result["ok"]:
-        conversation.say(f"✏️ Say a period: {escape_html(', '.join(PERIOD_NAMES))}. For example: /stats last_week")
+        conversation.say(refusal_text(result))
         return
     conversation.say(statistics_text(result))
 
@@ -341,7 +344,7 @@ def open_ticket(conversation: Conversation, text: str) -> None:
     title = _shown(issue.get("title"), TITLE_LENGTH)
     if session.role is Role.CUSTOMER:
         conversation.say(
-            f"✅ Thanks! Support ticket <b>{number}</b> is open: “{title}”.\nOur team will get back to you."
+            f"✅ Thanks! Support ticket <b>{number}</b> is open: “{title}”.\n{SUPPORT_FOLLOW_UP}"
         )
         return
     reference = escape_html(str(issue.get("number") or issue["id"]))

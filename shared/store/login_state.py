@@ -21,7 +21,8 @@ class LoginFlow(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    step: Literal["email", "password"]
+    step: Literal["email", "password", "locked"]
+    """"locked": the password was refused as locked out until expires_at; what follows may be the password again."""
     email: str | None = None
     started_at: dt.datetime
     expires_at: dt.datetime
