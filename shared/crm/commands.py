@@ -343,9 +343,7 @@ def open_ticket(conversation: Conversation, text: str) -> None:
     number = f"#{issue['number']}" if issue.get("number") is not None else _shown(issue["ref"])
     title = _shown(issue.get("title"), TITLE_LENGTH)
     if session.role is Role.CUSTOMER:
-        conversation.say(
-            f"✅ Thanks! Support ticket <b>{number}</b> is open: “{title}”.\n{SUPPORT_FOLLOW_UP}"
-        )
+        conversation.say(f"✅ Thanks! Support ticket <b>{number}</b> is open: “{title}”.\n{SUPPORT_FOLLOW_UP}")
         return
     reference = escape_html(str(issue.get("number") or issue["id"]))
     conversation.say(
