@@ -119,7 +119,7 @@ def run(stack: Stack) -> dict[str, Any]:
         assert session is not None
         tool = _measure(stack, rpcs, lambda: _check_tool(call_tool(session.caller(), TOOL, TOOL_ARGS)))
         deals_page = LISTINGS["d"]
-        page_args = {**deals_page.args, "page_size": PAGE_SIZE}
+        page_args = {**deals_page.args_for(session.role), "page_size": PAGE_SIZE}
         listing = _measure(stack, rpcs, lambda: _check_tool(call_tool(session.caller(), deals_page.tool, page_args)))
 
         costs["login_step (/start)"] = _measure(stack, rpcs, send(LOGGING_IN, "/start"))
