@@ -6,11 +6,10 @@ import time
 
 import requests
 
+from shared.bot.router import UPDATE_KINDS
 from shared.bot.webhook import SECRET_HEADER
 from shared.telegram.client import TelegramClient
 from shared.telegram.errors import TelegramError
-
-ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 
 
 def run(env: dict[str, str], webhook_url: str) -> None:
@@ -22,9 +21,9 @@ def run(env: dict[str, str], webhook_url: str) -> None:
     offset: int | None = None
     while True:
         try:
-            updates = telegram.call(
+            updates = telegram.call(  # raw: each update is posted to the webhook exactly as Telegram sent it
                 "getUpdates",
-                {"offset": offset, "timeout": 25, "allowed_updates": list(ALLOWED_UPDATES)},
+                {"offset": offset, "timeout": 25, "allowed_updates": list(UPDATE_KINDS)},
                 read_timeout=35,
             )
         except TelegramError as error:

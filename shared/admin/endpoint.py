@@ -39,7 +39,6 @@ from shared.telegram.errors import TelegramError
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 MAX_LIMIT = 500
 
 
@@ -250,8 +249,10 @@ def webhook_info(request: flask.Request) -> flask.Response:
 def webhook_set(request: flask.Request) -> flask.Response:
     body: WebhookSet = _body(request, WebhookSet)
     secret = get_settings().require("TG_WEBHOOK_SECRET")
-    _telegram().set_webhook(body.webhook_url, secret, ALLOWED_UPDATES, drop_pending_updates=body.drop_pending_updates)
-    return json_response({"ok": True, "webhook_url": body.webhook_url, "allowed_updates": list(ALLOWED_UPDATES)})
+    from shared.bot.router import UPDATE_KINDS  # the chat layer is loaded for this route only
+
+    _telegram().set_webhook(body.webhook_url, secret, UPDATE_KINDS, drop_pending_updates=body.drop_pending_updates)
+    return json_response({"ok": True, "webhook_url": body.webhook_url, "allowed_updates": list(UPDATE_KINDS)})
 
 
 def webhook_delete(request: flask.Request) -> flask.Response:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 # Modules with commands and callbacks register them on import; the account commands (shared.bot.handlers)
 # come first, as /help lists commands in registration order, and /cancel (shared.bot.in_progress) after the CRM's.
@@ -33,16 +35,16 @@ log = logging.getLogger(__name__)
 
 def handle_update(update: Update, telegram: TelegramClient) -> None:
     """Answer one (already de-duplicated) update."""
-    if update.message is not None:
-        _on_message(update.message, telegram)
-    elif update.callback_query is not None:
-        _on_callback(update.callback_query, telegram)
-    elif update.my_chat_member is not None:
-        _on_membership(update.my_chat_member, telegram)
-    elif update.edited_message is not None and update.edited_message.chat.type == "private":
-        telegram.send_message(update.edited_message.chat.id, texts.EDITED_IGNORED)
-    else:
+    handler = UPDATE_HANDLERS.get(update.kind)
+    if handler is None:
         log.info("ignoring update %s of kind %s", update.update_id, update.kind)
+        return
+    handler(update, telegram)
+
+
+def _on_edited(message: Message, telegram: TelegramClient) -> None:
+    if message.chat.type == "private":
+        telegram.send_message(message.chat.id, texts.EDITED_IGNORED)
 
 
 def _on_message(message: Message, telegram: TelegramClient) -> None:
@@ -139,3 +141,21 @@ def _say_private_only(chat_id: int, telegram: TelegramClient) -> None:
         telegram.send_message(chat_id, texts.PRIVATE_ONLY)
     except TelegramError as error:
         log.info("could not post in chat %s: %s", chat_id, error)
+
+
+UPDATE_HANDLERS: dict[str, Callable[[Update, TelegramClient], None]] = {
+    "message": lambda update, telegram: _on_message(_given(update.message), telegram),
+    "edited_message": lambda update, telegram: _on_edited(_given(update.edited_message), telegram),
+    "callback_query": lambda update, telegram: _on_callback(_given(update.callback_query), telegram),
+    "my_chat_member": lambda update, telegram: _on_membership(_given(update.my_chat_member), telegram),
+}
+UPDATE_KINDS = tuple(UPDATE_HANDLERS)
+"""The update kinds the bot handles, and so subscribes to (setWebhook's and getUpdates' allowed_updates)."""
+
+T = TypeVar("T")
+
+
+def _given(value: T | None) -> T:
+    """The field Update.kind named: present by definition."""
+    assert value is not None
+    return value

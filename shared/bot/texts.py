@@ -18,15 +18,6 @@ WELCOME = (
     "Example: <code>john@company.com</code>"
 )
 
-GUEST_HELP = (
-    "ℹ️ <b>Help</b>\n\n"
-    "Link your CRM account first:\n"
-    "/start or /login — log in with your CRM email and password\n"
-    "/link — the same, for customers\n\n"
-    "Or use the <b>Link Telegram</b> button on the CRM website: it opens this chat and links you "
-    "without typing a password here."
-)
-
 PRIVATE_ONLY = (
     "🔒 I only work in a private chat, to keep your CRM data private. Open a private chat with me to continue."
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import re
 import secrets
@@ -172,12 +171,3 @@ def create_once(doc: Any, data: dict[str, Any]) -> dict[str, Any] | None:
         existing: dict[str, Any] = doc.get(retry=RETRY, timeout=TIMEOUT_SECONDS).to_dict() or {}
         return None if existing.get(CLAIM_FIELD) == claim else existing
     return None
-
-
-def as_utc(value: Any) -> dt.datetime | None:
-    """A Firestore timestamp (or None) as an aware UTC datetime."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    raise TypeError(f"not a timestamp: {value!r}")

@@ -13,7 +13,7 @@ from requests.adapters import HTTPAdapter
 
 from shared.config import get_settings
 from shared.telegram.errors import TelegramNetworkError, error_for
-from shared.telegram.types import BotCommand, InlineKeyboardMarkup, Message, Update, User, WebhookInfo
+from shared.telegram.types import BotCommand, InlineKeyboardMarkup, Message, User, WebhookInfo
 
 log = logging.getLogger(__name__)
 
@@ -162,17 +162,6 @@ class TelegramClient:
     def delete_my_commands(self, scope: dict[str, Any] | None = None) -> None:
         """https://core.telegram.org/bots/api#deletemycommands"""
         self.call("deleteMyCommands", {"scope": scope})
-
-    def get_updates(
-        self, offset: int | None = None, timeout: int = 25, allowed_updates: Sequence[str] = ()
-    ) -> list[Update]:
-        """https://core.telegram.org/bots/api#getupdates (long polling: the read timeout covers `timeout`)."""
-        result = self.call(
-            "getUpdates",
-            {"offset": offset, "timeout": timeout, "allowed_updates": list(allowed_updates) or None},
-            read_timeout=timeout + READ_TIMEOUT,
-        )
-        return [Update.model_validate(item) for item in result]
 
 
 @functools.cache

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import clock
 from shared.crm.periods import PeriodName, TimeRange, bot_zone, date_range, named_range
 from shared.crm.records import MAX_PAGE_SIZE
-from shared.crm.tools.caller import ToolFailed
 
 DEFAULT_PAGE_SIZE = 10
 EARLIEST_DAY = dt.date(1970, 1, 1)
@@ -91,10 +90,3 @@ def reference_number(reference: str) -> int | None:
     """The sequence number in 'deal 5', '#5' or '5'; None for anything else (an id)."""
     match = _NUMBER_REFERENCE.match(reference.strip())
     return int(match.group(1)) if match else None
-
-
-def require_text(value: str | None, what: str) -> str:
-    """A non-blank argument, or ToolFailed naming it."""
-    if not value or not value.strip():
-        raise ToolFailed(f"{what} is required")
-    return value.strip()
