@@ -15,6 +15,7 @@ from shared.bot import (
     callbacks,
     handlers,
     in_progress,  # noqa: F401
+    notification_settings,  # noqa: F401
     texts,
 )
 from shared.bot.commands import GUEST, parse_command, registry
@@ -24,7 +25,6 @@ from shared.crm import (
     support_drafts,
 )
 from shared.crm import commands as crm_commands
-from shared.notify import preferences  # noqa: F401
 from shared.store import audit, counters, links, updates
 from shared.telegram.client import TelegramClient
 from shared.telegram.errors import TelegramError

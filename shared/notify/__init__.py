@@ -1,7 +1,7 @@
 """Status notifications: the CRM posts events, linked users get Telegram messages (docs/notify.md).
 
-The admin function uses `redrive` and the ledger queries below; the webhook imports
-`shared.notify.preferences` so that /notifications registers.
+The admin function uses `redrive` and the ledger queries below. The chat side of notifications (/notifications
+and its buttons) is `shared.bot.notification_settings`, so the webhook never loads the delivery stack.
 """
 
 from shared.notify.delivery import DeliveryOptions, EventResult, RedriveReport, notify_events, redrive
