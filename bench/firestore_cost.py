@@ -84,7 +84,7 @@ def _verdict(met: bool) -> str:
 def run(stack: Stack) -> dict[str, Any]:
     """Costs per kind, the assistant's own tool cost, and PASS/MISS per target (figures only)."""
     from shared.auth.session import load_session
-    from shared.crm.commands import LISTINGS, PAGE_SIZE
+    from shared.bot.crm_commands import LISTINGS, PAGE_SIZE
     from shared.crm.tools.registry import call_tool
     from shared.store import db
 

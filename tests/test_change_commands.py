@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shared import clock
-from shared.crm.change_commands import CHANGE_COMMANDS
+from shared.bot.change_commands import CHANGE_COMMANDS
 from shared.crm.tools.registry import tools
 from shared.store.db import get_db
 from tests.chat import ChatUser
@@ -279,3 +279,17 @@ def test_a_payment_in_another_currency_than_the_orders_is_refused_not_recorded_i
     ChatUser(webhook, VENDOR).send(line)
     assert "order #3 is in EUR" in html.unescape(telegram.last_text(VENDOR))
     assert documents("tg_pending_actions") == {}
+
+
+def test_help_lists_every_command_in_the_one_order_the_router_sets() -> None:
+    """The order was the order ruff sorts imports in: moving a module moved its commands in /help."""
+    from shared.bot.commands import GUEST, registry
+    from shared.bot.router import HELP_ORDER
+    from shared.roles import EVERYONE
+
+    everyone = [GUEST, *EVERYONE]
+    registered = {command.name for audience in everyone for command in registry.for_audience(audience)}
+    assert registered == set(HELP_ORDER), "a new command needs its place in HELP_ORDER"
+    for audience in everyone:
+        shown = [command.name for command in registry.for_audience(audience)]
+        assert shown == [name for name in HELP_ORDER if name in shown]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared import clock
-from shared.crm import commands  # registers the commands (until the router imports them)
+from shared.bot import crm_commands as commands  # registers the commands (until the router imports them)
 from shared.roles import Role
 from shared.store.db import get_db
 from shared.store.links import Link, save_link

@@ -38,6 +38,7 @@ class CommandRegistry:
 
     _commands: dict[str, Command] = field(default_factory=dict)
     _by_name: dict[str, Command] = field(default_factory=dict)
+    _order: tuple[str, ...] = ()
 
     def add(self, command: Command) -> None:
         for name in (command.name, *command.aliases):
@@ -65,9 +66,16 @@ class CommandRegistry:
     def find(self, name: str) -> Command | None:
         return self._by_name.get(name.lower())
 
+    def show_in_order(self, names: tuple[str, ...]) -> None:
+        """The order /help and the menus list commands in (any not named follow, in registration order), so that it
+        never depends on the order modules happen to be imported in."""
+        self._order = names
+
     def for_audience(self, audience: Audience) -> list[Command]:
-        """The commands this audience may use, in registration order."""
-        return [command for command in self._commands.values() if audience in command.audiences]
+        """The commands this audience may use, in the order set by show_in_order."""
+        position = {name: index for index, name in enumerate(self._order)}
+        commands = [command for command in self._commands.values() if audience in command.audiences]
+        return sorted(commands, key=lambda command: position.get(command.name, len(position)))
 
     def menu(self, audience: Audience) -> list[BotCommand]:
         """The Telegram command menu of an audience."""

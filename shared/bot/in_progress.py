@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared.auth import login
-from shared.bot import texts
+from shared.bot import crm_commands, texts
 from shared.bot.commands import registry
 from shared.bot.conversation import Conversation
 from shared.bot.handlers import ANYONE
-from shared.crm import commands as crm_commands
 from shared.crm import support_drafts
 
 Canceller = Callable[[Conversation], str | None]

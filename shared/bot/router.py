@@ -6,13 +6,14 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-# Modules with commands and callbacks register them on import; the account commands (shared.bot.handlers)
-# come first, as /help lists commands in registration order, and /cancel (shared.bot.in_progress) after the CRM's.
+# Modules with commands and callbacks register them on import; /help lists them in HELP_ORDER below.
 from shared.agent import confirmations  # noqa: F401
 from shared.auth import login, menus
 from shared.auth.session import SessionChange, load_session
 from shared.bot import (
     callbacks,
+    change_commands,  # noqa: F401  (registers the commands that change data)
+    crm_commands,
     handlers,
     in_progress,  # noqa: F401
     notification_settings,  # noqa: F401
@@ -20,17 +21,22 @@ from shared.bot import (
 )
 from shared.bot.commands import GUEST, parse_command, registry
 from shared.bot.conversation import Conversation
-from shared.crm import (
-    change_commands,  # noqa: F401  (registers the commands that change data)
-    support_drafts,
-)
-from shared.crm import commands as crm_commands
+from shared.crm import support_drafts
 from shared.store import audit, counters, links, updates
 from shared.telegram.client import TelegramClient
 from shared.telegram.errors import TelegramError
 from shared.telegram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 
 log = logging.getLogger(__name__)
+
+HELP_ORDER = (
+    *("start", "help", "login", "link", "me", "logout", "clear"),
+    *("orders", "files", "deals", "leads", "stats"),
+    *("newlead", "customer", "newdeal", "stage", "status", "issue", "payment", "assign", "delete"),
+    *("support", "notifications", "cancel"),
+)
+"""Account commands first, then reading, then changing the CRM, then support and settings."""
+registry.show_in_order(HELP_ORDER)
 
 
 def handle_update(update: Update, telegram: TelegramClient) -> None:

@@ -16,7 +16,7 @@ from shared.agent import confirmations
 from shared.bot import callbacks, texts
 from shared.bot.commands import registry
 from shared.bot.conversation import Conversation
-from shared.crm.commands import refusal_text
+from shared.bot.crm_commands import refusal_text
 from shared.crm.records import DEAL_STAGES, ISSUE_STATUSES, LEAD_STATUSES
 from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import call_tool, plan_tool_call, tools
