@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from google.genai import types
 
 from shared import clock
-from shared.agent import confirmations
 from shared.agent.declarations import declarations_for
 from shared.agent.gemini import Failure, GeminiFailure, generate
 from shared.agent.prompt import system_instruction
 from shared.auth.session import Session
-from shared.bot.conversation import Conversation
 from shared.config import get_settings
-from shared.crm.tools.changes import Change
+from shared.crm.tools.changes import Change, propose
 from shared.crm.tools.registry import Caller, call_tool, fault_result, plan_tool_call, tools
 from shared.store import history
 from shared.store.history import AssistantState, Exchange
@@ -33,23 +31,6 @@ MAX_CALLS_PER_TURN = 16
 TOKENS_RESERVED_PER_TURN = 10_000
 """Counted against the day's budget when a message is let in, until its turn records what it used: about a
 two-call turn of a staff member, so messages sent together cannot all start on the day's last tokens."""
-TYPING_EVERY_SECONDS = 5.0
-
-REPLIES = {
-    Failure.NOT_CONFIGURED: (
-        "🤖 I can't answer questions in my own words on this bot, but everything I do has a command: see /help."
-    ),
-    Failure.BUSY: "⏳ The assistant is busy right now. Please try again in a moment, or use the commands in /help.",
-    Failure.TIMEOUT: "⏳ That took too long to answer. Please try again in a moment, or use the commands in /help.",
-    Failure.BLOCKED: "🚫 I can't help with that request.",
-    Failure.EMPTY: "🤔 I didn't get an answer for that. Could you rephrase it?",
-    Failure.MALFORMED: "🤔 I couldn't work out how to do that. Could you rephrase it?",
-    Failure.TOO_MANY_STEPS: "😕 I could not finish that. Please ask for something smaller or more specific.",
-    Failure.REJECTED: "⚠️ The assistant could not process that message. Please try again or rephrase it.",
-    Failure.OVER_BUDGET: (
-        "📊 You've reached today's assistant usage limit. It resets at midnight UTC; commands still work (/help)."
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -77,31 +58,50 @@ class TurnOutcome:
     calls_run: int = 0
 
 
-def answer(conversation: Conversation, text: str) -> None:
-    """Answer a linked user's free-text message with the assistant."""
-    session = conversation.require_session()
+class Refusal(StrEnum):
+    """Why a message is not let in to the assistant."""
+
+    TOO_FAST = "too_fast"
+    OVER_BUDGET = "over_budget"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A message counted against the user's limits: its state when counted, its budget, and whether it runs."""
+
+    state: AssistantState
+    counted_at: dt.datetime
+    budget: TokenBudget
+    refusal: Refusal | None
+
+
+def admit(session: Session) -> Admission:
+    """Count a message to the assistant (reserving its tokens) and decide whether it may run."""
     settings = get_settings()
     counted_at = clock.now()
     state = history.count_message(session.telegram_user_id, counted_at, TOKENS_RESERVED_PER_TURN)
     budget = TokenBudget(state.day(counted_at).tokens - TOKENS_RESERVED_PER_TURN, settings.assistant_daily_token_budget)
+    refusal = None
+    if state.messages_in_minute(counted_at) > settings.assistant_messages_per_minute:
+        refusal = Refusal.TOO_FAST
+    elif not budget.allows(0):
+        refusal = Refusal.OVER_BUDGET
+    return Admission(state, counted_at, budget, refusal)
+
+
+def take_turn(session: Session, admission: Admission, text: str) -> TurnOutcome:
+    """Run an admitted message's turn (a refused one only gives its reservation back); its usage is recorded
+    whatever happens, as the tokens were spent."""
     outcome = TurnOutcome()
     try:
-        refusal = _over_limits(state, counted_at, settings.assistant_messages_per_minute, budget)
-        if refusal:
-            conversation.say(refusal)
-            return
-        with _typing(conversation):
-            deadline = time.monotonic() + settings.assistant_turn_seconds
-            run_turn(session, state, text, deadline, budget, outcome)
+        if admission.refusal is None:
+            deadline = time.monotonic() + get_settings().assistant_turn_seconds
+            run_turn(session, admission.state, text, deadline, admission.budget, outcome)
     finally:
-        _record(session, state, counted_at, outcome)  # whatever happened: the tokens were spent
+        _record(session, admission.state, admission.counted_at, outcome)
     if outcome.failure is not None:
         log.warning("assistant turn for %s failed: %s", session.crm_user_id, outcome.failure.value)
-        conversation.say(REPLIES[outcome.failure])
-    elif outcome.text:
-        conversation.say_markdown(outcome.text)
-    for action_id, change in outcome.confirmations:  # proposed before a failure too: each is a real pending action
-        confirmations.ask(conversation, action_id, change)
+    return outcome
 
 
 def run_turn(
@@ -197,7 +197,7 @@ def _run_call(caller: Caller, call: types.FunctionCall, outcome: TurnOutcome) ->
 
 def _propose(caller: Caller, name: str, args: dict[str, Any], change: Change, outcome: TurnOutcome) -> dict[str, Any]:
     try:
-        action_id = confirmations.propose(caller, name, args, change)
+        action_id = propose(caller, name, args, change)
     except Exception as error:  # noqa: BLE001  (the model hears that it could not be proposed, as for any tool)
         return fault_result(caller, name, error)
     outcome.confirmations.append((action_id, change))
@@ -227,15 +227,6 @@ def _blocked(candidate: types.Candidate) -> bool:
     )
 
 
-def _over_limits(state: AssistantState, now: dt.datetime, per_minute: int, budget: TokenBudget) -> str | None:
-    """Why this message (already counted in `state`) is refused, if it is."""
-    if state.messages_in_minute(now) > per_minute:
-        return f"🐢 You've sent {per_minute} messages to the assistant in the last minute. Please wait a moment."
-    if not budget.allows(0):
-        return REPLIES[Failure.OVER_BUDGET]
-    return None
-
-
 def _record(session: Session, seen: AssistantState, counted_at: dt.datetime, outcome: TurnOutcome) -> None:
     """Add the turn's tokens, in place of its reservation, and its exchange (only a completed one) to the state
     (where GET /stats sums them)."""
@@ -246,27 +237,3 @@ def _record(session: Session, seen: AssistantState, counted_at: dt.datetime, out
     history.record_turn(
         session.telegram_user_id, seen, counted_at, outcome.tokens, exchange, clock.now(), TOKENS_RESERVED_PER_TURN
     )
-
-
-class _typing:
-    """Sends the 'typing' action now and every few seconds until the block ends."""
-
-    def __init__(self, conversation: Conversation) -> None:
-        self._conversation = conversation
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> None:
-        self._thread.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._conversation.telegram.send_chat_action(self._conversation.chat_id, "typing")
-            except Exception:  # noqa: BLE001  (a lost typing indicator must never break the turn)
-                log.debug("typing action failed", exc_info=True)
-            self._stop.wait(TYPING_EVERY_SECONDS)

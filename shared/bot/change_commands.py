@@ -12,13 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.agent import confirmations
-from shared.bot import callbacks, texts
+from shared.bot import callbacks, confirmations, texts
 from shared.bot.commands import registry
 from shared.bot.conversation import Conversation
 from shared.bot.crm_commands import refusal_text
 from shared.crm.records import DEAL_STAGES, ISSUE_STATUSES, LEAD_STATUSES
-from shared.crm.tools.changes import Change
+from shared.crm.tools.changes import Change, propose
 from shared.crm.tools.registry import call_tool, plan_tool_call, tools
 from shared.roles import Role
 from shared.telegram.formatting import escape_html
@@ -249,7 +248,7 @@ def run_change_command(conversation: Conversation, command: ChangeCommand, line:
     if not isinstance(planned, Change):
         conversation.say(refusal_text(planned))
         return
-    confirmations.ask(conversation, confirmations.propose(caller, name, parsed, planned), planned)
+    confirmations.ask(conversation, propose(caller, name, parsed, planned), planned)
 
 
 def _done_text(result: dict[str, Any]) -> str:

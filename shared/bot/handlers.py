@@ -70,6 +70,6 @@ def clear(conversation: Conversation, argument: str) -> None:
 
 def answer_free_text(conversation: Conversation, text: str) -> None:
     """A linked user's plain message: the assistant answers it (imported here: only this path needs Gemini)."""
-    from shared.agent import turn
+    from shared.bot import assistant
 
-    turn.answer(conversation, text)
+    assistant.answer(conversation, text)

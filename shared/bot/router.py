@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 # Modules with commands and callbacks register them on import; /help lists them in HELP_ORDER below.
-from shared.agent import confirmations  # noqa: F401
 from shared.auth import login, menus
 from shared.auth.session import SessionChange, load_session
 from shared.bot import (

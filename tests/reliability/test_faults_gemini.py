@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from shared.agent.gemini import Failure
-from shared.agent.turn import REPLIES
+from shared.bot.assistant import REPLIES
 from shared.config import get_settings
 from shared.store import history
 from tests.chat import message_update, post_update

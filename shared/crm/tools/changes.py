@@ -19,6 +19,7 @@ from shared.crm.records import RECORD_TYPES, CrmRecord, RecordGone, create_recor
 from shared.crm.tools import access
 from shared.crm.tools.caller import Caller, ToolFailed, ToolRefused, ToolResult
 from shared.crm.tools.results import record_view, related_customers, related_orders
+from shared.store.pending_actions import create_pending_action
 from shared.telegram.formatting import escape_html
 
 log = logging.getLogger(__name__)
@@ -232,3 +233,13 @@ def _shorten(value: str) -> str:
     if len(value) <= PREVIEW_VALUE_LENGTH:
         return value
     return f"{value[:PREVIEW_VALUE_LENGTH].rstrip()}… (+{len(value) - PREVIEW_VALUE_LENGTH:,} more characters)"
+
+
+def propose(caller: Caller, tool: str, args: dict[str, object], change: Change) -> str:
+    """Store the change with its Confirm button's id; it runs only when this caller taps Confirm, as the account,
+    organisation and role it was proposed for."""
+    if caller.telegram_user_id is None:
+        raise ValueError("a confirmation needs the caller's Telegram user")
+    return create_pending_action(
+        caller.telegram_user_id, caller.crm_user_id, caller.org_id, caller.role, tool, dict(args), change.model_dump()
+    )

@@ -16,14 +16,9 @@ from shared.auth.session import Session
 from shared.bot import callbacks, texts
 from shared.bot.conversation import Conversation
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import Caller, ToolResult, confirm_tool_call
+from shared.crm.tools.registry import ToolResult, confirm_tool_call
 from shared.store import audit
-from shared.store.pending_actions import (
-    PendingAction,
-    create_pending_action,
-    finish_pending_action,
-    resolve_pending_action,
-)
+from shared.store.pending_actions import PendingAction, finish_pending_action, resolve_pending_action
 from shared.telegram.errors import TelegramError
 from shared.telegram.formatting import escape_html
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
@@ -46,16 +41,6 @@ ANSWERS = {
 """What a tap is answered with, by how the pending action took it."""
 
 ACCOUNT_CHANGED = "your account's organisation or role changed since this was proposed; please ask again"
-
-
-def propose(caller: Caller, tool: str, args: dict[str, object], change: Change) -> str:
-    """Store the change; it runs only when this caller taps Confirm, as the account, organisation and role it was
-    proposed for."""
-    if caller.telegram_user_id is None:
-        raise ValueError("a confirmation needs the caller's Telegram user")
-    return create_pending_action(
-        caller.telegram_user_id, caller.crm_user_id, caller.org_id, caller.role, tool, dict(args), change.model_dump()
-    )
 
 
 def ask(conversation: Conversation, action_id: str, change: Change) -> None:

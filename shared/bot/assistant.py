@@ -1,0 +1,82 @@
+"""The assistant in the chat: a linked user's free text goes to a turn of the model, and its answer, its
+confirmations or why there is none are said here (only the webhook imports this, and with it google-genai)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from shared.agent import turn
+from shared.agent.gemini import Failure
+from shared.bot import confirmations
+from shared.bot.conversation import Conversation
+from shared.config import get_settings
+
+log = logging.getLogger(__name__)
+
+TYPING_EVERY_SECONDS = 5.0
+
+REPLIES = {
+    Failure.NOT_CONFIGURED: (
+        "🤖 I can't answer questions in my own words on this bot, but everything I do has a command: see /help."
+    ),
+    Failure.BUSY: "⏳ The assistant is busy right now. Please try again in a moment, or use the commands in /help.",
+    Failure.TIMEOUT: "⏳ That took too long to answer. Please try again in a moment, or use the commands in /help.",
+    Failure.BLOCKED: "🚫 I can't help with that request.",
+    Failure.EMPTY: "🤔 I didn't get an answer for that. Could you rephrase it?",
+    Failure.MALFORMED: "🤔 I couldn't work out how to do that. Could you rephrase it?",
+    Failure.TOO_MANY_STEPS: "😕 I could not finish that. Please ask for something smaller or more specific.",
+    Failure.REJECTED: "⚠️ The assistant could not process that message. Please try again or rephrase it.",
+    Failure.OVER_BUDGET: (
+        "📊 You've reached today's assistant usage limit. It resets at midnight UTC; commands still work (/help)."
+    ),
+}
+
+
+def answer(conversation: Conversation, text: str) -> None:
+    """Answer a linked user's free-text message with the assistant."""
+    session = conversation.require_session()
+    admission = turn.admit(session)
+    if admission.refusal is not None:
+        turn.take_turn(session, admission, text)  # gives the message's reservation back
+        conversation.say(_refusal_text(admission.refusal))
+        return
+    with _typing(conversation):
+        outcome = turn.take_turn(session, admission, text)
+    if outcome.failure is not None:
+        conversation.say(REPLIES[outcome.failure])
+    elif outcome.text:
+        conversation.say_markdown(outcome.text)
+    for action_id, change in outcome.confirmations:  # proposed before a failure too: each is a real pending action
+        confirmations.ask(conversation, action_id, change)
+
+
+def _refusal_text(refusal: turn.Refusal) -> str:
+    if refusal is turn.Refusal.TOO_FAST:
+        per_minute = get_settings().assistant_messages_per_minute
+        return f"🐢 You've sent {per_minute} messages to the assistant in the last minute. Please wait a moment."
+    return REPLIES[Failure.OVER_BUDGET]
+
+
+class _typing:
+    """Sends the 'typing' action now and every few seconds until the block ends."""
+
+    def __init__(self, conversation: Conversation) -> None:
+        self._conversation = conversation
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._conversation.telegram.send_chat_action(self._conversation.chat_id, "typing")
+            except Exception:  # noqa: BLE001  (a lost typing indicator must never break the turn)
+                log.debug("typing action failed", exc_info=True)
+            self._stop.wait(TYPING_EVERY_SECONDS)
