@@ -1,0 +1,27 @@
+"""The store's own errors: what callers catch instead of the database library's exceptions."""
+
+from __future__ import annotations
+
+from google.api_core.exceptions import GoogleAPIError
+
+
+# Subclasses GoogleAPIError only while issue 13 moves the last Firestore calls behind shared.store.documents, so
+# code that still catches the library's errors catches these too.
+class StoreError(GoogleAPIError):
+    """The database did not do what was asked: unreachable, too slow, refused, or contended past our attempts."""
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class MissingIndex(StoreError):
+    """A query needs a composite index the database does not have (see infra/firestore.indexes.json)."""
+
+
+class Contention(StoreError):
+    """A transaction was aborted by concurrent writers on every attempt."""
+
+
+class AlreadyStored(StoreError):
+    """A create met a document that already exists."""
