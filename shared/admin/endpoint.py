@@ -21,10 +21,10 @@ from werkzeug.routing import Map, Rule
 
 from shared import clock
 from shared.admin.stats import collect_stats
-from shared.auth import menus
 from shared.auth.link_codes import LinkCodeError, issue_link_code
 from shared.auth.lockouts import lift_email_lockout, lift_telegram_user_lockout
 from shared.auth.login import normalise_email
+from shared.bot import menus
 from shared.bot.commands import GUEST, registry
 from shared.config import InvalidSettingsError, MissingSettingError, get_settings
 from shared.crm.users import find_crm_user_by_email, get_crm_user

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.auth import login
-from shared.bot import crm_commands, texts
+from shared.bot import crm_commands, login_dialogue, texts
+from shared.bot.account_commands import ANYONE
 from shared.bot.commands import registry
 from shared.bot.conversation import Conversation
-from shared.bot.handlers import ANYONE
 from shared.crm import support_drafts
 
 Canceller = Callable[[Conversation], str | None]
@@ -23,7 +22,7 @@ def cancel_support_draft(conversation: Conversation) -> str | None:
     return crm_commands.SUPPORT_CANCELLED if support_drafts.take_draft(session.telegram_user_id) else None
 
 
-CANCELLERS: tuple[Canceller, ...] = (login.cancel_login, cancel_support_draft)
+CANCELLERS: tuple[Canceller, ...] = (login_dialogue.cancel_login, cancel_support_draft)
 """Every kind of thing in progress; a new multi-step command adds its canceller here."""
 
 

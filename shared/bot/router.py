@@ -7,14 +7,15 @@ from collections.abc import Callable
 from typing import TypeVar
 
 # Modules with commands and callbacks register them on import; /help lists them in HELP_ORDER below.
-from shared.auth import login, menus
 from shared.auth.session import SessionChange, load_session
 from shared.bot import (
+    account_commands,
     callbacks,
     change_commands,  # noqa: F401  (registers the commands that change data)
     crm_commands,
-    handlers,
     in_progress,  # noqa: F401
+    login_dialogue,
+    menus,
     notification_settings,  # noqa: F401
     texts,
 )
@@ -80,7 +81,7 @@ def _on_message(message: Message, telegram: TelegramClient) -> None:
         return
     parsed = parse_command(text)
     # Only a user who is not linked can have a login flow (linking deletes it): linked users' updates never read it.
-    if conversation.session is None and login.handle_login_text(conversation, text, parsed):
+    if conversation.session is None and login_dialogue.handle_login_text(conversation, text, parsed):
         return
     if parsed is not None:
         _run_command(conversation, *parsed)
@@ -90,7 +91,7 @@ def _on_message(message: Message, telegram: TelegramClient) -> None:
         return
     if crm_commands.take_support_message(conversation, text):
         return
-    handlers.answer_free_text(conversation, text)
+    account_commands.answer_free_text(conversation, text)
 
 
 def _run_command(conversation: Conversation, name: str, argument: str) -> None:

@@ -105,6 +105,11 @@ def code_refused_while_linked(name: str, email: str) -> str:
     )
 
 
+def linked_welcome(name: str) -> str:
+    """The first words after linking; the role's help follows."""
+    return f"✅ <b>Authentication successful!</b>\n\nWelcome, {escape_html(name)}!\n\n"
+
+
 def welcome_back(name: str, assistant: bool) -> str:
     ask = "Ask me anything, or send /help." if assistant else "Send /help to see what you can do."
     return f"👋 Welcome back, <b>{escape_html(name)}</b>! {ask}"

@@ -9,8 +9,7 @@ from shared.crm.users import CrmUser, find_crm_user_by_email, get_crm_user
 from shared.notify.events import Event
 from shared.notify.ledger import DeliveryStatus
 from shared.roles import Role
-from shared.store import links
-from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db
+from shared.store import documents, links
 from shared.store.links import Link
 
 # Refusals no re-drive can change: re-drives recognise them by these words in the ledger, old entries too.
@@ -86,6 +85,4 @@ def _record(event: Event) -> dict[str, Any] | None:
     path = event.record_path
     if path is None:
         return None
-    snapshot = get_db().collection(path[0]).document(path[1]).get(retry=RETRY, timeout=TIMEOUT_SECONDS)
-    data = snapshot.to_dict() if snapshot.exists else None
-    return data if isinstance(data, dict) else None
+    return documents.read_data(*path)

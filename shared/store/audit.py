@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from google.api_core.exceptions import GoogleAPIError
-from google.cloud.firestore import Transaction, WriteBatch
-
 from shared import clock
-from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
+from shared.store import documents
+from shared.store.db import Collections, get_db
+from shared.store.documents import Writes
+from shared.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -19,11 +19,11 @@ def record(
     *,
     telegram_user_id: int | None = None,
     crm_user_id: str | None = None,
-    transaction: Transaction | None = None,
-    batch: WriteBatch | None = None,
+    writes: Writes | None = None,
     **details: Any,
 ) -> None:
-    """Append an audit entry; a failure to write it is logged, never raised to the user."""
+    """Append an audit entry, at once or as part of `writes`; a failure to write it at once is logged, never
+    raised to the user."""
     entry = {
         "event": event,
         "at": clock.now(),
@@ -32,10 +32,10 @@ def record(
         "details": details,
     }
     doc = get_db().collection(Collections.AUDIT).document()
-    if transaction is not None or batch is not None:
-        (transaction or batch).create(doc, entry)  # type: ignore[union-attr]
+    if writes is not None:
+        documents.create(doc, entry, writes=writes)
         return
     try:
-        doc.create(entry, retry=RETRY, timeout=TIMEOUT_SECONDS)
-    except GoogleAPIError:
+        documents.create(doc, entry)
+    except StoreError:
         log.exception("could not write audit entry %s", event)

@@ -11,11 +11,10 @@ import logging
 import random
 from typing import Any
 
-from google.api_core.exceptions import GoogleAPIError
-from google.cloud import firestore
-
 from shared import clock
-from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
+from shared.store import documents
+from shared.store.db import Collections, get_db
+from shared.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +32,10 @@ def count_many(amounts: dict[str, int]) -> None:
     doc = get_db().collection(Collections.COUNTERS).document(f"{day}-{random.randrange(SHARDS)}")
     update: dict[str, Any] = {"day": day}
     for name, amount in amounts.items():
-        _merge(update, _nested(name, firestore.Increment(amount)))
+        _merge(update, _nested(name, documents.increment(amount)))
     try:
-        doc.set(update, merge=True, retry=RETRY, timeout=TIMEOUT_SECONDS)
-    except GoogleAPIError:
+        documents.write(doc, update, merge=True)
+    except StoreError:
         log.exception("could not count %s", ", ".join(amounts))
 
 
@@ -45,7 +44,7 @@ def day_totals(days: list[dt.date]) -> list[dict[str, Any]]:
     collection = get_db().collection(Collections.COUNTERS)
     refs = [collection.document(f"{day.isoformat()}-{shard}") for day in days for shard in range(SHARDS)]
     totals: dict[str, dict[str, Any]] = {day.isoformat(): {} for day in days}
-    for snapshot in get_db().get_all(refs, retry=RETRY, timeout=TIMEOUT_SECONDS):
+    for snapshot in documents.read_all(refs):
         data = snapshot.to_dict() if snapshot.exists else None
         if data:
             _add(totals[str(data.pop("day"))], data)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import functools
 import re
-import secrets
 from typing import Any
 
 import grpc
 from google.api_core import retry as retries
-from google.api_core.exceptions import Aborted, AlreadyExists, Conflict
+from google.api_core.exceptions import Aborted, Conflict
 from google.cloud import firestore
 
 from shared.config import get_settings
@@ -152,22 +151,3 @@ def new_transaction(max_attempts: int = TRANSACTION_ATTEMPTS) -> firestore.Trans
     """A transaction with our deadline that retries contention (several messages of one user at once) more than
     the library's default 5 times."""
     return _BoundedTransaction(get_db(), max_attempts=max_attempts)
-
-
-CLAIM_FIELD = "claim"
-
-
-def create_once(doc: Any, data: dict[str, Any]) -> dict[str, Any] | None:
-    """Create `doc` with `data`: None when this call created it, else the document someone else created.
-
-    When the database applied a create but its answer was lost, RETRY sends it again and it meets itself as
-    AlreadyExists; a random claim stored with the data tells our own create from another caller's, so a lost
-    answer cannot turn the first delivery of something into a duplicate.
-    """
-    claim = secrets.token_hex(8)
-    try:
-        doc.create({**data, CLAIM_FIELD: claim}, retry=RETRY, timeout=TIMEOUT_SECONDS)
-    except AlreadyExists:
-        existing: dict[str, Any] = doc.get(retry=RETRY, timeout=TIMEOUT_SECONDS).to_dict() or {}
-        return None if existing.get(CLAIM_FIELD) == claim else existing
-    return None

@@ -8,6 +8,7 @@ timeout; and callers would have to know its exception types.
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -15,19 +16,26 @@ from google.api_core.exceptions import AlreadyExists, Conflict, FailedPreconditi
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_document import DocumentSnapshot as _Snapshot
 
-from shared.store.db import RETRY, TIMEOUT_SECONDS, TRANSACTION_ATTEMPTS, new_transaction
+from shared.store.db import RETRY, TIMEOUT_SECONDS, TRANSACTION_ATTEMPTS, get_db, new_transaction
 from shared.store.errors import AlreadyStored, Contention, MissingIndex, StoreError
 
 __all__ = [
+    "DELETE_FIELD",
     "DocumentSnapshot",
     "Transaction",
+    "WriteBatch",
+    "array_union",
     "commit",
     "count",
     "create",
+    "create_once",
     "delete",
     "in_transaction",
+    "increment",
+    "new_batch",
     "read",
     "read_all",
+    "read_data",
     "run",
     "store_errors",
     "sum_of",
@@ -36,10 +44,30 @@ __all__ = [
 ]
 
 Transaction = firestore.Transaction
+WriteBatch = firestore.WriteBatch
+Writes = Transaction | WriteBatch
 DocumentSnapshot = _Snapshot[Any]
 Params = ParamSpec("Params")
 Result = TypeVar("Result")
 _BOUNDED: dict[str, Any] = {"retry": RETRY, "timeout": TIMEOUT_SECONDS}
+
+DELETE_FIELD = firestore.DELETE_FIELD
+"""As a field's value in write(merge=True) or update(): remove the field."""
+
+
+def increment(amount: float) -> Any:
+    """As a field's value: add `amount` to the stored number (0 when absent), on the server."""
+    return firestore.Increment(amount)
+
+
+def array_union(values: list[Any]) -> Any:
+    """As a field's value: append to the stored array the values it does not hold yet, on the server."""
+    return firestore.ArrayUnion(values)
+
+
+def new_batch() -> WriteBatch:
+    """Writes to apply together with commit()."""
+    return get_db().batch()
 
 
 @contextlib.contextmanager
@@ -64,6 +92,12 @@ def read(ref: Any, *, fields: Sequence[str] | None = None, transaction: Transact
     with store_errors():
         snapshot: DocumentSnapshot = ref.get(fields, transaction=transaction, **_BOUNDED)
         return snapshot
+
+
+def read_data(collection: str, document_id: str) -> dict[str, Any] | None:
+    """The fields of one document named by its collection and id; None when there is none."""
+    data = read(get_db().collection(collection).document(document_id)).to_dict()
+    return data if isinstance(data, dict) else None
 
 
 def read_all(refs: Iterable[Any], *, transaction: Transaction | None = None) -> list[DocumentSnapshot]:
@@ -97,34 +131,56 @@ def sum_of(aggregation: Any) -> float:
     return float(result[0][0].value or 0)
 
 
-def create(ref: Any, data: dict[str, Any]) -> None:
-    """Create a document; AlreadyStored when it exists."""
+def create(ref: Any, data: dict[str, Any], *, writes: Writes | None = None) -> None:
+    """Create a document; AlreadyStored when it exists (at once, or when `writes` are committed)."""
+    if writes is not None:
+        writes.create(ref, data)
+        return
     with store_errors():
         ref.create(data, **_BOUNDED)
 
 
-def write(ref: Any, data: dict[str, Any], *, merge: bool = False, transaction: Transaction | None = None) -> None:
-    """Create or replace a document (`merge`: change only the fields given)."""
-    if transaction is not None:
-        transaction.set(ref, data, merge=merge)
+CLAIM_FIELD = "claim"
+
+
+def create_once(ref: Any, data: dict[str, Any]) -> dict[str, Any] | None:
+    """Create a document with `data`: None when this call created it, else the document someone else created.
+
+    When the database applied a create but its answer was lost, RETRY sends it again and it meets itself as
+    AlreadyExists; a random claim stored with the data tells our own create from another caller's, so a lost
+    answer cannot turn the first delivery of something into a duplicate.
+    """
+    claim = secrets.token_hex(8)
+    try:
+        create(ref, {**data, CLAIM_FIELD: claim})
+    except AlreadyStored:
+        existing: dict[str, Any] = read(ref).to_dict() or {}
+        return None if existing.get(CLAIM_FIELD) == claim else existing
+    return None
+
+
+def write(ref: Any, data: dict[str, Any], *, merge: bool = False, writes: Writes | None = None) -> None:
+    """Create or replace a document (`merge`: change only the fields given), at once or as part of `writes`."""
+    if writes is not None:
+        writes.set(ref, data, merge=merge)
         return
     with store_errors():
         ref.set(data, merge=merge, **_BOUNDED)
 
 
-def update(ref: Any, fields: dict[str, Any], *, transaction: Transaction | None = None) -> None:
-    """Change fields of an existing document (dotted paths reach into maps)."""
-    if transaction is not None:
-        transaction.update(ref, fields)
+def update(ref: Any, fields: dict[str, Any], *, writes: Writes | None = None) -> None:
+    """Change fields of an existing document (dotted paths reach into maps), at once or as part of `writes`."""
+    if writes is not None:
+        writes.update(ref, fields)
         return
     with store_errors():
         ref.update(fields, **_BOUNDED)
 
 
-def delete(ref: Any, *, transaction: Transaction | None = None) -> None:
-    """Remove a document; nothing happens when there is none."""
-    if transaction is not None:
-        transaction.delete(ref)
+def delete(ref: Any, *, writes: Writes | None = None) -> None:
+    """Remove a document (nothing happens when there is none), at once or as part of `writes`."""
+    if writes is not None:
+        writes.delete(ref)
         return
     with store_errors():
         ref.delete(**_BOUNDED)

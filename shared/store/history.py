@@ -13,12 +13,12 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from google.cloud import firestore
-from google.cloud.firestore_v1.batch import WriteBatch
 from google.cloud.firestore_v1.field_path import FieldPath
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
+from shared.store import documents
+from shared.store.db import Collections, get_db
+from shared.store.documents import DELETE_FIELD, Writes
 
 MAX_EXCHANGES = 10
 MAX_HISTORY_BYTES = 24_000
@@ -97,7 +97,7 @@ def state_ref(telegram_user_id: int) -> Any:
 
 
 def load_state(telegram_user_id: int) -> AssistantState:
-    snapshot = state_ref(telegram_user_id).get(retry=RETRY, timeout=TIMEOUT_SECONDS)
+    snapshot = documents.read(state_ref(telegram_user_id))
     return AssistantState.model_validate(snapshot.to_dict()) if snapshot.exists else AssistantState()
 
 
@@ -105,15 +105,12 @@ def count_message(telegram_user_id: int, now: dt.datetime, reserved_tokens: int 
     """Count a message to the assistant and reserve tokens for its turn, then read the state: the counts include
     this message and every other one counted before it, so messages sent together cannot all slip under a limit.
     record_turn gives the reservation back when it adds what the turn really used."""
-    increment = firestore.Increment(1)
+    increment = documents.increment(1)
     day: dict[str, Any] = {"messages": increment}
     if reserved_tokens:
-        day["tokens"] = firestore.Increment(reserved_tokens)
-    state_ref(telegram_user_id).set(
-        {"minutes": {minute_key(now): increment}, "days": {day_key(now): day}},
-        merge=True,
-        retry=RETRY,
-        timeout=TIMEOUT_SECONDS,
+        day["tokens"] = documents.increment(reserved_tokens)
+    documents.write(
+        state_ref(telegram_user_id), {"minutes": {minute_key(now): increment}, "days": {day_key(now): day}}, merge=True
     )
     return load_state(telegram_user_id)
 
@@ -151,18 +148,16 @@ def record_turn(
         keep = {kept_key for kept_key, _ in trim(ordered)}
         if key in keep:
             exchanges[key] = exchange.model_dump()
-        exchanges |= {old: firestore.DELETE_FIELD for old in seen.exchanges if old not in keep}
+        exchanges |= {old: DELETE_FIELD for old in seen.exchanges if old not in keep}
     minute, day = minute_key(counted_at), day_key(counted_at)
     oldest_day = day_key(counted_at - dt.timedelta(days=USAGE_DAYS_KEPT - 1))
     fields: dict[str, Any] = {
-        "days": {day: {"tokens": firestore.Increment(tokens - reserved_tokens)}}
-        | {old: firestore.DELETE_FIELD for old in seen.days if old < oldest_day},
-        "minutes": {old: firestore.DELETE_FIELD for old in seen.minutes if old < minute},
+        "days": {day: {"tokens": documents.increment(tokens - reserved_tokens)}}
+        | {old: DELETE_FIELD for old in seen.days if old < oldest_day},
+        "minutes": {old: DELETE_FIELD for old in seen.minutes if old < minute},
         "exchanges": exchanges,
     }
-    state_ref(telegram_user_id).set(
-        {name: value for name, value in fields.items() if value}, merge=True, retry=RETRY, timeout=TIMEOUT_SECONDS
-    )
+    documents.write(state_ref(telegram_user_id), {name: value for name, value in fields.items() if value}, merge=True)
 
 
 def usage_totals(days: list[dt.date]) -> DayUsage:
@@ -171,9 +166,7 @@ def usage_totals(days: list[dt.date]) -> DayUsage:
     figures = [(day.isoformat(), name) for day in days for name in DayUsage.model_fields]
 
     def total(figure: tuple[str, str]) -> int:
-        query = get_db().collection(Collections.HISTORY).sum(FieldPath("days", *figure))
-        (results,) = query.get(retry=RETRY, timeout=TIMEOUT_SECONDS)
-        return int(results[0].value or 0)
+        return int(documents.sum_of(get_db().collection(Collections.HISTORY).sum(FieldPath("days", *figure))))
 
     with ThreadPoolExecutor(max_workers=min(8, len(figures) or 1)) as pool:
         values = list(pool.map(total, figures))
@@ -183,11 +176,7 @@ def usage_totals(days: list[dt.date]) -> DayUsage:
     return DayUsage(**totals)
 
 
-def forget_conversation(telegram_user_id: int, writes: WriteBatch | None = None) -> None:
+def forget_conversation(telegram_user_id: int, writes: Writes | None = None) -> None:
     """Forget the conversation (/clear, logout, a new link), at once or as part of `writes` (a batch or a
     transaction). The counts stay: neither /clear nor logging out and in again is a way round the limits."""
-    change = {"exchanges": firestore.DELETE_FIELD}
-    if writes is None:
-        state_ref(telegram_user_id).set(change, merge=True, retry=RETRY, timeout=TIMEOUT_SECONDS)
-    else:
-        writes.set(state_ref(telegram_user_id), change, merge=True)
+    documents.write(state_ref(telegram_user_id), {"exchanges": DELETE_FIELD}, merge=True, writes=writes)

@@ -6,10 +6,11 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from google.cloud.firestore import Transaction
 from pydantic import BaseModel, ConfigDict
 
-from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
+from shared.store import documents
+from shared.store.db import Collections, get_db
+from shared.store.documents import Transaction, Writes
 
 CODE_LIFETIME = dt.timedelta(minutes=10)
 
@@ -32,9 +33,13 @@ def code_ref(code: str) -> Any:
 
 
 def save_code(code: str, link_code: LinkCode) -> None:
-    code_ref(code).create(link_code.model_dump(), retry=RETRY, timeout=TIMEOUT_SECONDS)
+    documents.create(code_ref(code), link_code.model_dump())
 
 
 def read_code(code: str, transaction: Transaction | None = None) -> LinkCode | None:
-    snapshot = code_ref(code).get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    snapshot = documents.read(code_ref(code), transaction=transaction)
     return LinkCode.model_validate(snapshot.to_dict()) if snapshot.exists else None
+
+
+def mark_used(code: str, telegram_user_id: int, at: dt.datetime, writes: Writes | None = None) -> None:
+    documents.update(code_ref(code), {"used_at": at, "used_by_telegram_user_id": telegram_user_id}, writes=writes)

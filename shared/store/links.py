@@ -6,13 +6,13 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from google.cloud import firestore
-from google.cloud.firestore import Transaction
 from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.roles import Role
-from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db, new_transaction
+from shared.store import documents
+from shared.store.db import Collections, get_db
+from shared.store.documents import Transaction, Writes
 
 NOTIFICATION_GROUPS = ("files", "orders", "payments", "messages")
 
@@ -55,31 +55,24 @@ def link_ref(telegram_user_id: int) -> Any:
 
 def get_link(telegram_user_id: int, transaction: Transaction | None = None) -> Link | None:
     """The link of this Telegram user, or None."""
-    snapshot = link_ref(telegram_user_id).get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    snapshot = documents.read(link_ref(telegram_user_id), transaction=transaction)
     return Link.model_validate(snapshot.to_dict()) if snapshot.exists else None
 
 
 def links_of_crm_user(crm_user_id: str, transaction: Transaction | None = None) -> list[Link]:
     """Every Telegram account linked to this CRM user (normally at most one)."""
     query = get_db().collection(Collections.LINKS).where(filter=FieldFilter("crm_user_id", "==", crm_user_id))
-    return [
-        Link.model_validate(s.to_dict())
-        for s in query.get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
-    ]
+    return [Link.model_validate(s.to_dict()) for s in documents.run(query, transaction=transaction)]
 
 
-def save_link(link: Link, transaction: Transaction | None = None) -> None:
-    """Create or replace a link."""
-    data = link.model_dump(mode="python")
-    if transaction is None:
-        link_ref(link.telegram_user_id).set(data, retry=RETRY, timeout=TIMEOUT_SECONDS)
-    else:
-        transaction.set(link_ref(link.telegram_user_id), data)
+def save_link(link: Link, writes: Writes | None = None) -> None:
+    """Create or replace a link (at once, or as part of `writes`)."""
+    documents.write(link_ref(link.telegram_user_id), link.model_dump(mode="python"), writes=writes)
 
 
 def update_link(telegram_user_id: int, fields: dict[str, Any]) -> None:
     """Change some fields of an existing link."""
-    link_ref(telegram_user_id).update(fields, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    documents.update(link_ref(telegram_user_id), fields)
 
 
 def change_notifications(
@@ -88,31 +81,26 @@ def change_notifications(
     """Apply `change` to the preferences as stored, in a transaction so that taps at once all count; returns the
     new preferences, or None when there is no link."""
 
-    @firestore.transactional
     def apply(transaction: Transaction) -> NotificationPreferences | None:
         link = get_link(telegram_user_id, transaction)
         if link is None:
             return None
         preferences = change(link.notifications)
-        transaction.update(link_ref(telegram_user_id), {"notifications": preferences.model_dump()})
+        documents.update(link_ref(telegram_user_id), {"notifications": preferences.model_dump()}, writes=transaction)
         return preferences
 
-    result: NotificationPreferences | None = apply(new_transaction())
-    return result
+    return documents.in_transaction(apply)
 
 
-def delete_link(telegram_user_id: int, transaction: Transaction | None = None) -> None:
-    """Remove a link (no error when there is none)."""
-    if transaction is None:
-        link_ref(telegram_user_id).delete(retry=RETRY, timeout=TIMEOUT_SECONDS)
-    else:
-        transaction.delete(link_ref(telegram_user_id))
+def delete_link(telegram_user_id: int, writes: Writes | None = None) -> None:
+    """Remove a link (no error when there is none), at once or as part of `writes`."""
+    documents.delete(link_ref(telegram_user_id), writes=writes)
 
 
 def set_blocked(telegram_user_id: int, blocked: bool) -> bool:
     """Mark whether the user blocked the bot; False when there is no link."""
     doc = link_ref(telegram_user_id)
-    if not doc.get(["blocked"], retry=RETRY, timeout=TIMEOUT_SECONDS).exists:
+    if not documents.read(doc, fields=["blocked"]).exists:
         return False
-    doc.update({"blocked": blocked}, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    documents.update(doc, {"blocked": blocked})
     return True

@@ -6,10 +6,11 @@ import datetime as dt
 import hashlib
 from typing import Any, Literal
 
-from google.cloud.firestore import Transaction
 from pydantic import BaseModel, ConfigDict
 
-from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
+from shared.store import documents
+from shared.store.db import Collections, get_db
+from shared.store.documents import Transaction, Writes
 
 FLOW_LIFETIME = dt.timedelta(minutes=10)
 MAX_FAILURES = 3
@@ -70,14 +71,26 @@ def email_failures_ref(email: str) -> Any:
 
 
 def read_flow(telegram_user_id: int, transaction: Transaction | None = None) -> LoginFlow | None:
-    snapshot = flow_ref(telegram_user_id).get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    snapshot = documents.read(flow_ref(telegram_user_id), transaction=transaction)
     return LoginFlow.model_validate(snapshot.to_dict()) if snapshot.exists else None
 
 
+def save_flow(telegram_user_id: int, flow: LoginFlow, writes: Writes | None = None) -> None:
+    documents.write(flow_ref(telegram_user_id), flow.model_dump(), writes=writes)
+
+
+def delete_flow(telegram_user_id: int, writes: Writes | None = None) -> None:
+    documents.delete(flow_ref(telegram_user_id), writes=writes)
+
+
 def read_counter(ref: Any, transaction: Transaction | None = None) -> FailureCounter:
-    snapshot = ref.get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    snapshot = documents.read(ref, transaction=transaction)
     return FailureCounter.model_validate(snapshot.to_dict()) if snapshot.exists else FailureCounter()
 
 
-def delete_flow(telegram_user_id: int) -> None:
-    flow_ref(telegram_user_id).delete(retry=RETRY, timeout=TIMEOUT_SECONDS)
+def save_counter(ref: Any, counter: FailureCounter, writes: Writes | None = None) -> None:
+    documents.write(ref, counter.model_dump(), writes=writes)
+
+
+def delete_counter(ref: Any, writes: Writes | None = None) -> None:
+    documents.delete(ref, writes=writes)

@@ -14,12 +14,13 @@ import datetime as dt
 import secrets
 from typing import Any, Literal
 
-from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared import clock
 from shared.roles import Role
-from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db, is_document_id, new_transaction
+from shared.store import documents
+from shared.store.db import Collections, get_db, is_document_id
+from shared.store.documents import Transaction
 
 LIFETIME = dt.timedelta(minutes=5)
 RUN_LEASE = dt.timedelta(minutes=3)
@@ -70,7 +71,7 @@ def create_pending_action(
         created_at=now,
         expires_at=now + LIFETIME,
     )
-    _ref(action_id).create(action.model_dump(), retry=RETRY, timeout=TIMEOUT_SECONDS)
+    documents.create(_ref(action_id), action.model_dump())
     return action_id
 
 
@@ -85,10 +86,7 @@ def resolve_pending_action(
     """Take the user's tap, at most once: 'run' means the caller must now run the action and finish it."""
     if not is_document_id(action_id):
         return "unknown", None
-    resolved: tuple[Resolution, PendingAction | None] = _resolve(
-        new_transaction(), action_id, telegram_user_id, confirm
-    )
-    return resolved
+    return documents.in_transaction(_resolve, action_id, telegram_user_id, confirm)
 
 
 def finish_pending_action(
@@ -96,34 +94,30 @@ def finish_pending_action(
 ) -> bool:
     """Record how `run` (as resolve_pending_action returned it) ended: done or failed for good, or pending again
     for LIFETIME, so that Confirm can try once more. False when another run took the action over meanwhile."""
-    finished: bool = _finish(new_transaction(), action_id, run.started_at, state, outcome)
-    return finished
+    return documents.in_transaction(_finish, action_id, run.started_at, state, outcome)
 
 
-@firestore.transactional
 def _finish(
-    transaction: firestore.Transaction,
+    transaction: Transaction,
     action_id: str,
     started_at: dt.datetime | None,
     state: str,
     outcome: str,
 ) -> bool:
-    snapshot = _ref(action_id).get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
-    stored = snapshot.to_dict() or {}
+    stored = documents.read(_ref(action_id), transaction=transaction).to_dict() or {}
     if stored.get("state") != "running" or stored.get("started_at") != started_at:
         return False
     change: dict[str, Any] = {"state": state, "outcome": outcome}
     if state == "pending":
         change["expires_at"] = clock.now() + LIFETIME
-    transaction.update(_ref(action_id), change)
+    documents.update(_ref(action_id), change, writes=transaction)
     return True
 
 
-@firestore.transactional
 def _resolve(
-    transaction: firestore.Transaction, action_id: str, telegram_user_id: int, confirm: bool
+    transaction: Transaction, action_id: str, telegram_user_id: int, confirm: bool
 ) -> tuple[Resolution, PendingAction | None]:
-    snapshot = _ref(action_id).get(transaction=transaction, retry=RETRY, timeout=TIMEOUT_SECONDS)
+    snapshot = documents.read(_ref(action_id), transaction=transaction)
     if not snapshot.exists:
         return "unknown", None
     try:
@@ -142,7 +136,7 @@ def _resolve(
     if now >= action.expires_at:
         return "expired", action
     if not confirm:
-        transaction.update(_ref(action_id), {"state": "cancelled"})
+        documents.update(_ref(action_id), {"state": "cancelled"}, writes=transaction)
         return "cancelled", action
-    transaction.update(_ref(action_id), {"state": "running", "started_at": now})
+    documents.update(_ref(action_id), {"state": "running", "started_at": now}, writes=transaction)
     return "run", action.model_copy(update={"state": "running", "started_at": now})

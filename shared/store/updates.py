@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from shared import clock
-from shared.store.db import Collections, create_once, get_db
+from shared.store.db import Collections, get_db
+from shared.store.documents import create_once
 
 KEEP_FOR = dt.timedelta(days=1)
 

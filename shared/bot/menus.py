@@ -1,12 +1,14 @@
-"""Per-chat command menus, and ending a session (logout, deactivation, admin unlink)."""
+"""Per-chat command menus: the role's menu on linking, the default one back when a session ends."""
 
 from __future__ import annotations
 
 import logging
 
+from shared.auth import linking
+from shared.bot import texts
 from shared.bot.commands import registry
-from shared.store import audit, history, links
-from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db
+from shared.bot.conversation import Conversation
+from shared.bot.help import role_help
 from shared.store.links import Link
 from shared.telegram.client import TelegramClient
 from shared.telegram.errors import TelegramError
@@ -27,15 +29,15 @@ def show_menu(telegram: TelegramClient, link: Link) -> None:
         log.warning("could not set the command menu of chat %s: %s", link.chat_id, error)
 
 
+def after_link(conversation: Conversation, link: Link) -> None:
+    """Greet a newly linked user with their role's help and give them their role's command menu."""
+    show_menu(conversation.telegram, link)
+    conversation.say(texts.linked_welcome(link.name) + role_help(link.role))
+
+
 def end_session(telegram: TelegramClient, link: Link, reason: str) -> None:
     """Unlink, forget the conversation, and put the default (unlinked) menu back."""
-    batch = get_db().batch()
-    batch.delete(links.link_ref(link.telegram_user_id))
-    history.forget_conversation(link.telegram_user_id, batch)
-    audit.record(
-        "unlinked", telegram_user_id=link.telegram_user_id, crm_user_id=link.crm_user_id, reason=reason, batch=batch
-    )
-    batch.commit(retry=RETRY, timeout=TIMEOUT_SECONDS)
+    linking.unlink(link, reason)
     try:
         telegram.delete_my_commands(scope=chat_scope(link.chat_id))
     except TelegramError as error:

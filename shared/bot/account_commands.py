@@ -1,9 +1,9 @@
-"""Account and help commands, registered in the command registry."""
+"""The account commands (/start, /login, /me, /logout, /clear...) and /help, registered in the command registry."""
 
 from __future__ import annotations
 
-from shared.auth import link_codes, login, menus
-from shared.bot import texts
+from shared.auth import link_codes
+from shared.bot import login_dialogue, menus, texts
 from shared.bot.commands import GUEST, registry
 from shared.bot.conversation import Conversation
 from shared.bot.help import guest_help, role_help
@@ -18,11 +18,11 @@ ANYONE = {GUEST, *EVERYONE}
 @registry.command("start", "Start: log in, or see what I can do", ANYONE)
 def start(conversation: Conversation, argument: str) -> None:
     if argument:
-        link_codes.redeem_link_code(conversation, argument)
+        redeem_link_code(conversation, argument)
     elif conversation.session is not None:
         conversation.say(texts.welcome_back(conversation.session.user.name, get_settings().assistant_configured))
     else:
-        login.start_login(conversation, greeting=texts.WELCOME)
+        login_dialogue.start_login(conversation, greeting=texts.WELCOME)
 
 
 @registry.command("help", "Show help and examples", ANYONE)
@@ -33,12 +33,12 @@ def help_command(conversation: Conversation, argument: str) -> None:
 
 @registry.command("login", "Log in with your CRM email and password", {GUEST})
 def login_command(conversation: Conversation, argument: str) -> None:
-    login.start_login(conversation, argument)
+    login_dialogue.start_login(conversation, argument)
 
 
 @registry.command("link", "Link your CRM account (same as /login)", {GUEST})
 def link_command(conversation: Conversation, argument: str) -> None:
-    login.start_login(conversation, argument)
+    login_dialogue.start_login(conversation, argument)
 
 
 @registry.command("me", "View your account information", EVERYONE)
@@ -66,6 +66,25 @@ def logout(conversation: Conversation, argument: str) -> None:
 def clear(conversation: Conversation, argument: str) -> None:
     history.forget_conversation(conversation.user.id)
     conversation.say("🧹 Conversation history cleared.")
+
+
+def redeem_link_code(conversation: Conversation, code: str) -> None:
+    """/start with a code from the CRM website: link the chat's Telegram user, once; anything else changes nothing."""
+    session = conversation.session
+    if session is not None:
+        refusal = link_codes.refuse_while_linked(conversation.user.id, session.link, code)
+        if refusal is link_codes.RefusalWhileLinked.SAME_ACCOUNT:
+            conversation.say(texts.ALREADY_LINKED_SAME)
+        elif refusal is link_codes.RefusalWhileLinked.OTHER_ACCOUNT:
+            conversation.say(texts.code_refused_while_linked(session.link.name, session.link.email))
+        else:
+            conversation.say(texts.CODE_INVALID)
+        return
+    link = link_codes.redeem(login_dialogue.account_of(conversation), code)
+    if link is None:
+        conversation.say(texts.CODE_INVALID)
+        return
+    menus.after_link(conversation, link)
 
 
 def answer_free_text(conversation: Conversation, text: str) -> None:
