@@ -24,13 +24,9 @@ BENCH_ITERATIONS = 1_000
 
 def clear_instance_caches() -> None:
     """Forget the per-instance clients and settings, as a new Cloud Functions instance would."""
-    from shared.agent.gemini import get_genai_client
-    from shared.config import get_settings
-    from shared.store.db import get_db
-    from shared.telegram.client import get_telegram_client
+    from shared import instance
 
-    for cached in (get_settings, get_db, get_telegram_client, get_genai_client):
-        cached.cache_clear()
+    instance.reset()
 
 
 @dataclass

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import re
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.instance import per_instance
 
 WEBHOOK_SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -106,7 +107,7 @@ class Settings(BaseSettings):
         return str(value)
 
 
-@functools.cache
+@per_instance
 def get_settings() -> Settings:
     """The settings of this instance, read from the environment on first use."""
     try:

@@ -63,14 +63,9 @@ def gemini(gemini_server: FakeGemini) -> FakeGemini:
 
 
 def _clear_instance_caches() -> None:
-    from shared.config import get_settings
-    from shared.notify.pacer import forget_instance_pacers
-    from shared.store.db import get_db
-    from shared.telegram.client import get_telegram_client
+    from shared import instance
 
-    for cached in (get_settings, get_db, get_telegram_client):
-        cached.cache_clear()
-    forget_instance_pacers()
+    instance.reset()
 
 
 @pytest.fixture

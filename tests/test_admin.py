@@ -331,7 +331,7 @@ def test_without_link_code_api_token_only_the_admin_token_makes_link_codes(
 ) -> None:
     add_crm_user("u-7", "seven@example.com")
     monkeypatch.setenv("LINK_CODE_API_TOKEN", "")
-    get_settings.cache_clear()
+    get_settings.forget()
     for headers in (WEBSITE_AUTH, {"Authorization": "Bearer "}):
         response = admin_fn.post("/link-codes", json={"user_id": "u-7"}, headers=headers)
         assert response.status_code == 401

@@ -303,7 +303,7 @@ def test_timeout_past_the_deadline(
     from shared.config import get_settings
 
     monkeypatch.setenv("ASSISTANT_TURN_SECONDS", "3")
-    get_settings.cache_clear()
+    get_settings.forget()
     gemini.enqueue(slow(6, text("too late")))
     ChatUser(webhook, VENDOR).send("hi")
     assert "too long" in telegram.last_text(VENDOR)
@@ -316,8 +316,8 @@ def test_no_api_key_points_to_the_commands(
     from shared.config import get_settings
 
     monkeypatch.setenv("GEMINI_API_KEY", "")
-    get_settings.cache_clear()
-    get_genai_client.cache_clear()
+    get_settings.forget()
+    get_genai_client.forget()
     user = ChatUser(webhook, VENDOR)
     user.send("hi")
     reply = telegram.last_text(VENDOR)
@@ -329,7 +329,7 @@ def test_no_api_key_points_to_the_commands(
         user.send(command)
         assert "ask me" not in telegram.last_text(VENDOR).lower(), f"{command} promises an assistant that is not there"
     assert "/newlead" in telegram.last_text(VENDOR), "/help lists the commands that do what the assistant would"
-    get_genai_client.cache_clear()
+    get_genai_client.forget()
 
 
 def test_history_is_kept_trimmed_by_whole_exchanges_and_cleared(
@@ -363,7 +363,7 @@ def test_rate_limit_and_daily_budget(
 
     monkeypatch.setenv("ASSISTANT_MESSAGES_PER_MINUTE", "2")
     monkeypatch.setenv("ASSISTANT_DAILY_TOKEN_BUDGET", "50")
-    get_settings.cache_clear()
+    get_settings.forget()
     user = ChatUser(webhook, VENDOR)
     gemini.enqueue(text("one"), text("two"))
     user.send("1")
@@ -431,7 +431,7 @@ def _budget(monkeypatch: pytest.MonkeyPatch, tokens: int) -> None:
     from shared.config import get_settings
 
     monkeypatch.setenv("ASSISTANT_DAILY_TOKEN_BUDGET", str(tokens))
-    get_settings.cache_clear()
+    get_settings.forget()
 
 
 def _tokens_today(telegram_user_id: int) -> int:

@@ -211,7 +211,7 @@ def test_the_lockout_notice_says_when_it_ends_and_how_to_log_in_without_a_passwo
     webhook: FunctionServer, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BOT_TIME_ZONE", "Asia/Kolkata")
-    get_settings.cache_clear()
+    get_settings.forget()
     add_crm_user("u-1", "a@example.com", PASSWORD, name="Locked Lou")
     user = ChatUser(webhook, 331)
     lock_out(user, "a@example.com")

@@ -30,7 +30,7 @@ def test_a_wrong_password_takes_as_long_for_unknown_emails_as_for_cheap_and_cost
     webhook: FunctionServer, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PASSWORD_CHECK_SECONDS", str(FLOOR_SECONDS))
-    get_settings.cache_clear()
+    get_settings.forget()
     hashes = {"django 100k": hash_password(PASSWORD, 100_000), "django 870k": hash_password(PASSWORD, 870_000)}
     kinds = ["unknown email", *hashes]
     seconds: dict[str, list[float]] = {kind: [] for kind in kinds}

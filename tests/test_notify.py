@@ -288,7 +288,7 @@ def test_get_is_405_and_missing_secret_is_503(
     from shared.config import get_settings
 
     monkeypatch.setenv("NOTIFY_SIGNING_SECRET", "")
-    get_settings.cache_clear()
+    get_settings.forget()
     response = signed_post(notify_fn, event("evt-1"))
     assert response.status_code == 503
     assert "NOTIFY_SIGNING_SECRET is not set" in response.json()["error"]

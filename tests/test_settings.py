@@ -11,20 +11,20 @@ from tests.harness import serve_function
 @pytest.mark.parametrize("secret", ["has spaces", "x" * 257, "semi;colon", "ünï"])
 def test_malformed_webhook_secret_is_refused(secret: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TG_WEBHOOK_SECRET", secret)
-    get_settings.cache_clear()
+    get_settings.forget()
     with pytest.raises(InvalidSettingsError, match="TG_WEBHOOK_SECRET must be 1-256 characters"):
         get_settings()
-    get_settings.cache_clear()
+    get_settings.forget()
 
 
 def test_a_function_does_not_start_with_a_malformed_secret(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TG_WEBHOOK_SECRET", "not allowed!")
-    get_settings.cache_clear()
+    get_settings.forget()
     with pytest.raises(InvalidSettingsError):
         serve_function("webhook", "telegram_webhook")
-    get_settings.cache_clear()
+    get_settings.forget()
 
 
 def test_missing_setting_names_the_variable_and_how_to_fix_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,7 +60,7 @@ def test_empty_secrets_count_as_unset_and_urls_lose_trailing_slashes(monkeypatch
 
 def test_missing_webhook_secret_is_a_503_naming_it(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TG_WEBHOOK_SECRET")
-    get_settings.cache_clear()
+    get_settings.forget()
     server = serve_function("webhook", "telegram_webhook")
     try:
         response = server.post("/", json={"update_id": 1}, headers={"X-Telegram-Bot-Api-Secret-Token": ""})

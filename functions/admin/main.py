@@ -4,11 +4,10 @@ import flask
 import functions_framework
 
 from shared.admin.endpoint import handle_admin_request
-from shared.config import get_settings
-from shared.request_log import configure_logging, log_each_request
+from shared.bootstrap import start_instance
+from shared.request_log import log_each_request
 
-configure_logging()
-get_settings()  # refuse to start with invalid settings (e.g. a malformed TG_WEBHOOK_SECRET)
+start_instance()
 
 
 @functions_framework.http

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-
 from google.genai import types
 
 from shared.crm.tools.registry import tools
+from shared.instance import per_instance
 from shared.roles import Role
 
 
-@functools.cache
+@per_instance
 def declarations_for(role: Role) -> list[types.FunctionDeclaration]:
     """One declaration per tool this role may call, with the pydantic argument schema."""
     import shared.crm.tools.catalog  # noqa: F401  (registers the tools)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from enum import StrEnum
@@ -12,6 +11,7 @@ from google import genai
 from google.genai import errors, types
 
 from shared.config import get_settings
+from shared.instance import per_instance
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class GeminiFailure(Exception):
         super().__init__(f"{failure.value}: {detail}")
 
 
-@functools.cache
+@per_instance
 def get_genai_client() -> genai.Client:
     """The google-genai client of this instance (needs GEMINI_API_KEY); retries are ours, not the SDK's."""
     settings = get_settings()

@@ -13,6 +13,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from shared.instance import per_instance
+
 MESSAGES_PER_SECOND = 28.0
 """Under Telegram's 30: Telegram counts arrivals, and jitter between our starts and their arrivals (thread
 scheduling, the network) would otherwise put a 31st message in some second now and then, and each 429
@@ -97,22 +99,9 @@ class Pacer:
             self._paused_until = max(self._paused_until, self._monotonic() + seconds)
 
 
-_instance_pacers: dict[tuple[float, float], Pacer] = {}
-_instance_pacers_lock = threading.Lock()
-
-
+@per_instance
 def instance_pacer(
     per_second: float = MESSAGES_PER_SECOND, per_chat_interval: float = SECONDS_BETWEEN_MESSAGES_TO_A_CHAT
 ) -> Pacer:
     """This instance's pacer for these limits (requests arriving together on a new instance get the same one)."""
-    key = (per_second, per_chat_interval)
-    with _instance_pacers_lock:
-        if key not in _instance_pacers:
-            _instance_pacers[key] = Pacer(per_second, per_chat_interval)
-        return _instance_pacers[key]
-
-
-def forget_instance_pacers() -> None:
-    """Start afresh, as a new instance would (tests)."""
-    with _instance_pacers_lock:
-        _instance_pacers.clear()
+    return Pacer(per_second, per_chat_interval)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
@@ -12,6 +11,7 @@ from google.api_core.exceptions import Aborted, Conflict
 from google.cloud import firestore
 
 from shared.config import get_settings
+from shared.instance import per_instance
 
 DEFAULT_EMULATOR_PROJECT = "demo-crm-bot"
 
@@ -55,15 +55,15 @@ def observe_rpcs(interceptor: Any) -> None:
     index check, which count reads and writes and see each query); applies to clients created after it.
     """
     _interceptors.append(interceptor)
-    get_db.cache_clear()
+    get_db.forget()
 
 
 def stop_observing() -> None:
     _interceptors.clear()
-    get_db.cache_clear()
+    get_db.forget()
 
 
-@functools.cache
+@per_instance
 def get_db() -> firestore.Client:
     """The Firestore client of this instance (honours FIRESTORE_EMULATOR_HOST)."""
     settings = get_settings()

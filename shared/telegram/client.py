@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from shared.config import get_settings
+from shared.instance import per_instance
 from shared.telegram.errors import TelegramNetworkError, error_for
 from shared.telegram.types import BotCommand, InlineKeyboardMarkup, Message, User, WebhookInfo
 
@@ -164,7 +164,7 @@ class TelegramClient:
         self.call("deleteMyCommands", {"scope": scope})
 
 
-@functools.cache
+@per_instance
 def get_telegram_client() -> TelegramClient:
     """The Bot API client of this instance (needs TG_BOT_TOKEN)."""
     settings = get_settings()

@@ -218,13 +218,9 @@ def count_documents(collection: str) -> int:
 
 def clear_instance_caches() -> None:
     """Forget the cached settings and clients, as a new function instance would start without them."""
-    from shared.agent.gemini import get_genai_client
-    from shared.config import get_settings
-    from shared.store.db import get_db
-    from shared.telegram.client import get_telegram_client
+    from shared import instance
 
-    for cached in (get_settings, get_db, get_telegram_client, get_genai_client):
-        cached.cache_clear()
+    instance.reset()
 
 
 @pytest.fixture

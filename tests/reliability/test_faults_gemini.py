@@ -81,7 +81,7 @@ def test_each_gemini_fault_gets_its_reply_within_the_deadline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ASSISTANT_TURN_SECONDS", str(TURN_SECONDS))
-    get_settings.cache_clear()
+    get_settings.forget()
     users = {message: 810_000 + index for index, message in enumerate(SCRIPTS)}
     for user in users.values():
         link_user(f"asker-{user}", user, role="vendor")
