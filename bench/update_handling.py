@@ -117,18 +117,17 @@ def run_webhook_http(stack: Stack, timer: RpcTimer, stream: list[Item], logins: 
 
 def handle_in_process(body: bytes, telegram: TelegramClient) -> None:
     """What the webhook does with a request body once the secret is checked, without HTTP."""
-    from shared.bot.webhook import parse_update, process_update
-    from shared.store.updates import claim_update
+    from shared.bot.webhook import parse_update, take_update
 
     update = parse_update(body)
     if isinstance(update, str):
         raise RuntimeError(f"not an update: {update}")
-    if claim_update(update.update_id, update.kind):
-        process_update(update, telegram)
+    take_update(update, telegram)
 
 
 def run_in_process(stack: Stack, timer: RpcTimer, stream: list[Item], logins: int) -> tuple[float, list[float]]:
-    """(b) The webhook's own steps without HTTP: parse_update, the claim_update de-duplication, process_update."""
+    """(b) The webhook's own steps without HTTP: parse_update, then take_update (the claim, the link read beside it,
+    and the handling)."""
     from shared.telegram.client import get_telegram_client
 
     seed_state(stack, logins)

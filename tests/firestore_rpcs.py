@@ -5,6 +5,7 @@ query's shape (for the benchmarks' cost figures and the composite-index check).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ class FirestoreRpcs(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
     writes: int = 0
     calls: list[str] = field(default_factory=list)
     queries: list[QueryShape] = field(default_factory=list)
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    """When each RPC started and ended (perf_counter), a stream ending when its last response was read."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
@@ -40,6 +43,28 @@ class FirestoreRpcs(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
             self.reads = self.writes = 0
             self.calls.clear()
             self.queries.clear()
+            self.spans.clear()
+
+    def sequential_round_trips(self) -> int:
+        """The longest chain of RPCs each of which started after the one before it ended: how many round trips a
+        caller waited for one after another (RPCs in flight together count once)."""
+        with self._lock:
+            spans = sorted(self.spans, key=lambda span: span[1])
+        depth: list[int] = []
+        for index, (start, _) in enumerate(spans):
+            before = [depth[earlier] for earlier in range(index) if spans[earlier][1] <= start]
+            depth.append(1 + max(before, default=0))
+        return max(depth, default=0)
+
+    def _span(self, started: float, index: int | None = None) -> int:
+        """Record an RPC that started at `started` as ending now (again: `index`, a stream's later response)."""
+        with self._lock:
+            if index is None:
+                self.spans.append((started, time.perf_counter()))
+                return len(self.spans) - 1
+            if index < len(self.spans):  # not reset meanwhile
+                self.spans[index] = (started, time.perf_counter())
+            return index
 
     def snapshot(self) -> tuple[int, int]:
         with self._lock:
@@ -53,7 +78,11 @@ class FirestoreRpcs(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
                 self.writes += len(_raw(request).writes)
             elif method == "GetDocument":
                 self.reads += 1
-        return continuation(details, request)
+        started = time.perf_counter()
+        try:
+            return continuation(details, request)
+        finally:
+            self._span(started)
 
     def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
         method = details.method.rsplit("/", 1)[-1]
@@ -61,8 +90,9 @@ class FirestoreRpcs(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
             self.calls.append(method)
             if method in ("RunQuery", "RunAggregationQuery"):
                 self.queries.append(_shape(request, aggregation=method == "RunAggregationQuery"))
+        started = time.perf_counter()
         responses = continuation(details, request)
-        return _Counted(responses, self, method)
+        return _Counted(responses, self, method, started)
 
     def _count(self, method: str, response: Any) -> None:
         response = _raw(response)
@@ -80,16 +110,29 @@ class FirestoreRpcs(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
 class _Counted:
     """Wraps a streaming call so its responses are counted as they are read."""
 
-    def __init__(self, call: Any, rpcs: FirestoreRpcs, method: str) -> None:
-        self._call, self._rpcs, self._method = call, rpcs, method
+    def __init__(self, call: Any, rpcs: FirestoreRpcs, method: str, started: float) -> None:
+        self._call, self._rpcs, self._method, self._started = call, rpcs, method, started
+        self._span: int | None = None
+
+    def _read(self) -> None:
+        """A response (or the end) arrived: the RPC lasted at least until now. Callers often stop reading once they
+        have what they need, so the span is updated at each response rather than at the end of the stream."""
+        self._span = self._rpcs._span(self._started, self._span)
 
     def __iter__(self) -> Iterator[Any]:
-        for response in self._call:
-            self._rpcs._count(self._method, response)
-            yield response
+        try:
+            for response in self._call:
+                self._read()
+                self._rpcs._count(self._method, response)
+                yield response
+        finally:
+            self._read()
 
     def __next__(self) -> Any:
-        response = next(self._call)
+        try:
+            response = next(self._call)
+        finally:
+            self._read()
         self._rpcs._count(self._method, response)
         return response
 

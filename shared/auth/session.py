@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -66,9 +67,12 @@ class SessionState:
     ended_link: Link | None = None
 
 
-def load_session(telegram_user_id: int) -> SessionState:
-    """The user's session, refreshed from crm_users: an inactive or deleted CRM user ends it."""
-    link = links.get_link(telegram_user_id)
+def load_session(telegram_user_id: int, read_link: Callable[[], Link | None] | None = None) -> SessionState:
+    """The user's session, refreshed from crm_users: an inactive or deleted CRM user ends it.
+
+    `read_link`: the user's link as already being read (the webhook reads it while it claims the update).
+    """
+    link = read_link() if read_link is not None else links.get_link(telegram_user_id)
     if link is None:
         return SessionState(None)
     user = get_crm_user(link.crm_user_id)

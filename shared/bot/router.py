@@ -22,7 +22,8 @@ from shared.bot import (
 from shared.bot.commands import GUEST, parse_command, registry
 from shared.bot.conversation import Conversation
 from shared.crm import support_drafts
-from shared.store import audit, counters, links, updates
+from shared.store import audit, links, updates
+from shared.store.links import Link
 from shared.telegram.client import TelegramClient
 from shared.telegram.errors import TelegramError
 from shared.telegram.types import CallbackQuery, ChatMemberUpdated, Message, Update
@@ -39,13 +40,39 @@ HELP_ORDER = (
 registry.show_in_order(HELP_ORDER)
 
 
-def handle_update(update: Update, telegram: TelegramClient) -> None:
+LinkRead = Callable[[], Link | None]
+"""The link of the update's sender, as already being read (see session_reader)."""
+
+
+def handle_update(update: Update, telegram: TelegramClient, read_link: LinkRead | None = None) -> None:
     """Answer one (already de-duplicated) update."""
     handler = UPDATE_HANDLERS.get(update.kind)
     if handler is None:
         log.info("ignoring update %s of kind %s", update.update_id, update.kind)
         return
-    handler(update, telegram)
+    handler(update, telegram, read_link)
+
+
+def session_reader(update: Update) -> int | None:
+    """The Telegram user whose session answering this update needs (a private message or a button tap), so the
+    webhook can start reading their link while it claims the update; None when it needs none."""
+    if update.message is not None and update.message.chat.type == "private" and update.message.from_user:
+        return update.message.from_user.id
+    query = update.callback_query
+    if query is not None and query.message is not None and query.message.chat.type == "private":
+        return query.from_user.id
+    return None
+
+
+def counts_of(update: Update) -> dict[str, int]:
+    """What the day's usage counters add for this update, written with its claim (a duplicate counts nothing): one
+    use of the command a private message names, if it is one of ours, whether or not its sender may use it."""
+    message = update.message
+    if message is None or message.chat.type != "private" or message.text is None:
+        return {}
+    parsed = parse_command(message.text)
+    command = registry.find(parsed[0]) if parsed is not None else None
+    return {f"commands.{command.name}": 1} if command is not None else {}
 
 
 def _on_edited(message: Message, telegram: TelegramClient) -> None:
@@ -53,13 +80,13 @@ def _on_edited(message: Message, telegram: TelegramClient) -> None:
         telegram.send_message(message.chat.id, texts.EDITED_IGNORED)
 
 
-def _on_message(message: Message, telegram: TelegramClient) -> None:
+def _on_message(message: Message, telegram: TelegramClient, read_link: LinkRead | None) -> None:
     if message.chat.type != "private":
         _answer_group(message, telegram)
         return
     if message.from_user is None:
         return
-    state = load_session(message.from_user.id)
+    state = load_session(message.from_user.id, read_link)
     conversation = Conversation(telegram, message.chat.id, message.from_user, state.session, message)
     if state.change is SessionChange.DEACTIVATED and state.ended_link is not None:
         menus.end_session(telegram, state.ended_link, reason="crm_account_inactive")
@@ -107,19 +134,18 @@ def _run_command(conversation: Conversation, name: str, argument: str) -> None:
         else:
             conversation.say(texts.NOT_FOR_YOUR_ROLE)
         return
-    counters.count(f"commands.{command.name}")
     # Another command abandons a /support draft; /support starts a new one, and /cancel cancels it and says so.
     if conversation.session is not None and command.name not in ("support", "cancel"):
         support_drafts.discard_draft(conversation.session.link)
     command.handler(conversation, argument)
 
 
-def _on_callback(query: CallbackQuery, telegram: TelegramClient) -> None:
+def _on_callback(query: CallbackQuery, telegram: TelegramClient, read_link: LinkRead | None) -> None:
     message = query.message
     if message is None or message.chat.type != "private":
         telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
         return
-    state = load_session(query.from_user.id)
+    state = load_session(query.from_user.id, read_link)
     conversation = Conversation(telegram, message.chat.id, query.from_user, state.session)
     callbacks.dispatch(conversation, query)
 
@@ -149,11 +175,11 @@ def _say_private_only(chat_id: int, telegram: TelegramClient) -> None:
         log.info("could not post in chat %s: %s", chat_id, error)
 
 
-UPDATE_HANDLERS: dict[str, Callable[[Update, TelegramClient], None]] = {
-    "message": lambda update, telegram: _on_message(_given(update.message), telegram),
-    "edited_message": lambda update, telegram: _on_edited(_given(update.edited_message), telegram),
-    "callback_query": lambda update, telegram: _on_callback(_given(update.callback_query), telegram),
-    "my_chat_member": lambda update, telegram: _on_membership(_given(update.my_chat_member), telegram),
+UPDATE_HANDLERS: dict[str, Callable[[Update, TelegramClient, LinkRead | None], None]] = {
+    "message": lambda update, telegram, read: _on_message(_given(update.message), telegram, read),
+    "edited_message": lambda update, telegram, _: _on_edited(_given(update.edited_message), telegram),
+    "callback_query": lambda update, telegram, read: _on_callback(_given(update.callback_query), telegram, read),
+    "my_chat_member": lambda update, telegram, _: _on_membership(_given(update.my_chat_member), telegram),
 }
 UPDATE_KINDS = tuple(UPDATE_HANDLERS)
 """The update kinds the bot handles, and so subscribes to (setWebhook's and getUpdates' allowed_updates)."""

@@ -5,15 +5,18 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import flask
 from google.api_core.exceptions import GoogleAPIError
 from pydantic import ValidationError
 
 from shared.bot import texts
-from shared.bot.router import handle_update
+from shared.bot.router import LinkRead, counts_of, handle_update, session_reader
 from shared.config import InvalidSettingsError, MissingSettingError, get_settings
 from shared.http import error_response, json_response
+from shared.instance import per_instance
+from shared.store import links
 from shared.store.updates import claim_update
 from shared.telegram.client import TelegramClient, get_telegram_client
 from shared.telegram.errors import TelegramError
@@ -48,14 +51,39 @@ def handle_webhook_request(request: flask.Request) -> flask.Response:
         log.error("webhook misconfigured: %s", error)
         return error_response(503, str(error))
     try:
-        fresh = claim_update(update.update_id, update.kind)
+        fresh = take_update(update, telegram)
     except GoogleAPIError as error:
         log.error("update %s not claimed, Firestore unavailable: %s", update.update_id, error)
         return error_response(503, "storage unavailable, retry later")
     if not fresh:
         return json_response({"ok": True, "duplicate": True})
-    process_update(update, telegram)
     return json_response({"ok": True})
+
+
+@per_instance
+def _readers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="link-read")
+
+
+def take_update(update: Update, telegram: TelegramClient) -> bool:
+    """Claim the update (with its usage counts) and handle it; False for a duplicate, handled by no one.
+
+    The sender's link is read while the claim is written, so a linked user's command waits for two Firestore
+    round trips one after another (the claim with the link, then the CRM user), not three. Raises the store's
+    error when the claim cannot be written: nothing was done, and Telegram sends the update again.
+    """
+    reader = session_reader(update)
+    link_read = _readers().submit(links.get_link, reader) if reader is not None else None
+    try:
+        fresh = claim_update(update.update_id, update.kind, counts_of(update))
+    except BaseException:
+        if link_read is not None:
+            link_read.cancel()
+        raise
+    if not fresh:
+        return False
+    process_update(update, telegram, link_read.result if link_read is not None else None)
+    return True
 
 
 def parse_update(body: bytes) -> Update | str:
@@ -75,10 +103,10 @@ def parse_update(body: bytes) -> Update | str:
         return f"not a Telegram Update: invalid or missing field '{where}'"
 
 
-def process_update(update: Update, telegram: TelegramClient) -> None:
+def process_update(update: Update, telegram: TelegramClient, read_link: LinkRead | None = None) -> None:
     """Route a claimed update; failures are logged and, where possible, the user is told."""
     try:
-        handle_update(update, telegram)
+        handle_update(update, telegram, read_link)
     except (TelegramError, GoogleAPIError) as error:
         log.error("update %s (%s) failed: %s", update.update_id, update.kind, error)
         _apologise(update, telegram)

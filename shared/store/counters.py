@@ -14,6 +14,7 @@ from typing import Any
 from shared import clock
 from shared.store import documents
 from shared.store.db import Collections, get_db
+from shared.store.documents import Writes
 from shared.store.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -28,15 +29,20 @@ def count(name: str, amount: int = 1) -> None:
 
 def count_many(amounts: dict[str, int]) -> None:
     """Add to several of today's counters in one write; a failure is logged, never raised."""
+    try:
+        add_counts(amounts)
+    except StoreError:
+        log.exception("could not count %s", ", ".join(amounts))
+
+
+def add_counts(amounts: dict[str, int], writes: Writes | None = None) -> None:
+    """Add to several of today's counters, at once or as part of `writes` (then it counts only if they commit)."""
     day = clock.now().date().isoformat()
     doc = get_db().collection(Collections.COUNTERS).document(f"{day}-{random.randrange(SHARDS)}")
     update: dict[str, Any] = {"day": day}
     for name, amount in amounts.items():
         _merge(update, _nested(name, documents.increment(amount)))
-    try:
-        documents.write(doc, update, merge=True)
-    except StoreError:
-        log.exception("could not count %s", ", ".join(amounts))
+    documents.write(doc, update, merge=True, writes=writes)
 
 
 def day_totals(days: list[dt.date]) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -18,9 +19,21 @@ DEFAULT_EMULATOR_PROJECT = "demo-crm-bot"
 # Every Firestore call gets a deadline, retries included, so an unreachable database fails a request in
 # seconds instead of hanging it past the function's timeout (the client's default retries go on for minutes).
 TIMEOUT_SECONDS = 10.0
-RETRY = retries.Retry(
-    predicate=retries.if_transient_error, initial=0.2, maximum=2.0, multiplier=2.0, timeout=TIMEOUT_SECONDS
-)
+
+
+def bounded_retry(on_error: Callable[[Exception], None] | None = None) -> retries.Retry:
+    """Our retry policy; `on_error` hears of each transient failure that is retried."""
+    return retries.Retry(
+        predicate=retries.if_transient_error,
+        initial=0.2,
+        maximum=2.0,
+        multiplier=2.0,
+        timeout=TIMEOUT_SECONDS,
+        on_error=on_error,
+    )
+
+
+RETRY = bounded_retry()
 
 
 class Collections:

@@ -16,7 +16,7 @@ from google.api_core.exceptions import AlreadyExists, Conflict, FailedPreconditi
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_document import DocumentSnapshot as _Snapshot
 
-from shared.store.db import RETRY, TIMEOUT_SECONDS, TRANSACTION_ATTEMPTS, get_db, new_transaction
+from shared.store.db import RETRY, TIMEOUT_SECONDS, TRANSACTION_ATTEMPTS, bounded_retry, get_db, new_transaction
 from shared.store.errors import AlreadyStored, Contention, MissingIndex, StoreError
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "commit",
     "count",
     "create",
+    "create_if_absent",
     "create_once",
     "delete",
     "in_transaction",
@@ -152,11 +153,42 @@ def create_once(ref: Any, data: dict[str, Any]) -> dict[str, Any] | None:
     """
     claim = secrets.token_hex(8)
     try:
-        create(ref, {**data, CLAIM_FIELD: claim})
+        _create_claimed(ref, data, claim, None)
     except AlreadyStored:
         existing: dict[str, Any] = read(ref).to_dict() or {}
         return None if existing.get(CLAIM_FIELD) == claim else existing
     return None
+
+
+def create_if_absent(ref: Any, data: dict[str, Any], alongside: Callable[[WriteBatch], None] | None = None) -> bool:
+    """Create a document with `data`, and apply the writes `alongside` adds in the same commit: True when this call
+    created it, False (and nothing written) when it existed.
+
+    One round trip: a refusal on the first attempt is someone else's document; only after a retried attempt (the
+    first one's answer lost) is the document read, to tell our own create (by its claim) from another's.
+    """
+    claim = secrets.token_hex(8)
+    retried: list[Exception] = []
+    try:
+        _create_claimed(ref, data, claim, alongside, on_retry=retried.append)
+    except AlreadyStored:
+        return bool(retried) and (read(ref).to_dict() or {}).get(CLAIM_FIELD) == claim
+    return True
+
+
+def _create_claimed(
+    ref: Any,
+    data: dict[str, Any],
+    claim: str,
+    alongside: Callable[[WriteBatch], None] | None,
+    on_retry: Callable[[Exception], None] | None = None,
+) -> None:
+    batch = new_batch()
+    batch.create(ref, {**data, CLAIM_FIELD: claim})
+    if alongside is not None:
+        alongside(batch)
+    with store_errors():
+        batch.commit(retry=bounded_retry(on_error=on_retry), timeout=TIMEOUT_SECONDS)
 
 
 def write(ref: Any, data: dict[str, Any], *, merge: bool = False, writes: Writes | None = None) -> None:

@@ -1,0 +1,82 @@
+"""How long an update waits on Firestore: round trips one after another on the way to the answer, counted on the
+emulator channel (tests/firestore_rpcs.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shared import clock
+from shared.roles import Role
+from shared.store import db
+from shared.store.db import get_db
+from shared.store.links import Link, save_link
+from tests import firestore_rpcs
+from tests.chat import message_update, post_update
+from tests.crm_data import add_crm_user
+from tests.fakes.telegram_api import FakeTelegram
+from tests.firestore_rpcs import FirestoreRpcs
+from tests.harness import FunctionServer
+
+pytestmark = pytest.mark.emulator
+
+USER = 4242
+
+
+@pytest.fixture
+def rpcs(env: dict[str, str]) -> Iterator[FirestoreRpcs]:
+    observed = firestore_rpcs.install()
+    yield observed
+    db.stop_observing()
+
+
+@pytest.fixture
+def linked(env: dict[str, str]) -> int:
+    add_crm_user("u-1", "vera@example.com", name="Vera", org_id="org-1")
+    save_link(
+        Link(
+            telegram_user_id=USER,
+            chat_id=USER,
+            crm_user_id="u-1",
+            role=Role.VENDOR,
+            org_id="org-1",
+            name="Vera",
+            email="vera@example.com",
+            linked_at=clock.now(),
+        )
+    )
+    return USER
+
+
+def _day_counters() -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for snapshot in get_db().collection("tg_counters").stream():
+        for name, value in (snapshot.to_dict() or {}).get("commands", {}).items():
+            totals[name] = totals.get(name, 0) + value
+    return totals
+
+
+def test_a_linked_command_waits_for_two_round_trips_one_after_another(
+    webhook: FunctionServer, telegram: FakeTelegram, rpcs: FirestoreRpcs, linked: int
+) -> None:
+    post_update(webhook, message_update(linked, "/help"))  # warm: clients, connections
+    rpcs.reset()
+    assert post_update(webhook, message_update(linked, "/me")).status_code == 200
+    assert "Your account" in telegram.last_text(linked)
+    assert rpcs.sequential_round_trips() <= 2, rpcs.calls
+    assert _day_counters() == {"help": 1, "me": 1}
+
+
+def test_a_duplicate_waits_for_one_round_trip_and_counts_nothing(
+    webhook: FunctionServer, telegram: FakeTelegram, rpcs: FirestoreRpcs, linked: int
+) -> None:
+    update = message_update(linked, "/me")
+    assert post_update(webhook, update).status_code == 200
+    telegram.reset()
+    rpcs.reset()
+    response = post_update(webhook, update)
+    assert response.json() == {"ok": True, "duplicate": True}
+    assert telegram.calls == []
+    assert rpcs.sequential_round_trips() == 1, rpcs.calls
+    assert _day_counters() == {"me": 1}
