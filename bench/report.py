@@ -76,14 +76,21 @@ def update_handling(result: dict[str, Any]) -> str:
 
 def firestore_cost(result: dict[str, Any]) -> str:
     rows = [
-        [kind, cost["reads"], cost["writes"], cost["absent_document_lookups"], ", ".join(cost["bot_api_calls"]) or "-"]
+        [
+            kind,
+            cost["reads"],
+            cost["writes"],
+            cost["absent_document_lookups"],
+            cost.get("sequential_round_trips", "-"),
+            ", ".join(cost["bot_api_calls"]) or "-",
+        ]
         for kind, cost in result["kinds"].items()
     ]
     rows += [
-        [f"tool alone: {name}", cost["reads"], cost["writes"], cost["absent_document_lookups"], "-"]
+        [f"tool alone: {name}", cost["reads"], cost["writes"], cost["absent_document_lookups"], "-", "-"]
         for name, cost in result["tool_alone"].items()
     ]
-    kinds = table(["kind", "reads", "writes", "absent lookups", "Bot API calls"], rows)
+    kinds = table(["kind", "reads", "writes", "absent lookups", "sequential RTs", "Bot API calls"], rows)
     targets = table(
         ["target", "measured", "verdict"],
         [[target, found["measured"], found["verdict"]] for target, found in result["targets"].items()],
