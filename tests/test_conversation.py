@@ -149,3 +149,12 @@ def test_when_the_rest_of_a_long_edit_cannot_be_sent_the_edit_logs_and_returns(
     assert len(telegram.calls_to("editMessageText")) == 1
     assert len(telegram.calls_to("sendMessage")) == 2
     assert "500 Internal Server Error" in caplog.text
+
+
+def test_a_reply_survives_a_flood_limit_and_a_server_error_together(telegram: FakeTelegram) -> None:
+    # The flood wait and the retry of a transient failure are separate allowances: using one leaves the other.
+    telegram.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    telegram.fail("sendMessage", 502, "Bad Gateway")
+    sent = conversation(telegram).say(SHORT)
+    assert sent is not None
+    assert [call.params["text"] for call in telegram.calls_to("sendMessage")] == [SHORT] * 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from shared import clock
 from shared.notify import DeliveryOptions, DeliveryStatus, counts_by_status, entries_with_status, notify_events, redrive
 from shared.notify.events import Event, parse_event
 from shared.notify.ledger import claim, entry_id, get_entry
-from shared.notify.sending import RetryPolicy
+from shared.notify.sending import NOTIFICATIONS
 from shared.store.db import Collections, get_db
 from shared.telegram.client import TelegramClient
 from tests.fakes.telegram_api import FakeTelegram
@@ -19,7 +20,7 @@ from tests.test_notify import event, link_user
 
 pytestmark = pytest.mark.emulator
 
-QUICK = RetryPolicy(max_attempts=3, backoff=0.05)
+QUICK = replace(NOTIFICATIONS, backoff=0.05)
 
 
 def events(*bodies: dict[str, Any]) -> list[Event]:

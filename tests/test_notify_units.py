@@ -22,9 +22,11 @@ from shared.notify.events import (
 )
 from shared.notify.ledger import DeliveryStatus
 from shared.notify.pacer import Pacer
+from shared.notify.sending import Outgoing, send_notification
 from shared.notify.signature import SignatureError, sign, verify_signature
 from shared.notify.templates import HEADINGS, render
-from tests.fakes.telegram_api import MAX_TEXT_UTF16, utf16_len, visible_text
+from shared.telegram.client import TelegramClient
+from tests.fakes.telegram_api import MAX_TEXT_UTF16, FakeTelegram, utf16_len, visible_text
 from tests.harness import ROOT, VirtualClock
 from tests.test_notify import MALFORMED, event
 
@@ -242,6 +244,22 @@ def test_the_pacer_forgets_chats_whose_spacing_ran_out_once_it_remembers_many() 
     assert pacer.ready_at(0) == 0.0
     assert pacer.ready_at(-1) == pytest.approx(6.0)
     assert len(pacer._chat_ready) == 1
+
+
+# ----- sending one notification, on a virtual clock -----
+def test_a_notification_telegram_cannot_parse_goes_as_plain_text_with_all_its_attempts(telegram: FakeTelegram) -> None:
+    clock = VirtualClock()
+    pacer = Pacer(per_second=1000, monotonic=clock.monotonic, sleep=clock.sleep)
+    telegram.fail("sendMessage", 400, "Bad Request: can't parse entities: unexpected end tag")
+    telegram.fail("sendMessage", 502, "Bad Gateway", times=2)
+    client = TelegramClient(telegram.token, telegram.base_url)
+
+    outcome = send_notification(client, Outgoing("e1", 42, "<b>Paid</b> &amp; done"), pacer, deadline=100)
+
+    assert (outcome.status, outcome.attempts) == (DeliveryStatus.SENT, 4)  # the parse error used no attempt
+    html, *plain = telegram.calls_to("sendMessage")
+    assert html.params["parse_mode"] == "HTML"
+    assert [(call.params.get("parse_mode"), call.params["text"]) for call in plain] == [(None, "Paid & done")] * 3
 
 
 # ----- the documentation the CRM's developers code to -----

@@ -19,10 +19,11 @@ from shared.notify.events import EVENT_TYPES, Event, MalformedBodyError, Receive
 from shared.notify.ledger import DeliveryStatus, LedgerEntry
 from shared.notify.pacer import MESSAGES_PER_SECOND, SECONDS_BETWEEN_MESSAGES_TO_A_CHAT, instance_pacer
 from shared.notify.recipients import Recipient, Refusal, find_recipient
-from shared.notify.sending import Outgoing, RetryPolicy, SendOutcome, deliver_in_order
+from shared.notify.sending import NOTIFICATIONS, Outgoing, SendOutcome, deliver_in_order
 from shared.notify.templates import render
 from shared.store import audit, links
 from shared.telegram.client import TelegramClient, get_telegram_client
+from shared.telegram.send_policy import SendPolicy
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class DeliveryOptions:
     """Sends start only within this many seconds of the request (the function's timeout is 60 s)."""
     per_second: float = MESSAGES_PER_SECOND
     per_chat_interval: float = SECONDS_BETWEEN_MESSAGES_TO_A_CHAT
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: SendPolicy = NOTIFICATIONS
 
 
 @dataclass(frozen=True)

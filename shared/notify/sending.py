@@ -12,15 +12,8 @@ from dataclasses import dataclass
 from shared.notify.ledger import DeliveryStatus
 from shared.notify.pacer import Pacer
 from shared.telegram.client import TelegramClient
-from shared.telegram.errors import (
-    TelegramBadRequest,
-    TelegramError,
-    TelegramForbidden,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
-from shared.telegram.formatting import html_to_plain_text
+from shared.telegram.errors import TelegramForbidden
+from shared.telegram.send_policy import Ending, Sender, SendPolicy, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +21,8 @@ BUDGET_RAN_OUT = "the time budget ran out before sending"
 MAX_SENDING_THREADS = 32
 """At 30 messages a second and one a second per chat, about 30 chats are ever in flight at once."""
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try one message."""
-
-    max_attempts: int = 3
-    """Attempts in all when Telegram answers 5xx or does not answer in time."""
-    backoff: float = 0.5
-    """Seconds before the second attempt; doubles after each failure, up to `max_backoff`."""
-    max_backoff: float = 4.0
-    max_flood_waits: int = 3
-    """How many 429s to wait out (each for Telegram's retry_after) before giving up."""
+NOTIFICATIONS = SendPolicy(attempts=3, backoff=0.5, max_backoff=4.0, flood_waits=3, longest_flood_wait=None)
+"""Nobody is waiting: three tries, a back-off that doubles, and any flood wait that ends before the deadline."""
 
 
 @dataclass(frozen=True)
@@ -65,12 +48,37 @@ class SendOutcome:
         return SendOutcome(self.status, error=self.error)
 
 
+class _PacedUntil:
+    """Notify's pacing: a try waits for the pacer and starts only before the deadline; a 429 pauses every chat,
+    a transient failure holds this one."""
+
+    def __init__(self, pacer: Pacer, deadline: float, started: bool) -> None:
+        self._pacer = pacer
+        self._deadline = deadline
+        self._started = started
+
+    def may_start(self, chat_id: int) -> bool:
+        if self._started:
+            self._started = False
+            return True
+        return self._pacer.acquire(chat_id, self._deadline)
+
+    def flood_wait(self, seconds: float) -> None:
+        self._pacer.pause(seconds)
+
+    def back_off(self, chat_id: int, seconds: float) -> None:
+        self._pacer.hold_chat(chat_id, seconds)
+
+    def sent(self, chat_id: int) -> None:
+        self._pacer.sent(chat_id)
+
+
 def send_notification(
     telegram: TelegramClient,
     message: Outgoing,
     pacer: Pacer,
     deadline: float,
-    policy: RetryPolicy = RetryPolicy(),
+    policy: SendPolicy = NOTIFICATIONS,
     *,
     started: bool = False,
 ) -> SendOutcome:
@@ -78,44 +86,19 @@ def send_notification(
 
     `started`: the pacer already let the first attempt start.
     """
-    attempts = flood_waits = 0
-    backoff = policy.backoff
-    error: str | None = None
-    html = message.html
-    parse_mode: str | None = "HTML"
-    while True:
-        if started:
-            started = False
-        elif not pacer.acquire(message.chat_id, deadline):
-            return SendOutcome(DeliveryStatus.PENDING, attempts, error=error or BUDGET_RAN_OUT)
-        attempts += 1
-        try:
-            sent = telegram.send_message(message.chat_id, html, parse_mode=parse_mode)
-        except TelegramRetryAfter as failure:
-            error = str(failure)
-            flood_waits += 1
-            if flood_waits > policy.max_flood_waits:
-                return SendOutcome(DeliveryStatus.FAILED, attempts, error=error)
-            pacer.pause(failure.retry_after if failure.retry_after is not None else 1.0)
-        except (TelegramServerError, TelegramNetworkError) as failure:
-            error = str(failure)
-            if attempts - flood_waits >= policy.max_attempts:
-                return SendOutcome(DeliveryStatus.FAILED, attempts, error=error)
-            pacer.hold_chat(message.chat_id, backoff)
-            backoff = min(backoff * 2, policy.max_backoff)
-        except TelegramForbidden as failure:
-            status = DeliveryStatus.BLOCKED if failure.bot_was_blocked else DeliveryStatus.FAILED
-            return SendOutcome(status, attempts, error=str(failure))
-        except TelegramBadRequest as failure:
-            if not failure.is_parse_error or parse_mode is None:
-                return SendOutcome(DeliveryStatus.FAILED, attempts, error=str(failure))
-            log.warning("Telegram rejected a notification's HTML (%s); sending plain text", failure.description)
-            error, html, parse_mode = str(failure), html_to_plain_text(html), None
-        except TelegramError as failure:
-            return SendOutcome(DeliveryStatus.FAILED, attempts, error=str(failure))
-        else:
-            pacer.sent(message.chat_id)
-            return SendOutcome(DeliveryStatus.SENT, attempts, telegram_message_id=sent.message_id)
+    sender = Sender(telegram, policy, _PacedUntil(pacer, deadline, started))
+    return _outcome(sender.send(message.chat_id, message.html))
+
+
+def _outcome(result: SendResult) -> SendOutcome:
+    error = str(result.error) if result.error is not None else None
+    if result.ending is Ending.SENT:
+        message_id = result.message.message_id if result.message is not None else None
+        return SendOutcome(DeliveryStatus.SENT, result.attempts, telegram_message_id=message_id)
+    if result.ending is Ending.OUT_OF_TIME:
+        return SendOutcome(DeliveryStatus.PENDING, result.attempts, error=error or BUDGET_RAN_OUT)
+    blocked = isinstance(result.error, TelegramForbidden) and result.error.bot_was_blocked
+    return SendOutcome(DeliveryStatus.BLOCKED if blocked else DeliveryStatus.FAILED, result.attempts, error=error)
 
 
 class _ChatQueues:
@@ -201,7 +184,7 @@ def deliver_in_order(
     messages: Iterable[Outgoing],
     pacer: Pacer,
     deadline: float,
-    policy: RetryPolicy = RetryPolicy(),
+    policy: SendPolicy = NOTIFICATIONS,
     on_outcome: Callable[[Outgoing, SendOutcome], None] | None = None,
 ) -> dict[str, SendOutcome]:
     """Send messages, chats in parallel and each chat's in the given order, until `deadline`; outcomes by key.

@@ -1,9 +1,10 @@
 """Faults: Telegram answering 5xx, 429 or nothing at all, under the webhook, notify and admin.
 
-The webhook retries a reply once after a 5xx or a time-out and waits out a short 429 (Conversation._send); a reply
-that still fails is followed by the apology (texts.SOMETHING_WENT_WRONG), and the update stays answered 200, so
-Telegram does not deliver it again. Notify retries 5xx and time-outs, waits out 429s, and records every event's
-outcome. Admin answers 502 with Telegram's description.
+The webhook retries a reply once after a 5xx or a time-out and waits out a short 429 (the REPLIES policy in
+shared/bot/conversation.py, run by shared/telegram/send_policy.py); a reply that still fails is followed by the
+apology (texts.SOMETHING_WENT_WRONG), and the update stays answered 200, so Telegram does not deliver it again.
+Notify retries 5xx and time-outs, waits out 429s, and records every event's outcome. Admin answers 502 with
+Telegram's description.
 """
 
 from __future__ import annotations
