@@ -13,8 +13,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import flask
-from google.api_core.exceptions import GoogleAPIError
-from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -32,8 +30,9 @@ from shared.http import error_response, json_response
 from shared.notify import ledger
 from shared.notify.delivery import redrive
 from shared.roles import Role
-from shared.store import history, links
-from shared.store.db import RETRY, TIMEOUT_SECONDS, Collections, get_db
+from shared.store import history, links, listings
+from shared.store.documents import store_errors
+from shared.store.errors import StoreError
 from shared.telegram.client import TelegramClient, get_telegram_client
 from shared.telegram.errors import TelegramError
 
@@ -103,14 +102,17 @@ def handle_admin_request(request: flask.Request) -> flask.Response:
         response.headers["Allow"] = ", ".join(sorted(error.valid_methods or []))
         return response
     try:
-        return HANDLERS[str(endpoint)](request, **arguments)
+        # store_errors: domain code that still calls the database library directly raises its exceptions, which
+        # this turns into the store's own (a no-op for code that reads through shared.store.documents).
+        with store_errors():
+            return HANDLERS[str(endpoint)](request, **arguments)
     except BadRequest as error:
         return error_response(400, str(error))
     except MissingSettingError as error:
         return error_response(503, str(error))
     except TelegramError as error:
         return error_response(502, f"Telegram answered {error.error_code}: {error.description}")
-    except GoogleAPIError as error:
+    except StoreError as error:
         log.error("admin %s: Firestore failed: %s", endpoint, error)
         return error_response(503, "storage unavailable, retry later")
 
@@ -286,15 +288,10 @@ def users(request: flask.Request) -> flask.Response:
     if request.args.get("linked", "true").lower() not in ("true", "1"):
         raise BadRequest("linked: only linked=true is supported (the CRM lists its own users)")
     role = request.args.get("role")
-    query: Any = get_db().collection(Collections.LINKS)
-    if role is not None:
-        if role not in {r.value for r in Role}:
-            raise BadRequest("role must be one of vendor, employee, customer")
-        query = query.where(filter=FieldFilter("role", "==", role))
+    if role is not None and role not in {r.value for r in Role}:
+        raise BadRequest("role must be one of vendor, employee, customer")
     limit = _int_arg(request, "limit", 100, 1, MAX_LIMIT)
-    found = [
-        links.Link.model_validate(s.to_dict()) for s in query.limit(limit).get(retry=RETRY, timeout=TIMEOUT_SECONDS)
-    ]
+    found = listings.linked_users(Role(role) if role is not None else None, limit)
     return json_response(
         {
             "users": [
@@ -328,18 +325,9 @@ def stats(request: flask.Request) -> flask.Response:
 def audit(request: flask.Request) -> flask.Response:
     since = _time_arg(request, "since") or clock.now() - dt.timedelta(days=7)
     limit = _int_arg(request, "limit", 100, 1, MAX_LIMIT)
-    query = (
-        get_db()
-        .collection(Collections.AUDIT)
-        .where(filter=FieldFilter("at", ">=", since))
-        .order_by("at", direction="DESCENDING")
-        .limit(limit)
-    )
-    entries = []
-    for snapshot in query.get(retry=RETRY, timeout=TIMEOUT_SECONDS):
-        entry = snapshot.to_dict() or {}
+    entries = listings.audit_entries(since, limit)
+    for entry in entries:
         entry["at"] = entry["at"].isoformat() if entry.get("at") else None
-        entries.append({"id": snapshot.id, **entry})
     return json_response({"entries": entries, "since": since.isoformat()})
 
 
