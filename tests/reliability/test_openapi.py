@@ -7,6 +7,7 @@ a status the schema documents for that route, with a body of the documented sche
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import given
+from pydantic import BaseModel
 from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
@@ -25,6 +27,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from shared import clock
+from shared.admin.endpoint import ROUTES
+from shared.admin.routing import Caller, Route
 from shared.notify.signature import sign
 from tests.crm_data import add_crm_user
 from tests.harness import ADMIN_TOKEN, LINK_CODE_TOKEN, NOTIFY_SECRET, ROOT, FunctionServer
@@ -49,7 +53,8 @@ def _operations() -> dict[str, Operation]:
 
 
 OPERATIONS = _operations()
-ADMIN_OPERATIONS = sorted(label for label in OPERATIONS if label != "POST /")
+ADMIN_OPERATIONS = sorted(route.label for route in ROUTES.routes)
+"""The declared admin routes (the test below holds the schema to them)."""
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -144,14 +149,86 @@ def test_link_codes_answer_as_documented_to_the_website_token(
 def test_the_link_code_token_is_a_security_scheme_of_link_codes_alone_and_403_is_documented_elsewhere() -> None:
     schemes = SCHEMA.raw_schema["components"]["securitySchemes"]
     assert (schemes["linkCodeToken"]["type"], schemes["linkCodeToken"]["scheme"]) == ("http", "bearer")
-    for label in ADMIN_OPERATIONS:
-        method, path = label.split(" ")
-        operation = SCHEMA.raw_schema["paths"][path][method.lower()]
-        if label == "POST /link-codes":
-            assert operation["security"] == [{"adminToken": []}, {"linkCodeToken": []}]
+    assert [route.label for route in ROUTES.open_to(Caller.WEBSITE)] == ["POST /link-codes"]
+    for route in ROUTES.routes:
+        operation = _documented(route)
+        if Caller.WEBSITE in route.callers:
+            assert operation["security"] == [{"adminToken": []}, {"linkCodeToken": []}], route.label
         else:
-            assert operation["security"] == [{"adminToken": []}], label
-            assert "403" in operation["responses"], label
+            assert operation["security"] == [{"adminToken": []}], route.label
+            assert "403" in operation["responses"], route.label
+
+
+# ----- the schema against the one declaration of the admin routes (shared/admin/endpoint.py, ROUTES) -----
+def _documented(route: Route) -> dict[str, Any]:
+    method, path = route.label.split(" ")
+    operation: dict[str, Any] = SCHEMA.raw_schema["paths"][path][method.lower()]
+    return operation
+
+
+def test_the_document_lists_the_declared_admin_routes_and_no_other() -> None:
+    documented = {
+        label
+        for label in OPERATIONS
+        if "crm-bot-admin" in SCHEMA.raw_schema["paths"][label.split(" ")[1]]["servers"][0]["url"]
+    }
+    assert documented == set(ADMIN_OPERATIONS)
+    assert set(OPERATIONS) - documented == {"POST /"}, "notify is the only other function described"
+
+
+CONSTRAINTS = ("type", "enum", "minimum", "maximum", "minItems", "maxItems", "default")
+
+
+def _constraints(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """What a value must be, from a JSON schema: references followed, the null of an optional field and a default of
+    None (no value) left out, so pydantic's schema and the document's can be compared."""
+    if "$ref" in schema:
+        rest = {key: value for key, value in schema.items() if key != "$ref"}
+        return _constraints(defs[schema["$ref"].rsplit("/", 1)[-1]] | rest, defs)
+    branches = [branch for branch in schema.get("anyOf", []) if branch != {"type": "null"}]
+    if len(branches) == 1:
+        rest = {key: value for key, value in schema.items() if key != "anyOf"}
+        return _constraints(branches[0] | rest, defs)
+    found = {key: schema[key] for key in CONSTRAINTS if schema.get(key) is not None}
+    if isinstance(schema.get("items"), dict):
+        found["items"] = _constraints(schema["items"], defs)
+    return found
+
+
+def _model_fields(model: type[BaseModel]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """Each field's constraints, and the required fields, from the model's JSON schema."""
+    schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
+    fields = {name: _constraints(field, defs) for name, field in schema.get("properties", {}).items()}
+    return fields, set(schema.get("required", []))
+
+
+@pytest.mark.parametrize("route", ROUTES.routes, ids=lambda route: route.label)
+def test_each_admin_route_documents_the_parameters_its_query_model_takes(route: Route) -> None:
+    parameters = _documented(route).get("parameters", [])
+    in_path = {parameter["name"] for parameter in parameters if parameter["in"] == "path"}
+    assert in_path == {name[1:-1] for name in re.findall(r"{[^}]+}", route.label)}
+    in_query = {parameter["name"]: parameter for parameter in parameters if parameter["in"] == "query"}
+    fields, required = _model_fields(route.query) if route.query is not None else ({}, set())
+    assert set(in_query) == set(fields)
+    for name, parameter in in_query.items():
+        assert _constraints(parameter["schema"], {}) == fields[name], (route.label, name)
+        assert parameter.get("required", False) == (name in required), (route.label, name)
+
+
+@pytest.mark.parametrize("route", ROUTES.routes, ids=lambda route: route.label)
+def test_each_admin_route_documents_the_body_its_model_takes(route: Route) -> None:
+    request_body = _documented(route).get("requestBody")
+    if route.body is None:
+        assert request_body is None
+        return
+    assert request_body is not None
+    assert request_body["required"] == route.body_required
+    documented = request_body["content"]["application/json"]["schema"]
+    fields, required = _model_fields(route.body)
+    assert {name: _constraints(schema, {}) for name, schema in documented["properties"].items()} == fields
+    assert set(documented.get("required", [])) == required
+    assert documented.get("additionalProperties", True) is (route.body.model_config.get("extra") != "forbid")
 
 
 # ----- what schemathesis found: each was a 500 (fixed) -----
