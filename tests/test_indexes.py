@@ -33,13 +33,13 @@ from shared.bot.commands import registry as commands
 from shared.crm import demo
 from shared.crm.periods import PERIOD_NAMES
 from shared.crm.records import RECORD_TYPES, Customer, get_record
-from shared.crm.records.writes import sequence_ref
 from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import Caller, Tool, ToolResult, call_tool, plan_tool_call, tools
 from shared.crm.users import find_crm_user_by_email
 from shared.notify.signature import sign
 from shared.roles import Role
 from shared.store import db
+from shared.store.crm.records import sequence_ref
 from tests import firestore_rpcs
 from tests.chat import ChatUser, callback_update, post_update
 from tests.crm_data import FAST_ITERATIONS

@@ -30,10 +30,10 @@ from shared.crm.records import (
     Order,
     Payment,
 )
-from shared.crm.records.writes import sequence_ref
-from shared.crm.users import CRM_USERS, CrmUser
+from shared.crm.users import CrmUser
 from shared.roles import Role
-from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db
+from shared.store.crm.records import BatchWriter
+from shared.store.crm.users import CRM_USERS
 
 DEMO_DATA_PATH = Path(__file__).resolve().parents[2] / "devstack" / "demo_data.json"
 
@@ -56,7 +56,6 @@ ALLOWED_VALUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "orders": ("status", ORDER_STATUSES),
     "files": ("status", FILE_STATUSES),
 }
-_BATCH_LIMIT = 450  # Firestore allows 500 writes per batch
 
 
 class DemoDataError(ValueError):
@@ -76,7 +75,7 @@ def load_demo_data(path: Path | str, iterations: int | None = None) -> list[Logi
     if not isinstance(data, dict) or not isinstance(data.get("organisations"), list):
         raise DemoDataError(f"{path}: expected an object with an 'organisations' list")
     rounds = iterations or int(data.get("password_iterations") or DEFAULT_ITERATIONS)
-    writer = _BatchWriter()
+    writer = BatchWriter()
     logins: list[Login] = []
     now = clock.now()
     for index, organisation in enumerate(data["organisations"]):
@@ -86,7 +85,7 @@ def load_demo_data(path: Path | str, iterations: int | None = None) -> list[Logi
 
 
 def _load_organisation(
-    organisation: dict[str, Any], where: str, iterations: int, now: dt.datetime, writer: _BatchWriter
+    organisation: dict[str, Any], where: str, iterations: int, now: dt.datetime, writer: BatchWriter
 ) -> list[Login]:
     org_id = organisation.get("id")
     if not isinstance(org_id, str) or not org_id:
@@ -112,16 +111,15 @@ def _load_organisation(
             if model is Customer and isinstance(row.get("login"), dict):
                 login = {"role": Role.CUSTOMER.value, **({"org_name": org_name} if org_name else {}), **row["login"]}
                 logins += _write_user(login, org_id, doc_id, f"{place}.login", iterations, writer)
-            writer.set(get_db().collection(model.collection).document(doc_id), fields)
+            writer.set(model.collection, doc_id, fields)
             last = max(last, int(fields["number"]))
         if last:
-            counter = {"org_id": org_id, "collection": model.collection, "last_number": last, "updated_at": now}
-            writer.set(sequence_ref(org_id, model.collection), counter)
+            writer.set_sequence(org_id, model.collection, last, now)
     return logins
 
 
 def _write_user(
-    user: dict[str, Any], org_id: str, customer_id: str | None, where: str, iterations: int, writer: _BatchWriter
+    user: dict[str, Any], org_id: str, customer_id: str | None, where: str, iterations: int, writer: BatchWriter
 ) -> list[Login]:
     password = user.pop("password", None)
     email = str(user.get("email", "")).strip().lower()
@@ -135,7 +133,7 @@ def _write_user(
         CrmUser.model_validate({**fields, "id": user_id})
     except ValidationError as error:
         raise DemoDataError(f"{where}: {_first_problem(error)}") from None
-    writer.set(get_db().collection(CRM_USERS).document(user_id), fields)
+    writer.set(CRM_USERS, user_id, fields)
     return [(email, str(password), str(fields["role"]))] if password is not None else []
 
 
@@ -203,23 +201,3 @@ def _timestamp(text: str, where: str) -> dt.datetime:
 def _first_problem(error: ValidationError) -> str:
     problem = error.errors()[0]
     return f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-
-
-class _BatchWriter:
-    """Firestore writes in batches of at most _BATCH_LIMIT."""
-
-    def __init__(self) -> None:
-        self._batch = get_db().batch()
-        self._pending = 0
-
-    def set(self, ref: Any, fields: dict[str, Any]) -> None:
-        self._batch.set(ref, fields)
-        self._pending += 1
-        if self._pending >= _BATCH_LIMIT:
-            self.commit()
-
-    def commit(self) -> None:
-        if self._pending:
-            self._batch.commit(retry=RETRY, timeout=TIMEOUT_SECONDS)
-        self._batch = get_db().batch()
-        self._pending = 0

@@ -361,6 +361,28 @@ def test_a_tool_whose_reads_fail_tells_the_model_so_and_the_turn_goes_on(
     assert server_log.crashes() == []
 
 
+def test_a_change_whose_confirmation_cannot_be_stored_tells_the_model_it_may_try_again(
+    webhook: FunctionServer,
+    telegram: FakeTelegram,
+    gemini: FakeGemini,
+    firestore_faults: FirestoreFaults,
+    server_log: ServerLog,
+) -> None:
+    """The proposal's write is the store's like any other: its failure is the CRM's data out of reach, not a bug."""
+    link_user("u1", 829_500, role="vendor")
+    gemini.enqueue(function_calls([("create_lead", {"name": "Jane Doe"})]), text("I could not prepare that."))
+    firestore_faults.fail(writes_to("tg_pending_actions"))
+    ChatUser(webhook, 829_500).send("add a lead Jane Doe")
+    firestore_faults.recover()
+
+    answered = gemini.generate_requests()[1].json["contents"][-1]["parts"][0]["functionResponse"]["response"]
+    assert (answered["ok"], answered["retryable"]) == (False, True)
+    assert answered["detail"].startswith("the CRM's data could not be reached")
+    assert count_documents("tg_pending_actions") == 0
+    assert telegram.last_text(829_500) == "I could not prepare that."
+    assert server_log.crashes() == []
+
+
 def proposed_payment(webhook: FunctionServer, telegram: FakeTelegram, gemini: FakeGemini) -> tuple[ChatUser, str]:
     """A vendor shown the Confirm button of a payment of 5,000 EUR for order 3: (the vendor, Confirm's data)."""
     link_user("u-pay", 832_000, role="vendor")

@@ -38,9 +38,10 @@ from shared.crm.records.queries import (
     get_record,
     get_records,
     list_records,
+    record_ids,
     select_fields,
 )
-from shared.crm.records.writes import SEQUENCES, RecordGone, create_record, delete_record, update_record
+from shared.crm.records.writes import RecordGone, create_record, delete_record, update_record
 
 __all__ = [
     "CLOSED_DEAL_STAGES",
@@ -56,7 +57,6 @@ __all__ = [
     "OPEN_ORDER_STATUSES",
     "ORDER_STATUSES",
     "RECORD_TYPES",
-    "SEQUENCES",
     "CrmFile",
     "CrmRecord",
     "Customer",
@@ -82,6 +82,7 @@ __all__ = [
     "get_record",
     "get_records",
     "list_records",
+    "record_ids",
     "select_fields",
     "update_record",
 ]

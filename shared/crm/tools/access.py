@@ -14,14 +14,11 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from google.cloud.firestore_v1.base_query import FieldFilter
-
-from shared.crm.records import CrmRecord, Customer, find_by_number, get_record
+from shared.crm.records import CrmRecord, Customer, Where, find_by_number, get_record, record_ids
 from shared.crm.tools.arguments import reference_number
 from shared.crm.tools.caller import Caller, ToolFailed, ToolHidden, ToolRefused
 from shared.crm.users import find_crm_user_by_email, get_crm_user
 from shared.roles import STAFF, Role
-from shared.store.db import RETRY, TIMEOUT_SECONDS, get_db
 
 log = logging.getLogger(__name__)
 
@@ -124,15 +121,8 @@ def visible_customer_ids(caller: Caller) -> list[str] | None:
         return None
     if caller.role is Role.CUSTOMER:
         return [own_customer_id(caller)]
-    query = (
-        get_db()
-        .collection(Customer.collection)
-        .where(filter=FieldFilter("org_id", "==", caller.org_id))
-        .where(filter=FieldFilter("assigned_to", "==", caller.crm_user_id))
-        .select([])
-        .limit(MAX_ASSIGNED_CUSTOMERS)
-    )
-    ids = [snapshot.id for snapshot in query.get(retry=RETRY, timeout=TIMEOUT_SECONDS)]
+    assigned = Where(caller.org_id, equals={"assigned_to": caller.crm_user_id})
+    ids = record_ids(Customer, assigned, MAX_ASSIGNED_CUSTOMERS)
     if len(ids) == MAX_ASSIGNED_CUSTOMERS:
         log.warning("employee %s has %d+ customers: lists show only theirs", caller.crm_user_id, len(ids))
     return ids

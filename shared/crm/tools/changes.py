@@ -11,7 +11,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
-from google.api_core.exceptions import GoogleAPIError
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import clock
@@ -19,6 +18,8 @@ from shared.crm.records import RECORD_TYPES, CrmRecord, RecordGone, create_recor
 from shared.crm.tools import access
 from shared.crm.tools.caller import Caller, ToolFailed, ToolRefused, ToolResult
 from shared.crm.tools.results import record_view, related_customers, related_orders
+from shared.store.documents import store_errors
+from shared.store.errors import StoreError
 from shared.store.pending_actions import create_pending_action
 from shared.telegram.formatting import escape_html
 
@@ -152,7 +153,7 @@ def apply_change(caller: Caller, change: Change, record_id: str) -> ToolResult:
     """
     try:
         return _apply(caller, change, record_id, again=False)
-    except GoogleAPIError as error:
+    except StoreError as error:
         log.warning("could not %s a %s (%s); trying once more", change.action, change.kind, error)
         return _apply(caller, change, record_id, again=True)
 
@@ -207,7 +208,7 @@ def _view(caller: Caller, record: CrmRecord) -> dict[str, Any]:
     write is done either way)."""
     try:
         return record_view(record, caller, related_customers(caller, [record]), related_orders(caller, [record]))
-    except GoogleAPIError as error:
+    except StoreError as error:
         log.warning("the names around %s could not be read: %s", record.label, error)
         return record_view(record, caller)
 
@@ -240,6 +241,13 @@ def propose(caller: Caller, tool: str, args: dict[str, object], change: Change) 
     organisation and role it was proposed for."""
     if caller.telegram_user_id is None:
         raise ValueError("a confirmation needs the caller's Telegram user")
-    return create_pending_action(
-        caller.telegram_user_id, caller.crm_user_id, caller.org_id, caller.role, tool, dict(args), change.model_dump()
-    )
+    with store_errors():  # the store's own error, as from every other store call (pending_actions predates them)
+        return create_pending_action(
+            caller.telegram_user_id,
+            caller.crm_user_id,
+            caller.org_id,
+            caller.role,
+            tool,
+            dict(args),
+            change.model_dump(),
+        )

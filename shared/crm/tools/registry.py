@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from google.api_core.exceptions import GoogleAPIError
 from pydantic import BaseModel, ValidationError
 
 from shared.crm.records import get_record
@@ -17,6 +16,7 @@ from shared.crm.tools.caller import Caller, ToolFailed, ToolHidden, ToolRefused,
 from shared.crm.tools.changes import Change, apply_change
 from shared.roles import Role
 from shared.store import audit
+from shared.store.errors import StoreError
 
 __all__ = [
     "Caller",
@@ -185,7 +185,7 @@ def _checked(
 def fault_result(caller: Caller, name: str, error: Exception, may_have_written: bool = False) -> ToolResult:
     """The result of a call that raised something unexpected: logged, and told as worth retrying later, unless it
     was a write that may have been made."""
-    if isinstance(error, GoogleAPIError):
+    if isinstance(error, StoreError):
         log.warning("tool %s by %s could not reach the CRM's data: %s", name, caller.crm_user_id, error)
         problem = "the CRM's data could not be reached"
     else:

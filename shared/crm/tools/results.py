@@ -6,11 +6,10 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from google.api_core.exceptions import FailedPrecondition
-
 from shared.crm.records import CrmRecord, Customer, InvalidCursor, Order, Page, Where, get_records, list_records
 from shared.crm.tools.caller import Caller, ToolFailed, ToolResult
 from shared.roles import Role
+from shared.store.errors import MissingIndex
 from shared.telegram.formatting import escape_html
 
 log = logging.getLogger(__name__)
@@ -27,11 +26,11 @@ def fetch_page(model: type[R], where: Where, page_size: int, cursor: str | None)
         return list_records(model, where, page_size, cursor)
     except InvalidCursor:
         raise ToolFailed("that cursor is not valid: ask again without a cursor") from None
-    except FailedPrecondition as error:
+    except MissingIndex as error:
         raise missing_index(model.collection, error) from None
 
 
-def missing_index(collection: str, error: FailedPrecondition) -> ToolFailed:
+def missing_index(collection: str, error: MissingIndex) -> ToolFailed:
     """A query Firestore has no composite index for (see infra/firestore.indexes.json): logged, told plainly."""
     log.error("Firestore index missing for a query on %s: %s", collection, error.message)
     return ToolFailed(f"this combination of filters on {collection} is not available; try fewer filters")

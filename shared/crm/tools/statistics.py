@@ -6,7 +6,6 @@ import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from google.api_core.exceptions import FailedPrecondition
 from pydantic import Field
 
 from shared.crm.periods import PeriodName, bot_zone, named_range
@@ -29,6 +28,7 @@ from shared.crm.tools.arguments import DAY_FORMAT, Day, ToolArgs, period_of
 from shared.crm.tools.registry import Caller, Tool, ToolResult
 from shared.crm.tools.results import missing_index
 from shared.roles import STAFF
+from shared.store.errors import MissingIndex
 
 MAX_SUMMED_RECORDS = 5000
 _PARALLEL_QUERIES = 8
@@ -43,7 +43,7 @@ class StatisticsArgs(ToolArgs):
 def statistics(caller: Caller, args: StatisticsArgs) -> ToolResult:
     try:
         return _statistics(caller, args)
-    except FailedPrecondition as error:
+    except MissingIndex as error:
         raise missing_index("statistics", error) from None
 
 
