@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from google.api_core.exceptions import GoogleAPIError
-
 from shared.auth.session import Session
 from shared.bot import callbacks, texts
 from shared.bot.conversation import Conversation
 from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import ToolResult, confirm_tool_call
 from shared.store import audit
+from shared.store.errors import StoreError
 from shared.store.pending_actions import PendingAction, finish_pending_action, resolve_pending_action
 from shared.telegram.errors import TelegramError
 from shared.telegram.formatting import escape_html
@@ -93,7 +92,7 @@ def _run(session: Session, action_id: str, action: PendingAction, change: Change
             ok=bool(result.get("ok")),
             outcome=state,
         )
-    except GoogleAPIError as error:  # the change is made (or not) all the same: say so; it stays `running`
+    except StoreError as error:  # the change is made (or not) all the same: say so; it stays `running`
         log.warning("could not record how confirmation %s ended (%s): %s", action_id, state, error)
     return outcome, retry
 

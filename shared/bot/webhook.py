@@ -8,7 +8,6 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import flask
-from google.api_core.exceptions import GoogleAPIError
 from pydantic import ValidationError
 
 from shared.bot import texts
@@ -17,6 +16,7 @@ from shared.config import InvalidSettingsError, MissingSettingError, get_setting
 from shared.http import error_response, json_response
 from shared.instance import per_instance
 from shared.store import links
+from shared.store.errors import StoreError
 from shared.store.updates import claim_update
 from shared.telegram.client import TelegramClient, get_telegram_client
 from shared.telegram.errors import TelegramError
@@ -52,7 +52,7 @@ def handle_webhook_request(request: flask.Request) -> flask.Response:
         return error_response(503, str(error))
     try:
         fresh = take_update(update, telegram)
-    except GoogleAPIError as error:
+    except StoreError as error:
         log.error("update %s not claimed, Firestore unavailable: %s", update.update_id, error)
         return error_response(503, "storage unavailable, retry later")
     if not fresh:
@@ -107,7 +107,7 @@ def process_update(update: Update, telegram: TelegramClient, read_link: LinkRead
     """Route a claimed update; failures are logged and, where possible, the user is told."""
     try:
         handle_update(update, telegram, read_link)
-    except (TelegramError, GoogleAPIError) as error:
+    except (TelegramError, StoreError) as error:
         log.error("update %s (%s) failed: %s", update.update_id, update.kind, error)
         _apologise(update, telegram)
     except Exception:

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from google.api_core.exceptions import GoogleAPIError
-
 from shared.config import get_settings
 from shared.notify import ledger, recipients
 from shared.notify.events import EVENT_TYPES, Event, MalformedBodyError, ReceivedEvent, UnknownEvent, parse_event
@@ -22,6 +20,7 @@ from shared.notify.recipients import Recipient, Refusal, find_recipient
 from shared.notify.sending import NOTIFICATIONS, Outgoing, SendOutcome, deliver_in_order
 from shared.notify.templates import render
 from shared.store import audit, links
+from shared.store.errors import StoreError
 from shared.telegram.client import TelegramClient, get_telegram_client
 from shared.telegram.send_policy import SendPolicy
 
@@ -249,7 +248,7 @@ def _unknown_type(event: UnknownEvent) -> EventResult:
     once the bot knows the type; an id the ledger already holds is a duplicate, as for any event."""
     try:
         first = ledger.repeat_of(event.id)
-    except GoogleAPIError as error:  # nothing is sent either way: answer without the look-up
+    except StoreError as error:  # nothing is sent either way: answer without the look-up
         log.error("event %s: ledger not readable: %s", event.id, error)
         first = None
     except Exception:  # a bug must not fail the other events, and the answer stands without the look-up
@@ -268,7 +267,7 @@ def _prepare(event: Event, claim: bool, website_url: str, time_zone: str) -> _Re
     if claim:
         try:
             claimed = ledger.claim(event)
-        except GoogleAPIError as error:
+        except StoreError as error:
             log.error("event %s not recorded, Firestore unavailable: %s", event.id, error)
             return EventResult(
                 event.id, DeliveryStatus.FAILED, "storage unavailable: send this event again", retry=True
@@ -278,7 +277,7 @@ def _prepare(event: Event, claim: bool, website_url: str, time_zone: str) -> _Re
             return EventResult(event.id, DeliveryStatus.DUPLICATE, first_status=first)
     try:
         found = find_recipient(event)
-    except GoogleAPIError as error:
+    except StoreError as error:
         log.error("event %s: CRM not readable: %s", event.id, error)
         reason = "storage unavailable while looking up the recipient; a re-drive will retry it"
         _settle(event.id, DeliveryStatus.FAILED, reason)
@@ -300,7 +299,7 @@ def _prepare(event: Event, claim: bool, website_url: str, time_zone: str) -> _Re
 def _settle(event_id: str, status: DeliveryStatus, reason: str, **recipient: Any) -> None:
     try:
         ledger.finish(event_id, status, reason=reason, **recipient)
-    except GoogleAPIError as error:
+    except StoreError as error:
         log.error("event %s: outcome %s not recorded: %s", event_id, status, error)
 
 

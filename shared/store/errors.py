@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from google.api_core.exceptions import GoogleAPIError
 
-
-# Subclasses GoogleAPIError only while issue 13 moves the last Firestore calls behind shared.store.documents, so
-# code that still catches the library's errors catches these too.
-class StoreError(GoogleAPIError):
+class StoreError(Exception):
     """The database did not do what was asked: unreachable, too slow, refused, or contended past our attempts."""
 
     @property

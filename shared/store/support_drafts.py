@@ -25,5 +25,5 @@ def _take(transaction: Transaction, telegram_user_id: int) -> dt.datetime | None
     link = links.get_link(telegram_user_id, transaction)
     if link is None or link.support_draft_until is None:
         return None
-    documents.update(links.link_ref(telegram_user_id), {FIELD: None}, transaction=transaction)
+    documents.update(links.link_ref(telegram_user_id), {FIELD: None}, writes=transaction)
     return link.support_draft_until

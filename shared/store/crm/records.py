@@ -169,7 +169,7 @@ def create_numbered(collection: str, org_id: str, fields: Mapping[str, Any], doc
         )
         now = clock.now()
         data = {**fields, "org_id": org_id, "number": last + 1, "created_at": now, "updated_at": now}
-        documents.write(counter, _counter(org_id, collection, last + 1, now), transaction=transaction)
+        documents.write(counter, _counter(org_id, collection, last + 1, now), writes=transaction)
         transaction.create(doc, data)  # buffered until the commit, which fails if the document appeared meanwhile
         return data
 
@@ -195,7 +195,7 @@ def update_checked(
         row = check(_row(documents.read(ref, transaction=transaction)))
         now = clock.now()
         written = {**changes, **dict.fromkeys(cleared, firestore.DELETE_FIELD), "updated_at": now}
-        documents.update(ref, written, transaction=transaction)
+        documents.update(ref, written, writes=transaction)
         return {**row, **changes, **dict.fromkeys(cleared), "updated_at": now}
 
     return documents.in_transaction(update)
@@ -207,7 +207,7 @@ def delete_checked(collection: str, doc_id: str, check: Callable[[Row | None], R
 
     def delete(transaction: Transaction) -> Row:
         row = check(_row(documents.read(ref, transaction=transaction)))
-        documents.delete(ref, transaction=transaction)
+        documents.delete(ref, writes=transaction)
         return row
 
     return documents.in_transaction(delete)
