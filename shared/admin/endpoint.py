@@ -34,7 +34,6 @@ from shared.instance import per_instance
 from shared.notify import ledger
 from shared.notify.delivery import redrive
 from shared.store import links, listings
-from shared.store.documents import store_errors
 from shared.store.errors import StoreError
 from shared.telegram.client import TelegramClient, get_telegram_client
 from shared.telegram.errors import TelegramError
@@ -58,10 +57,7 @@ def handle_admin_request(request: flask.Request) -> flask.Response:
     if caller not in route.callers:
         return _forbidden()
     try:
-        # store_errors: domain code that still calls the database library directly raises its exceptions, which
-        # this turns into the store's own (a no-op for code that reads through shared.store.documents).
-        with store_errors():
-            return route.answer(request, arguments)
+        return route.answer(request, arguments)
     except BadRequest as error:
         return error_response(400, str(error))
     except MissingSettingError as error:

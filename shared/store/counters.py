@@ -15,28 +15,15 @@ from shared import clock
 from shared.store import documents
 from shared.store.db import Collections, get_db
 from shared.store.documents import Writes
-from shared.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 SHARDS = 8
 
 
-def count(name: str, amount: int = 1) -> None:
-    """Add to today's counter `name` (dots separate map levels, e.g. 'commands.help')."""
-    count_many({name: amount})
-
-
-def count_many(amounts: dict[str, int]) -> None:
-    """Add to several of today's counters in one write; a failure is logged, never raised."""
-    try:
-        add_counts(amounts)
-    except StoreError:
-        log.exception("could not count %s", ", ".join(amounts))
-
-
 def add_counts(amounts: dict[str, int], writes: Writes | None = None) -> None:
-    """Add to several of today's counters, at once or as part of `writes` (then it counts only if they commit)."""
+    """Add to today's counters (dots separate map levels, e.g. 'commands.help'), at once or as part of `writes`
+    (then they count only if the writes commit)."""
     day = clock.now().date().isoformat()
     doc = get_db().collection(Collections.COUNTERS).document(f"{day}-{random.randrange(SHARDS)}")
     update: dict[str, Any] = {"day": day}

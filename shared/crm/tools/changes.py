@@ -18,7 +18,6 @@ from shared.crm.records import RECORD_TYPES, CrmRecord, RecordGone, create_recor
 from shared.crm.tools import access
 from shared.crm.tools.caller import Caller, ToolFailed, ToolRefused, ToolResult
 from shared.crm.tools.results import record_view, related_customers, related_orders
-from shared.store.documents import store_errors
 from shared.store.errors import StoreError
 from shared.store.pending_actions import create_pending_action
 from shared.telegram.formatting import escape_html
@@ -241,13 +240,12 @@ def propose(caller: Caller, tool: str, args: dict[str, object], change: Change) 
     organisation and role it was proposed for."""
     if caller.telegram_user_id is None:
         raise ValueError("a confirmation needs the caller's Telegram user")
-    with store_errors():  # the store's own error, as from every other store call (pending_actions predates them)
-        return create_pending_action(
-            caller.telegram_user_id,
-            caller.crm_user_id,
-            caller.org_id,
-            caller.role,
-            tool,
-            dict(args),
-            change.model_dump(),
-        )
+    return create_pending_action(
+        caller.telegram_user_id,
+        caller.crm_user_id,
+        caller.org_id,
+        caller.role,
+        tool,
+        dict(args),
+        change.model_dump(),
+    )
