@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -102,6 +104,8 @@ def is_document_id(doc_id: str) -> bool:
 
 
 TRANSACTION_ATTEMPTS = 10
+CONTENTION_PAUSE_SECONDS = 0.02
+"""The longest pause after the first aborted commit; it doubles with each one, up to half a second."""
 
 
 class _BoundedTransaction(firestore.Transaction):
@@ -151,6 +155,9 @@ class _BoundedTransaction(firestore.Transaction):
             )
         except Aborted as error:
             if self._commits < self._max_attempts:
+                # Transactions that read the same documents and abort each other (the emulator's lock timeouts)
+                # would meet again if all began their next attempt at once: each waits a random, growing while.
+                time.sleep(random.uniform(0, min(CONTENTION_PAUSE_SECONDS * 2 ** (self._commits - 1), 0.5)))
                 raise  # the library begins the next attempt
             reason = f"Failed to commit transaction in {self._commits} attempts: {error.message}"
             raise Conflict(reason) from error  # type: ignore[no-untyped-call]
