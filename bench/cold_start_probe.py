@@ -16,6 +16,7 @@ STARTED_WALL = time.time()
 
 import hashlib  # noqa: E402
 import hmac  # noqa: E402
+import importlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -86,7 +87,7 @@ def main() -> None:
     extra: dict[str, float] = {}
     if function == "webhook":
         # What the instance's first assistant message adds: the agent modules and google-genai, imported lazily.
-        import shared.agent.turn  # noqa: F401
+        importlib.import_module("shared.agent.turn")
 
         extra["assistant_import_s"] = time.perf_counter() - answered
     print(

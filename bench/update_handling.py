@@ -156,6 +156,7 @@ async def _ptb_stream(stack: Stack, stream: list[Item]) -> tuple[float, list[flo
 
     from shared.bot import texts
     from shared.bot.help import guest_help, role_help
+    from shared.bot.router import COMMANDS
     from shared.roles import Role
 
     deals = "💼 <b>Open deals</b>\n\n" + "\n\n".join(
@@ -164,7 +165,7 @@ async def _ptb_stream(stack: Stack, stream: list[Item]) -> tuple[float, list[flo
     me = "👤 <b>Your account</b>\n\nName: Vera Vendor\nEmail: vendor@demo.example\nRole: vendor\nOrganisation: demo-org"
     replies = {
         "start": texts.WELCOME,
-        "help": "ℹ️ <b>Help</b>\n\n" + role_help(Role.VENDOR),
+        "help": "ℹ️ <b>Help</b>\n\n" + role_help(COMMANDS, Role.VENDOR),
         "me": me,
         "deals": deals,
         "cancel": texts.NOTHING_TO_CANCEL,
@@ -180,7 +181,7 @@ async def _ptb_stream(stack: Stack, stream: list[Item]) -> tuple[float, list[flo
     async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         body = update.effective_message.text or ""
-        await update.effective_message.reply_html(texts.ASK_PASSWORD if "@" in body else guest_help())
+        await update.effective_message.reply_html(texts.ASK_PASSWORD if "@" in body else guest_help(COMMANDS))
 
     application = (
         Application.builder()

@@ -381,3 +381,11 @@ def test_the_readme_lists_every_admin_route_and_no_other() -> None:
     admin_section = readme.split("- **admin**", 1)[1].split("\n\n", 1)[0]
     listed = {" ".join(found) for found in re.findall(r"`(GET|POST|PUT|PATCH|DELETE) (/[^`?\s]*)", admin_section)}
     assert listed == {route.label for route in ROUTES.routes}
+
+
+def test_the_readme_names_the_update_kinds_the_router_handles() -> None:
+    """setWebhook and polling subscribe to the router's kinds; the README says which, and must say the same."""
+    from shared.bot.router import UPDATE_KINDS
+
+    sentence = (ROOT / "README.md").read_text().split("The bot handles (and subscribes to)", 1)[1].split(" in", 1)[0]
+    assert tuple(re.findall(r"`(\w+)`", sentence)) == UPDATE_KINDS

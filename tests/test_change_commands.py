@@ -281,15 +281,23 @@ def test_a_payment_in_another_currency_than_the_orders_is_refused_not_recorded_i
     assert documents("tg_pending_actions") == {}
 
 
-def test_help_lists_every_command_in_the_one_order_the_router_sets() -> None:
+def test_help_and_the_menus_list_commands_in_the_order_the_router_builds_them() -> None:
     """The order was the order ruff sorts imports in: moving a module moved its commands in /help."""
-    from shared.bot.commands import GUEST, registry
-    from shared.bot.router import HELP_ORDER
-    from shared.roles import EVERYONE
+    from shared.bot.commands import GUEST
+    from shared.bot.help import command_list
+    from shared.bot.router import COMMANDS
+    from shared.roles import Role
 
-    everyone = [GUEST, *EVERYONE]
-    registered = {command.name for audience in everyone for command in registry.for_audience(audience)}
-    assert registered == set(HELP_ORDER), "a new command needs its place in HELP_ORDER"
-    for audience in everyone:
-        shown = [command.name for command in registry.for_audience(audience)]
-        assert shown == [name for name in HELP_ORDER if name in shown]
+    def listed(audience: str) -> list[str]:
+        return [line.split(" ")[0] for line in command_list(COMMANDS, audience).split("\n")]
+
+    assert listed(GUEST) == ["/start", "/help", "/login", "/link", "/cancel"]
+    assert listed(Role.VENDOR) == [
+        *("/start", "/help", "/me", "/logout,", "/clear"),
+        *("/orders", "/files", "/deals", "/leads", "/stats"),
+        *("/newlead", "/customer", "/newdeal", "/stage", "/status", "/issue", "/payment", "/assign", "/delete"),
+        *("/support", "/notifications", "/cancel"),
+    ]
+    assert [command.command for command in COMMANDS.menu(Role.VENDOR)] == [
+        name.strip("/,") for name in listed(Role.VENDOR)
+    ]

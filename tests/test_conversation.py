@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from shared.bot.conversation import Conversation
+from shared.bot.router import COMMANDS
 from shared.telegram.client import TelegramClient
 from shared.telegram.formatting import html_to_plain_text
 from shared.telegram.types import InlineKeyboardButton, InlineKeyboardMarkup, User
@@ -22,7 +23,7 @@ LONG = "\n".join(f"<b>Line {i}</b> · <i>{'fish &amp; chips ' * 10}</i>" for i i
 
 def conversation(telegram: FakeTelegram, read_timeout: float = 10.0) -> Conversation:
     client = TelegramClient(telegram.token, telegram.base_url, read_timeout=read_timeout)
-    return Conversation(client, CHAT, User(id=CHAT, first_name="Pat"), session=None)
+    return Conversation(client, COMMANDS, CHAT, User(id=CHAT, first_name="Pat"), session=None)
 
 
 def shown(call: Call) -> str:

@@ -25,11 +25,10 @@ from typing import Any, Literal
 import grpc
 import pytest
 
-import shared.bot.router  # noqa: F401  (registers every command)
 import shared.crm.tools.catalog  # noqa: F401  (registers the tools)
 from shared import clock
 from shared.bot.commands import GUEST
-from shared.bot.commands import registry as commands
+from shared.bot.router import COMMANDS as commands
 from shared.crm import demo
 from shared.crm.periods import PERIOD_NAMES
 from shared.crm.records import RECORD_TYPES, Customer, get_record

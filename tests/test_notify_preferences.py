@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import shared.bot.notification_settings  # noqa: F401  (registers /notifications and its buttons, as the router will)
 from shared.notify import DeliveryStatus, notify_events
 from shared.notify.events import parse_event
 from shared.store import links

@@ -26,7 +26,7 @@ from shared.admin.stats import collect_stats
 from shared.auth import lockouts
 from shared.auth.link_codes import LinkCodeError, issue_link_code
 from shared.bot import menus
-from shared.bot.commands import GUEST, registry
+from shared.bot.commands import GUEST
 from shared.config import InvalidSettingsError, MissingSettingError, Settings, get_settings
 from shared.crm.users import find_crm_user_by_email, get_crm_user
 from shared.http import error_response, json_response
@@ -125,9 +125,9 @@ def webhook_delete() -> flask.Response:
 
 
 def commands_sync() -> flask.Response:
-    import shared.bot.router  # noqa: F401  (registers every command)
+    from shared.bot.router import COMMANDS  # the chat layer is loaded for this route only
 
-    menu = registry.menu(GUEST)
+    menu = COMMANDS.menu(GUEST)
     _telegram().set_my_commands(menu)
     return json_response({"ok": True, "commands": [command.model_dump() for command in menu]})
 

@@ -1,21 +1,16 @@
-"""The account commands (/start, /login, /me, /logout, /clear...) and /help, registered in the command registry."""
+"""The account commands (/start, /login, /me, /logout, /clear...) and /help."""
 
 from __future__ import annotations
 
 from shared.auth import link_codes
 from shared.bot import login_dialogue, menus, texts
-from shared.bot.commands import GUEST, registry
 from shared.bot.conversation import Conversation
 from shared.bot.help import guest_help, role_help
 from shared.config import get_settings
-from shared.roles import EVERYONE
 from shared.store import history
 from shared.telegram.formatting import escape_html
 
-ANYONE = {GUEST, *EVERYONE}
 
-
-@registry.command("start", "Start: log in, or see what I can do", ANYONE)
 def start(conversation: Conversation, argument: str) -> None:
     if argument:
         redeem_link_code(conversation, argument)
@@ -25,23 +20,22 @@ def start(conversation: Conversation, argument: str) -> None:
         login_dialogue.start_login(conversation, greeting=texts.WELCOME)
 
 
-@registry.command("help", "Show help and examples", ANYONE)
 def help_command(conversation: Conversation, argument: str) -> None:
     session = conversation.session
-    conversation.say(guest_help() if session is None else "ℹ️ <b>Help</b>\n\n" + role_help(session.role))
+    if session is None:
+        conversation.say(guest_help(conversation.commands))
+    else:
+        conversation.say("ℹ️ <b>Help</b>\n\n" + role_help(conversation.commands, session.role))
 
 
-@registry.command("login", "Log in with your CRM email and password", {GUEST})
 def login_command(conversation: Conversation, argument: str) -> None:
     login_dialogue.start_login(conversation, argument)
 
 
-@registry.command("link", "Link your CRM account (same as /login)", {GUEST})
 def link_command(conversation: Conversation, argument: str) -> None:
     login_dialogue.start_login(conversation, argument)
 
 
-@registry.command("me", "View your account information", EVERYONE)
 def me(conversation: Conversation, argument: str) -> None:
     session = conversation.require_session()
     user, link = session.user, session.link
@@ -55,14 +49,12 @@ def me(conversation: Conversation, argument: str) -> None:
     )
 
 
-@registry.command("logout", "Log out from the bot", EVERYONE, aliases=("unlink",))
 def logout(conversation: Conversation, argument: str) -> None:
     session = conversation.require_session()
     menus.end_session(conversation.telegram, session.link, reason="logout")
     conversation.say(texts.logged_out())
 
 
-@registry.command("clear", "Clear conversation history", EVERYONE)
 def clear(conversation: Conversation, argument: str) -> None:
     history.forget_conversation(conversation.user.id)
     conversation.say("🧹 Conversation history cleared.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from shared.bot import texts
 from shared.bot.conversation import Conversation
@@ -10,23 +10,11 @@ from shared.telegram.types import CallbackQuery
 
 CallbackHandler = Callable[[Conversation, CallbackQuery, str], None]
 
-_handlers: dict[str, CallbackHandler] = {}
 
-
-def on(kind: str) -> Callable[[CallbackHandler], CallbackHandler]:
-    """Decorator registering the handler of one callback kind."""
-
-    def register(handler: CallbackHandler) -> CallbackHandler:
-        _handlers[kind] = handler
-        return handler
-
-    return register
-
-
-def dispatch(conversation: Conversation, query: CallbackQuery) -> None:
+def dispatch(conversation: Conversation, query: CallbackQuery, handlers: Mapping[str, CallbackHandler]) -> None:
     """Run the handler the button's data names; unknown or stale buttons get a short answer."""
     kind, _, payload = (query.data or "").partition(":")
-    handler = _handlers.get(kind)
+    handler = handlers.get(kind)
     if handler is None:
         conversation.answer(query.id, texts.BUTTON_EXPIRED)
         return

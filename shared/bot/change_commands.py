@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.bot import callbacks, confirmations, texts
-from shared.bot.commands import registry
+from shared.bot import confirmations, texts
+from shared.bot.commands import Command
 from shared.bot.conversation import Conversation
 from shared.bot.crm_commands import refusal_text
 from shared.crm.records import DEAL_STAGES, ISSUE_STATUSES, LEAD_STATUSES
@@ -268,7 +268,6 @@ def _choice_buttons(choice: Choice) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(inline_keyboard=[buttons[index : index + 2] for index in range(0, len(buttons), 2)])
 
 
-@callbacks.on(COMPLETE_KIND)
 def on_choice(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
     """A button completing a command's line: run the command as if typed whole."""
     name, _, line = payload.partition(" ")
@@ -281,11 +280,12 @@ def on_choice(conversation: Conversation, query: CallbackQuery, payload: str) ->
     run_change_command(conversation, command, line)
 
 
-def _register(command: ChangeCommand) -> None:
-    registry.command(command.name, command.description(), command.roles)(
-        lambda conversation, line: run_change_command(conversation, command, line)
-    )
+def _slash_command(command: ChangeCommand) -> Command:
+    def handler(conversation: Conversation, line: str) -> None:
+        run_change_command(conversation, command, line)
+
+    return Command(command.name, command.description(), frozenset(command.roles), handler)
 
 
-for _command in CHANGE_COMMANDS:
-    _register(_command)
+COMMANDS = tuple(_slash_command(command) for command in CHANGE_COMMANDS)
+"""The commands that change the CRM, in the order /help lists them."""

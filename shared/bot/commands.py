@@ -1,12 +1,13 @@
-"""The one registry of slash commands: handlers, /help and the per-role command menus come from it."""
+"""Slash commands: what one is, the registry the router builds of them (/help and the per-role menus list it), and
+how a message names one."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.roles import Role
+from shared.roles import EVERYONE, Role
 from shared.telegram.types import BotCommand
 
 if TYPE_CHECKING:
@@ -18,6 +19,9 @@ GUEST = "guest"
 """The audience of a Telegram user who has not linked a CRM account."""
 
 Audience = Role | str
+
+ANYONE: frozenset[Audience] = frozenset({GUEST, *EVERYONE})
+GUESTS: frozenset[Audience] = frozenset({GUEST})
 
 
 @dataclass(frozen=True)
@@ -32,50 +36,27 @@ class Command:
     in_menu: bool = True
 
 
-@dataclass
 class CommandRegistry:
-    """Commands by name and alias."""
+    """The bot's commands, by name and alias, in the order /help and the menus list them."""
 
-    _commands: dict[str, Command] = field(default_factory=dict)
-    _by_name: dict[str, Command] = field(default_factory=dict)
-    _order: tuple[str, ...] = ()
-
-    def add(self, command: Command) -> None:
-        for name in (command.name, *command.aliases):
-            if name in self._by_name:
-                raise ValueError(f"/{name} is registered twice")
-            self._by_name[name] = command
-        self._commands[command.name] = command
-
-    def command(
-        self,
-        name: str,
-        description: str,
-        audiences: Iterable[Audience],
-        aliases: tuple[str, ...] = (),
-        in_menu: bool = True,
-    ) -> Callable[[Handler], Handler]:
-        """Decorator registering a handler as /name."""
-
-        def register(handler: Handler) -> Handler:
-            self.add(Command(name, description, frozenset(audiences), handler, aliases, in_menu))
-            return handler
-
-        return register
+    def __init__(self, commands: Iterable[Command]) -> None:
+        self._commands = tuple(commands)
+        self._by_name: dict[str, Command] = {}
+        for command in self._commands:
+            for name in (command.name, *command.aliases):
+                if name in self._by_name:
+                    raise ValueError(f"/{name} is registered twice")
+                self._by_name[name] = command
 
     def find(self, name: str) -> Command | None:
         return self._by_name.get(name.lower())
 
-    def show_in_order(self, names: tuple[str, ...]) -> None:
-        """The order /help and the menus list commands in (any not named follow, in registration order), so that it
-        never depends on the order modules happen to be imported in."""
-        self._order = names
+    def all(self) -> tuple[Command, ...]:
+        return self._commands
 
     def for_audience(self, audience: Audience) -> list[Command]:
-        """The commands this audience may use, in the order set by show_in_order."""
-        position = {name: index for index, name in enumerate(self._order)}
-        commands = [command for command in self._commands.values() if audience in command.audiences]
-        return sorted(commands, key=lambda command: position.get(command.name, len(position)))
+        """The commands this audience may use, in the registry's order."""
+        return [command for command in self._commands if audience in command.audiences]
 
     def menu(self, audience: Audience) -> list[BotCommand]:
         """The Telegram command menu of an audience."""
@@ -84,9 +65,6 @@ class CommandRegistry:
             for command in self.for_audience(audience)
             if command.in_menu
         ]
-
-
-registry = CommandRegistry()
 
 
 def parse_command(text: str, bot_username: str | None = None) -> tuple[str, str] | None:

@@ -11,7 +11,7 @@ import logging
 from typing import Literal
 
 from shared.auth.session import Session
-from shared.bot import callbacks, texts
+from shared.bot import texts
 from shared.bot.conversation import Conversation
 from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import ToolResult, confirm_tool_call
@@ -47,7 +47,6 @@ def ask(conversation: Conversation, action_id: str, change: Change) -> None:
     conversation.say(change.preview_html("❓ "), markup=_buttons(action_id))
 
 
-@callbacks.on(KIND)
 def on_tap(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
     """Confirm or Cancel: checked against the user, the expiry, the account and the current permissions, once."""
     action_id, _, choice = payload.rpartition(":")

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from shared.auth.session import Session
+from shared.bot.commands import CommandRegistry
 from shared.telegram.client import TelegramClient
 from shared.telegram.errors import TelegramError
 from shared.telegram.formatting import render_reply
@@ -20,9 +21,11 @@ REPLIES = SendPolicy(attempts=2, backoff=0.5, max_backoff=0.5, flood_waits=1, lo
 
 @dataclass
 class Conversation:
-    """One incoming update's context: reply with say(), change a message of ours with edit()."""
+    """One incoming update's context: reply with say(), change a message of ours with edit(); `commands` are the
+    bot's, for the handlers that list or look them up (/help, the menus, the login dialogue)."""
 
     telegram: TelegramClient
+    commands: CommandRegistry
     chat_id: int
     user: User
     session: Session | None

@@ -12,15 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.bot import callbacks, texts
-from shared.bot.commands import registry
+from shared.bot import texts
 from shared.bot.conversation import Conversation
 from shared.config import get_settings
 from shared.crm import support_drafts
 from shared.crm.periods import PERIOD_NAMES, bot_zone
 from shared.crm.tools import catalog  # noqa: F401  (registers the tools these commands call)
 from shared.crm.tools.registry import ToolResult, call_tool
-from shared.roles import EVERYONE, STAFF, Role
+from shared.roles import Role
 from shared.telegram.formatting import escape_html, shorten
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -178,22 +177,18 @@ LISTINGS = {
 }
 
 
-@registry.command("orders", "View recent orders", EVERYONE)
 def orders_command(conversation: Conversation, argument: str) -> None:
     show_page(conversation, LISTINGS["o"])
 
 
-@registry.command("files", "View recent files and their status", EVERYONE)
 def files_command(conversation: Conversation, argument: str) -> None:
     show_page(conversation, LISTINGS["f"])
 
 
-@registry.command("deals", "Open deals (an employee's: their own)", STAFF)
 def deals_command(conversation: Conversation, argument: str) -> None:
     show_page(conversation, LISTINGS["d"])
 
 
-@registry.command("leads", "Open leads (an employee's: their own)", STAFF)
 def leads_command(conversation: Conversation, argument: str) -> None:
     show_page(conversation, LISTINGS["l"])
 
@@ -227,7 +222,6 @@ def _more_button(listing: Listing, cursor: str | None) -> InlineKeyboardMarkup |
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="More ⬇️", callback_data=data)]])
 
 
-@callbacks.on(MORE_KIND)
 def more_pressed(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
     code, _, cursor = payload.partition(":")
     listing = LISTINGS.get(code)
@@ -240,7 +234,6 @@ def more_pressed(conversation: Conversation, query: CallbackQuery, payload: str)
         conversation.drop_buttons(query.message.message_id)
 
 
-@registry.command("stats", "Statistics of a period and the pipeline now, e.g. /stats last_month", STAFF)
 def stats_command(conversation: Conversation, argument: str) -> None:
     session = conversation.require_session()
     period = "_".join(argument.lower().split()) or "this_month"
@@ -288,7 +281,6 @@ def _sums(totals: dict[str, float]) -> str:
     return ", ".join(_money(amount, currency) for currency, amount in sorted(totals.items())) or "none"
 
 
-@registry.command("support", "Contact support or open a support ticket", EVERYONE)
 def support_command(conversation: Conversation, argument: str) -> None:
     session = conversation.require_session()
     if argument.strip():
@@ -305,7 +297,6 @@ def support_command(conversation: Conversation, argument: str) -> None:
     )
 
 
-@callbacks.on(SUPPORT_KIND)
 def support_cancel_pressed(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
     taken = support_drafts.take_draft(query.from_user.id)
     conversation.answer(query.id, None if taken else SUPPORT_EXPIRED)

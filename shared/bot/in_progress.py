@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared.bot import crm_commands, login_dialogue, texts
-from shared.bot.account_commands import ANYONE
-from shared.bot.commands import registry
 from shared.bot.conversation import Conversation
 from shared.crm import support_drafts
 
@@ -31,7 +29,6 @@ def cancel_everything(conversation: Conversation) -> list[str]:
     return [said for cancel in CANCELLERS if (said := cancel(conversation)) is not None]
 
 
-@registry.command("cancel", "Cancel what's in progress (a login, a support request)", ANYONE)
 def cancel_command(conversation: Conversation, argument: str) -> None:
     cancelled = cancel_everything(conversation)
     conversation.say("\n\n".join(cancelled) if cancelled else texts.NOTHING_TO_CANCEL)

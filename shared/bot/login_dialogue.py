@@ -12,7 +12,6 @@ from shared.auth import login
 from shared.auth.linking import TelegramAccount
 from shared.auth.passwords import PasswordCheck
 from shared.bot import menus, texts
-from shared.bot.commands import registry
 from shared.bot.conversation import Conversation
 from shared.config import get_settings
 from shared.crm.periods import bot_zone
@@ -74,7 +73,7 @@ def handle_login_text(conversation: Conversation, text: str, command: tuple[str,
         return True
     if flow is not None and flow.step == "locked" and flow.expired(clock.now()):
         flow = None
-    if (flow is None or flow.step == "locked") and (command is None or registry.find(command[0]) is None):
+    if (flow is None or flow.step == "locked") and (command is None or conversation.commands.find(command[0]) is None):
         lock_end = flow.expires_at if flow is not None else login.telegram_user_lock_end(conversation.user.id)
         if lock_end is not None:
             deleted = _delete_password_message(conversation)

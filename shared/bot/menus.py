@@ -6,7 +6,6 @@ import logging
 
 from shared.auth import linking
 from shared.bot import texts
-from shared.bot.commands import registry
 from shared.bot.conversation import Conversation
 from shared.bot.help import role_help
 from shared.store.links import Link
@@ -21,18 +20,18 @@ def chat_scope(chat_id: int) -> dict[str, object]:
     return {"type": "chat", "chat_id": chat_id}
 
 
-def show_menu(telegram: TelegramClient, link: Link) -> None:
+def show_menu(conversation: Conversation, link: Link) -> None:
     """Give the chat the command menu of the link's role."""
     try:
-        telegram.set_my_commands(registry.menu(link.role), scope=chat_scope(link.chat_id))
+        conversation.telegram.set_my_commands(conversation.commands.menu(link.role), scope=chat_scope(link.chat_id))
     except TelegramError as error:
         log.warning("could not set the command menu of chat %s: %s", link.chat_id, error)
 
 
 def after_link(conversation: Conversation, link: Link) -> None:
     """Greet a newly linked user with their role's help and give them their role's command menu."""
-    show_menu(conversation.telegram, link)
-    conversation.say(texts.linked_welcome(link.name) + role_help(link.role))
+    show_menu(conversation, link)
+    conversation.say(texts.linked_welcome(link.name) + role_help(conversation.commands, link.role))
 
 
 def end_session(telegram: TelegramClient, link: Link, reason: str) -> None:

@@ -6,10 +6,8 @@ message cannot flip a setting back); each tap saves the link's preferences and e
 
 from __future__ import annotations
 
-from shared.bot import callbacks, texts
-from shared.bot.commands import registry
+from shared.bot import texts
 from shared.bot.conversation import Conversation
-from shared.roles import EVERYONE
 from shared.store import audit, links
 from shared.store.links import NOTIFICATION_GROUPS, NotificationPreferences
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
@@ -60,13 +58,11 @@ def changed(preferences: NotificationPreferences, target: str, on: bool) -> Noti
     return NotificationPreferences(enabled=preferences.enabled, muted_groups=sorted(muted))
 
 
-@registry.command("notifications", "Choose which notifications you get", EVERYONE)
 def notifications_command(conversation: Conversation, argument: str) -> None:
     preferences = conversation.require_session().link.notifications
     conversation.say(settings_text(preferences), settings_markup(preferences))
 
 
-@callbacks.on(CALLBACK_KIND)
 def on_settings_button(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
     session = conversation.session
     if session is None:

@@ -6,22 +6,24 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-# Modules with commands and callbacks register them on import; /help lists them in HELP_ORDER below.
 from shared.auth.session import SessionChange, load_session
 from shared.bot import (
     account_commands,
     callbacks,
-    change_commands,  # noqa: F401  (registers the commands that change data)
+    change_commands,
+    confirmations,
     crm_commands,
-    in_progress,  # noqa: F401
+    in_progress,
     login_dialogue,
     menus,
-    notification_settings,  # noqa: F401
+    notification_settings,
     texts,
 )
-from shared.bot.commands import GUEST, parse_command, registry
+from shared.bot.callbacks import CallbackHandler
+from shared.bot.commands import ANYONE, GUEST, GUESTS, Command, CommandRegistry, parse_command
 from shared.bot.conversation import Conversation
 from shared.crm import support_drafts
+from shared.roles import EVERYONE, STAFF
 from shared.store import audit, links, updates
 from shared.store.links import Link
 from shared.telegram.client import TelegramClient
@@ -30,14 +32,47 @@ from shared.telegram.types import CallbackQuery, ChatMemberUpdated, Message, Upd
 
 log = logging.getLogger(__name__)
 
-HELP_ORDER = (
-    *("start", "help", "login", "link", "me", "logout", "clear"),
-    *("orders", "files", "deals", "leads", "stats"),
-    *("newlead", "customer", "newdeal", "stage", "status", "issue", "payment", "assign", "delete"),
-    *("support", "notifications", "cancel"),
+COMMANDS = CommandRegistry(
+    (
+        Command("start", "Start: log in, or see what I can do", ANYONE, account_commands.start),
+        Command("help", "Show help and examples", ANYONE, account_commands.help_command),
+        Command("login", "Log in with your CRM email and password", GUESTS, account_commands.login_command),
+        Command("link", "Link your CRM account (same as /login)", GUESTS, account_commands.link_command),
+        Command("me", "View your account information", EVERYONE, account_commands.me),
+        Command("logout", "Log out from the bot", EVERYONE, account_commands.logout, aliases=("unlink",)),
+        Command("clear", "Clear conversation history", EVERYONE, account_commands.clear),
+        Command("orders", "View recent orders", EVERYONE, crm_commands.orders_command),
+        Command("files", "View recent files and their status", EVERYONE, crm_commands.files_command),
+        Command("deals", "Open deals (an employee's: their own)", STAFF, crm_commands.deals_command),
+        Command("leads", "Open leads (an employee's: their own)", STAFF, crm_commands.leads_command),
+        Command(
+            "stats",
+            "Statistics of a period and the pipeline now, e.g. /stats last_month",
+            STAFF,
+            crm_commands.stats_command,
+        ),
+        *change_commands.COMMANDS,
+        Command("support", "Contact support or open a support ticket", EVERYONE, crm_commands.support_command),
+        Command(
+            "notifications",
+            "Choose which notifications you get",
+            EVERYONE,
+            notification_settings.notifications_command,
+        ),
+        Command("cancel", "Cancel what's in progress (a login, a support request)", ANYONE, in_progress.cancel_command),
+    )
 )
-"""Account commands first, then reading, then changing the CRM, then support and settings."""
-registry.show_in_order(HELP_ORDER)
+"""Every command, in the order /help and the menus list them: the account, reading the CRM, changing it, then
+support and settings."""
+
+CALLBACKS: dict[str, CallbackHandler] = {
+    confirmations.KIND: confirmations.on_tap,
+    change_commands.COMPLETE_KIND: change_commands.on_choice,
+    crm_commands.MORE_KIND: crm_commands.more_pressed,
+    crm_commands.SUPPORT_KIND: crm_commands.support_cancel_pressed,
+    notification_settings.CALLBACK_KIND: notification_settings.on_settings_button,
+}
+"""The handler of each kind of inline button (the part of its callback_data before ':')."""
 
 
 LinkRead = Callable[[], Link | None]
@@ -71,7 +106,7 @@ def counts_of(update: Update) -> dict[str, int]:
     if message is None or message.chat.type != "private" or message.text is None:
         return {}
     parsed = parse_command(message.text)
-    command = registry.find(parsed[0]) if parsed is not None else None
+    command = COMMANDS.find(parsed[0]) if parsed is not None else None
     return {f"commands.{command.name}": 1} if command is not None else {}
 
 
@@ -87,13 +122,13 @@ def _on_message(message: Message, telegram: TelegramClient, read_link: LinkRead 
     if message.from_user is None:
         return
     state = load_session(message.from_user.id, read_link)
-    conversation = Conversation(telegram, message.chat.id, message.from_user, state.session, message)
+    conversation = Conversation(telegram, COMMANDS, message.chat.id, message.from_user, state.session, message)
     if state.change is SessionChange.DEACTIVATED and state.ended_link is not None:
         menus.end_session(telegram, state.ended_link, reason="crm_account_inactive")
         conversation.say(texts.DEACTIVATED)
         return
     if state.change is SessionChange.ROLE_CHANGED and state.session is not None:
-        menus.show_menu(telegram, state.session.link)
+        menus.show_menu(conversation, state.session.link)
         audit.record(
             "role_changed",
             telegram_user_id=message.from_user.id,
@@ -122,7 +157,7 @@ def _on_message(message: Message, telegram: TelegramClient, read_link: LinkRead 
 
 
 def _run_command(conversation: Conversation, name: str, argument: str) -> None:
-    command = registry.find(name)
+    command = COMMANDS.find(name)
     if command is None:
         conversation.say(texts.UNKNOWN_COMMAND)
         return
@@ -146,8 +181,8 @@ def _on_callback(query: CallbackQuery, telegram: TelegramClient, read_link: Link
         telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
         return
     state = load_session(query.from_user.id, read_link)
-    conversation = Conversation(telegram, message.chat.id, query.from_user, state.session)
-    callbacks.dispatch(conversation, query)
+    conversation = Conversation(telegram, COMMANDS, message.chat.id, query.from_user, state.session)
+    callbacks.dispatch(conversation, query, CALLBACKS)
 
 
 def _on_membership(change: ChatMemberUpdated, telegram: TelegramClient) -> None:
