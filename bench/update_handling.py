@@ -91,8 +91,11 @@ def _timed(stream: list[Item], handle: Callable[[bytes], None]) -> tuple[float, 
     return time.perf_counter() - started, durations
 
 
-def run_webhook_http(stack: Stack, timer: RpcTimer, stream: list[Item], logins: int) -> tuple[float, list[float]]:
-    """(a) Our webhook function, served by functions-framework on loopback, one POST per update."""
+def run_webhook_http(
+    stack: Stack, timer: RpcTimer, stream: list[Item], logins: int, answers: list[dict[str, Any]]
+) -> tuple[float, list[float]]:
+    """(a) Our webhook function, served by functions-framework on loopback, one POST per update; the replies its
+    answers name (Telegram sends those after the answer, off the update's clock) are kept in `answers`."""
     seed_state(stack, logins)
     served = serve_function("webhook", "telegram_webhook")
     session = requests.Session()
@@ -102,11 +105,14 @@ def run_webhook_http(stack: Stack, timer: RpcTimer, stream: list[Item], logins: 
         response = session.post(served.url + "/", data=body, headers=headers, timeout=30)
         if response.status_code != 200:
             raise RuntimeError(f"the webhook answered {response.status_code}: {response.text}")
+        if "method" in response.json():
+            answers.append(response.json())
 
     try:
         for body in warm_up_stream():
             post(body)
         stack.telegram.reset()
+        answers.clear()
         timer.reset()
         return _timed(stream, post)
     finally:
@@ -115,17 +121,23 @@ def run_webhook_http(stack: Stack, timer: RpcTimer, stream: list[Item], logins: 
         served.server.server_close()
 
 
-def handle_in_process(body: bytes, telegram: TelegramClient) -> None:
-    """What the webhook does with a request body once the secret is checked, without HTTP."""
+def handle_in_process(body: bytes, telegram: TelegramClient) -> dict[str, Any] | None:
+    """What the webhook does with a request body once the secret is checked, without HTTP; the method its answer
+    would name, if any."""
+    from shared.bot.conversation import WebhookReply
     from shared.bot.webhook import parse_update, take_update
 
     update = parse_update(body)
     if isinstance(update, str):
         raise RuntimeError(f"not an update: {update}")
-    take_update(update, telegram)
+    reply = WebhookReply()
+    take_update(update, telegram, reply)
+    return reply.answer()
 
 
-def run_in_process(stack: Stack, timer: RpcTimer, stream: list[Item], logins: int) -> tuple[float, list[float]]:
+def run_in_process(
+    stack: Stack, timer: RpcTimer, stream: list[Item], logins: int, answers: list[dict[str, Any]]
+) -> tuple[float, list[float]]:
     """(b) The webhook's own steps without HTTP: parse_update, then take_update (the claim, the link read beside it,
     and the handling)."""
     from shared.telegram.client import get_telegram_client
@@ -134,11 +146,14 @@ def run_in_process(stack: Stack, timer: RpcTimer, stream: list[Item], logins: in
     telegram = get_telegram_client()
 
     def handle(body: bytes) -> None:
-        handle_in_process(body, telegram)
+        answer = handle_in_process(body, telegram)
+        if answer is not None:
+            answers.append(answer)
 
     for body in warm_up_stream():
         handle(body)
     stack.telegram.reset()
+    answers.clear()
     timer.reset()
     return _timed(stream, handle)
 
@@ -219,16 +234,24 @@ async def _ptb_stream(stack: Stack, stream: list[Item]) -> tuple[float, list[flo
     return wall, durations
 
 
-def _check_answers(stack: Stack, mode: str) -> None:
+def _check_answers(stack: Stack, mode: str, answers: list[dict[str, Any]]) -> None:
     """Timings of a mode that failed updates would flatter it: refuse them."""
     from shared.bot import texts
 
-    apologies = stack.telegram.sent_texts().count(texts.SOMETHING_WENT_WRONG)
+    said = [*stack.telegram.sent_texts(), *(str(answer.get("text")) for answer in answers)]
+    apologies = said.count(texts.SOMETHING_WENT_WRONG)
     if apologies:
         raise RuntimeError(f"{mode}: {apologies} updates failed (the bot apologised): see the log above")
 
 
-def _summary(stack: Stack, timer: RpcTimer, stream: list[Item], wall: float, durations: list[float]) -> dict[str, Any]:
+def _summary(
+    stack: Stack,
+    timer: RpcTimer,
+    stream: list[Item],
+    wall: float,
+    durations: list[float],
+    answers: list[dict[str, Any]],
+) -> dict[str, Any]:
     by_kind: dict[str, list[float]] = {}
     for item, duration in zip(stream, durations, strict=True):
         by_kind.setdefault(item.kind, []).append(duration)
@@ -238,6 +261,7 @@ def _summary(stack: Stack, timer: RpcTimer, stream: list[Item], wall: float, dur
         "updates_per_s": round(len(stream) / wall, 1),
         **latency_summary(durations),
         "bot_api_calls": len(stack.telegram.calls),
+        "replies_in_webhook_answers": len(answers),
         "firestore_rpcs": timer.calls,
         "firestore_ms_per_update": round(timer.seconds / len(stream) * 1000, 2),
         "p50_ms_by_kind": {kind: latency_summary(values)["p50_ms"] for kind, values in by_kind.items()},
@@ -252,16 +276,18 @@ def run(stack: Stack, quick: bool) -> dict[str, Any]:
     timer = RpcTimer()
     db.observe_rpcs(timer)
     modes: dict[str, Any] = {}
+    answers: list[dict[str, Any]] = []
     try:
         measures: dict[str, Callable[[], tuple[float, list[float]]]] = {
-            "webhook_http": lambda: run_webhook_http(stack, timer, stream, logins),
-            "in_process": lambda: run_in_process(stack, timer, stream, logins),
+            "webhook_http": lambda: run_webhook_http(stack, timer, stream, logins, answers),
+            "in_process": lambda: run_in_process(stack, timer, stream, logins, answers),
             "ptb_baseline": lambda: run_ptb(stack, timer, stream),
         }
         for name, measure in measures.items():
+            answers.clear()
             wall, durations = measure()
-            _check_answers(stack, name)
-            modes[name] = _summary(stack, timer, stream, wall, durations)
+            _check_answers(stack, name, answers)
+            modes[name] = _summary(stack, timer, stream, wall, durations, answers)
     finally:
         db.stop_observing()
     baseline = modes["ptb_baseline"]

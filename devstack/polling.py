@@ -40,3 +40,16 @@ def run(env: dict[str, str], webhook_url: str) -> None:
             )
             if response.status_code != 200:
                 print(f"webhook answered {response.status_code} to update {update['update_id']}: {response.text[:200]}")
+                continue
+            _run_answer(telegram, response)
+
+
+def _run_answer(telegram: TelegramClient, response: requests.Response) -> None:
+    """Do what Telegram does with a webhook's answer that names a method (the reply it held back): call it."""
+    answer = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else None
+    if isinstance(answer, dict) and isinstance(answer.get("method"), str):
+        method = answer.pop("method")
+        try:
+            telegram.call(method, answer)
+        except TelegramError as error:
+            print(f"{method} from the webhook's answer failed: {error}")

@@ -20,6 +20,7 @@ import requests
 
 from shared.bot.webhook import SECRET_HEADER
 from tests.fakes.telegram_api import Call, FakeTelegram
+from tests.harness import run_webhook_answer
 
 PROMPT = "you › "
 DEFAULT_USER_ID = 10001
@@ -314,6 +315,8 @@ class TerminalChat:
             return
         if response.status_code != 200:
             self.sandbox.screen.show(f"(webhook answered {response.status_code}: {response.text[:200]})")
+            return
+        run_webhook_answer(response, f"{self.sandbox.base_url}/bot{self.sandbox.token}/")
 
 
 def run(sandbox: Sandbox, webhook_url: str, secret: str) -> None:

@@ -64,6 +64,11 @@ def post_update(
     return webhook.post("/", json=update, headers=headers)
 
 
+def handled(response: requests.Response) -> bool:
+    """The webhook took the update as new and answered it: 200, not a duplicate (its answer may name a reply)."""
+    return response.status_code == 200 and "duplicate" not in response.json()
+
+
 @dataclass
 class ChatUser:
     """A Telegram user talking to the bot in a private chat through the webhook."""

@@ -121,8 +121,10 @@ def function_server(env: dict[str, str]) -> Iterator[Callable[[str, str], Functi
 
 
 @pytest.fixture
-def webhook(function_server: Callable[[str, str], FunctionServer]) -> FunctionServer:
-    return function_server("webhook", "telegram_webhook")
+def webhook(function_server: Callable[[str, str], FunctionServer], telegram_server: FakeTelegram) -> FunctionServer:
+    served = function_server("webhook", "telegram_webhook")
+    served.bot_api = f"{telegram_server.base_url}/bot{telegram_server.token}/"
+    return served
 
 
 @pytest.fixture

@@ -25,15 +25,30 @@ class FunctionServer:
 
     url: str
     server: BaseWSGIServer
+    bot_api: str | None = None
+    """For the webhook: the Bot API (`{base}/bot{token}/`) that runs the method its answers name, as Telegram does."""
 
-    def post(self, path: str = "/", **kwargs: Any) -> requests.Response:
-        return requests.post(self.url + path, timeout=30, **kwargs)
+    def post(self, path: str = "/", timeout: float = 30, **kwargs: Any) -> requests.Response:
+        response = requests.post(self.url + path, timeout=timeout, **kwargs)
+        if self.bot_api is not None:
+            run_webhook_answer(response, self.bot_api)
+        return response
 
     def get(self, path: str = "/", **kwargs: Any) -> requests.Response:
         return requests.get(self.url + path, timeout=30, **kwargs)
 
     def request(self, method: str, path: str = "/", **kwargs: Any) -> requests.Response:
         return requests.request(method, self.url + path, timeout=30, **kwargs)
+
+
+def run_webhook_answer(response: requests.Response, bot_api: str) -> None:
+    """What Telegram does with a webhook's 200 answer that names a method: calls it, and tells no one the result."""
+    if response.status_code != 200 or not response.headers.get("Content-Type", "").startswith("application/json"):
+        return
+    answer = response.json()
+    if isinstance(answer, dict) and isinstance(answer.get("method"), str):
+        params = {key: value for key, value in answer.items() if key != "method"}
+        requests.post(bot_api + answer["method"], json=params, timeout=30)
 
 
 def serve_function(name: str, target: str) -> FunctionServer:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from shared import clock
+from shared.bot.webhook import SECRET_HEADER
 from shared.roles import Role
 from shared.store import db
 from shared.store.db import get_db
@@ -17,7 +19,7 @@ from tests.chat import message_update, post_update
 from tests.crm_data import add_crm_user
 from tests.fakes.telegram_api import FakeTelegram
 from tests.firestore_rpcs import FirestoreRpcs
-from tests.harness import FunctionServer
+from tests.harness import WEBHOOK_SECRET, FunctionServer, run_webhook_answer
 
 pytestmark = pytest.mark.emulator
 
@@ -80,3 +82,30 @@ def test_a_duplicate_waits_for_one_round_trip_and_counts_nothing(
     assert telegram.calls == []
     assert rpcs.sequential_round_trips() == 1, rpcs.calls
     assert _day_counters() == {"me": 1}
+
+
+def _raw_post(webhook: FunctionServer, update: dict[str, object]) -> requests.Response:
+    """A post whose answer nobody runs: what the webhook did before answering, and only that."""
+    return requests.post(webhook.url, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET}, timeout=30)
+
+
+def test_a_linked_commands_reply_goes_in_the_webhooks_answer_with_no_bot_api_call_before_it(
+    webhook: FunctionServer, telegram: FakeTelegram, linked: int
+) -> None:
+    response = _raw_post(webhook, message_update(linked, "/me"))
+    assert telegram.calls == []
+    answer = response.json()
+    assert (answer["method"], answer["chat_id"], answer["parse_mode"]) == ("sendMessage", linked, "HTML")
+    assert "Your account" in answer["text"]
+    run_webhook_answer(response, webhook.bot_api or "")
+    assert "Your account" in telegram.last_text(linked)
+
+
+def test_of_two_replies_the_first_goes_by_the_bot_api_and_the_last_in_the_answer(
+    webhook: FunctionServer, telegram: FakeTelegram, linked: int
+) -> None:
+    add_crm_user("u-1", "vera@example.com", name="Vera", org_id="org-1", role="employee")  # the link says vendor
+    response = _raw_post(webhook, message_update(linked, "/me"))
+    assert [call.method for call in telegram.calls] == ["setMyCommands", "sendMessage"]
+    assert "employee" in telegram.last_text(linked)
+    assert "Your account" in response.json()["text"]

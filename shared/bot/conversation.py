@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from shared.auth.session import Session
 from shared.bot.commands import CommandRegistry
-from shared.telegram.client import TelegramClient
+from shared.telegram.client import TelegramClient, send_message_params
 from shared.telegram.errors import TelegramError
 from shared.telegram.formatting import render_reply
 from shared.telegram.send_policy import Sender, SendPolicy, message_parts
@@ -19,17 +20,59 @@ REPLIES = SendPolicy(attempts=2, backoff=0.5, max_backoff=0.5, flood_waits=1, lo
 """Someone is waiting: one retry, and no flood wait longer than 5 s (a reply that late comes after they gave up)."""
 
 
+@dataclass(frozen=True)
+class HeldReply:
+    chat_id: int
+    html: str
+    markup: InlineKeyboardMarkup | None
+
+
+@dataclass
+class WebhookReply:
+    """A reply waiting to go back in the webhook's HTTP answer, which Telegram then sends itself: the user gets it
+    without the bot waiting for a Bot API round trip first. Nobody learns whether it was sent, so only a reply whose
+    result nothing needs is held: the conversation's last one, of our own HTML, that fits one message."""
+
+    held: HeldReply | None = None
+
+    def take(self) -> HeldReply | None:
+        held, self.held = self.held, None
+        return held
+
+    def answer(self) -> dict[str, Any] | None:
+        """The webhook's answer that makes Telegram send the held reply, or None when none is held."""
+        held = self.take()
+        if held is None:
+            return None
+        return {"method": "sendMessage", **send_message_params(held.chat_id, held.html, reply_markup=held.markup)}
+
+
 @dataclass
 class Conversation:
     """One incoming update's context: reply with say(), change a message of ours with edit(); `commands` are the
     bot's, for the handlers that list or look them up (/help, the menus, the login dialogue)."""
 
-    telegram: TelegramClient
+    client: TelegramClient
     commands: CommandRegistry
     chat_id: int
     user: User
     session: Session | None
     message: Message | None = None
+    webhook_reply: WebhookReply | None = field(default=None, repr=False)
+    """Where the last reply may wait for the webhook's answer; None (long polling, tests) sends every reply."""
+
+    @property
+    def telegram(self) -> TelegramClient:
+        """The Bot API, for a handler's own calls: a reply waiting for the webhook's answer is sent first, so the
+        user sees everything in the order it was done."""
+        self.send_held_reply()
+        return self.client
+
+    def send_held_reply(self) -> None:
+        """Send the reply waiting for the webhook's answer now (another call comes, or the update failed)."""
+        held = self.webhook_reply.take() if self.webhook_reply is not None else None
+        if held is not None:
+            Sender(self.client, REPLIES).send(held.chat_id, held.html, held.markup).message_or_raise()
 
     @property
     def audience(self) -> str:
@@ -45,12 +88,18 @@ class Conversation:
             raise RuntimeError("a linked-only handler ran without a session")
         return self.session
 
-    def say(self, html: str, markup: InlineKeyboardMarkup | None = None) -> Message | None:
-        """Send Telegram HTML, split into messages within Telegram's limit, markup on the last.
+    def say(self, html: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        """Send Telegram HTML of ours, split into messages within Telegram's limit, markup on the last.
 
-        A part Telegram cannot parse goes as plain text. Returns the last message sent.
+        A reply that fits one message waits for the webhook's answer when there is one (see WebhookReply), until
+        the handler next calls Telegram. Otherwise a part Telegram cannot parse goes as plain text.
         """
-        return self._sender.send_parts(self.chat_id, message_parts(html), markup).message_or_raise()
+        parts = message_parts(html)
+        if self.webhook_reply is not None and len(parts) == 1:
+            self.send_held_reply()
+            self.webhook_reply.held = HeldReply(self.chat_id, parts[0], markup)
+            return
+        self._sender.send_parts(self.chat_id, parts, markup).message_or_raise()
 
     def edit(self, message_id: int, html: str, markup: InlineKeyboardMarkup | None = None) -> None:
         """Replace a message's text with Telegram HTML; never raises a Telegram error.
@@ -84,7 +133,6 @@ class Conversation:
             log.warning("could not answer a button tap: %s", error)
 
     def say_markdown(self, markdown: str, markup: InlineKeyboardMarkup | None = None) -> None:
-        """Send Markdown (a model's reply) as one or more valid Telegram messages; markup goes on the last."""
-        parts = render_reply(markdown)
-        for index, part in enumerate(parts):
-            self.say(part, markup if index == len(parts) - 1 else None)
+        """Send Markdown (a model's reply) as one or more valid Telegram messages; markup goes on the last. Never
+        held for the webhook's answer: the model's text may still need the plain-text fallback."""
+        self._sender.send_parts(self.chat_id, render_reply(markdown), markup).message_or_raise()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from shared.auth.session import SessionChange, load_session
@@ -21,7 +22,7 @@ from shared.bot import (
 )
 from shared.bot.callbacks import CallbackHandler
 from shared.bot.commands import ANYONE, GUEST, GUESTS, Command, CommandRegistry, parse_command
-from shared.bot.conversation import Conversation
+from shared.bot.conversation import Conversation, WebhookReply
 from shared.crm import support_drafts
 from shared.roles import EVERYONE, STAFF
 from shared.store import audit, links, updates
@@ -79,13 +80,22 @@ LinkRead = Callable[[], Link | None]
 """The link of the update's sender, as already being read (see session_reader)."""
 
 
-def handle_update(update: Update, telegram: TelegramClient, read_link: LinkRead | None = None) -> None:
+@dataclass(frozen=True)
+class Delivery:
+    """What the webhook brings with an update: its sender's link as already being read, and where the last reply
+    may wait for the webhook's answer."""
+
+    read_link: LinkRead | None = None
+    webhook_reply: WebhookReply | None = None
+
+
+def handle_update(update: Update, telegram: TelegramClient, delivery: Delivery | None = None) -> None:
     """Answer one (already de-duplicated) update."""
     handler = UPDATE_HANDLERS.get(update.kind)
     if handler is None:
         log.info("ignoring update %s of kind %s", update.update_id, update.kind)
         return
-    handler(update, telegram, read_link)
+    handler(update, telegram, delivery or Delivery())
 
 
 def session_reader(update: Update) -> int | None:
@@ -115,14 +125,16 @@ def _on_edited(message: Message, telegram: TelegramClient) -> None:
         telegram.send_message(message.chat.id, texts.EDITED_IGNORED)
 
 
-def _on_message(message: Message, telegram: TelegramClient, read_link: LinkRead | None) -> None:
+def _on_message(message: Message, telegram: TelegramClient, delivery: Delivery) -> None:
     if message.chat.type != "private":
         _answer_group(message, telegram)
         return
     if message.from_user is None:
         return
-    state = load_session(message.from_user.id, read_link)
-    conversation = Conversation(telegram, COMMANDS, message.chat.id, message.from_user, state.session, message)
+    state = load_session(message.from_user.id, delivery.read_link)
+    conversation = Conversation(
+        telegram, COMMANDS, message.chat.id, message.from_user, state.session, message, delivery.webhook_reply
+    )
     if state.change is SessionChange.DEACTIVATED and state.ended_link is not None:
         menus.end_session(telegram, state.ended_link, reason="crm_account_inactive")
         conversation.say(texts.DEACTIVATED)
@@ -175,13 +187,15 @@ def _run_command(conversation: Conversation, name: str, argument: str) -> None:
     command.handler(conversation, argument)
 
 
-def _on_callback(query: CallbackQuery, telegram: TelegramClient, read_link: LinkRead | None) -> None:
+def _on_callback(query: CallbackQuery, telegram: TelegramClient, delivery: Delivery) -> None:
     message = query.message
     if message is None or message.chat.type != "private":
         telegram.answer_callback_query(query.id, texts.BUTTON_EXPIRED)
         return
-    state = load_session(query.from_user.id, read_link)
-    conversation = Conversation(telegram, COMMANDS, message.chat.id, query.from_user, state.session)
+    state = load_session(query.from_user.id, delivery.read_link)
+    conversation = Conversation(
+        telegram, COMMANDS, message.chat.id, query.from_user, state.session, webhook_reply=delivery.webhook_reply
+    )
     callbacks.dispatch(conversation, query, CALLBACKS)
 
 
@@ -210,7 +224,7 @@ def _say_private_only(chat_id: int, telegram: TelegramClient) -> None:
         log.info("could not post in chat %s: %s", chat_id, error)
 
 
-UPDATE_HANDLERS: dict[str, Callable[[Update, TelegramClient, LinkRead | None], None]] = {
+UPDATE_HANDLERS: dict[str, Callable[[Update, TelegramClient, Delivery], None]] = {
     "message": lambda update, telegram, read: _on_message(_given(update.message), telegram, read),
     "edited_message": lambda update, telegram, _: _on_edited(_given(update.edited_message), telegram),
     "callback_query": lambda update, telegram, read: _on_callback(_given(update.callback_query), telegram, read),

@@ -11,7 +11,8 @@ import flask
 from pydantic import ValidationError
 
 from shared.bot import texts
-from shared.bot.router import LinkRead, counts_of, handle_update, session_reader
+from shared.bot.conversation import HeldReply, WebhookReply
+from shared.bot.router import Delivery, counts_of, handle_update, session_reader
 from shared.config import InvalidSettingsError, MissingSettingError, get_settings
 from shared.http import error_response, json_response
 from shared.instance import per_instance
@@ -50,14 +51,15 @@ def handle_webhook_request(request: flask.Request) -> flask.Response:
     except MissingSettingError as error:
         log.error("webhook misconfigured: %s", error)
         return error_response(503, str(error))
+    reply = WebhookReply()
     try:
-        fresh = take_update(update, telegram)
+        fresh = take_update(update, telegram, reply)
     except StoreError as error:
         log.error("update %s not claimed, Firestore unavailable: %s", update.update_id, error)
         return error_response(503, "storage unavailable, retry later")
     if not fresh:
         return json_response({"ok": True, "duplicate": True})
-    return json_response({"ok": True})
+    return json_response(reply.answer() or {"ok": True})
 
 
 @per_instance
@@ -65,12 +67,13 @@ def _readers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=8, thread_name_prefix="link-read")
 
 
-def take_update(update: Update, telegram: TelegramClient) -> bool:
+def take_update(update: Update, telegram: TelegramClient, webhook_reply: WebhookReply | None = None) -> bool:
     """Claim the update (with its usage counts) and handle it; False for a duplicate, handled by no one.
 
     The sender's link is read while the claim is written, so a linked user's command waits for two Firestore
-    round trips one after another (the claim with the link, then the CRM user), not three. Raises the store's
-    error when the claim cannot be written: nothing was done, and Telegram sends the update again.
+    round trips one after another (the claim with the link, then the CRM user), not three; its last reply can
+    wait in `webhook_reply` for the webhook's answer. Raises the store's error when the claim cannot be written:
+    nothing was done, and Telegram sends the update again.
     """
     reader = session_reader(update)
     link_read = _readers().submit(links.get_link, reader) if reader is not None else None
@@ -82,7 +85,7 @@ def take_update(update: Update, telegram: TelegramClient) -> bool:
         raise
     if not fresh:
         return False
-    process_update(update, telegram, link_read.result if link_read is not None else None)
+    process_update(update, telegram, Delivery(link_read.result if link_read is not None else None, webhook_reply))
     return True
 
 
@@ -103,26 +106,35 @@ def parse_update(body: bytes) -> Update | str:
         return f"not a Telegram Update: invalid or missing field '{where}'"
 
 
-def process_update(update: Update, telegram: TelegramClient, read_link: LinkRead | None = None) -> None:
+def process_update(update: Update, telegram: TelegramClient, delivery: Delivery | None = None) -> None:
     """Route a claimed update; failures are logged and, where possible, the user is told."""
+    delivery = delivery or Delivery()
     try:
-        handle_update(update, telegram, read_link)
+        handle_update(update, telegram, delivery)
     except (TelegramError, StoreError) as error:
         log.error("update %s (%s) failed: %s", update.update_id, update.kind, error)
-        _apologise(update, telegram)
+        _apologise(update, telegram, delivery.webhook_reply)
     except Exception:
         log.exception("update %s (%s) failed", update.update_id, update.kind)
-        _apologise(update, telegram)
+        _apologise(update, telegram, delivery.webhook_reply)
 
 
-def _apologise(update: Update, telegram: TelegramClient) -> None:
+def _apologise(update: Update, telegram: TelegramClient, webhook_reply: WebhookReply | None) -> None:
+    """Say something went wrong, after what was said before it went wrong (a held reply goes by the Bot API, and
+    the apology takes its place in the webhook's answer)."""
     message = update.message or update.edited_message
     chat = message.chat if message else None
     if update.callback_query is not None and update.callback_query.message is not None:
         chat = update.callback_query.message.chat
     if chat is None or chat.type != "private":
         return
+    held = webhook_reply.take() if webhook_reply is not None else None
     try:
-        telegram.send_message(chat.id, texts.SOMETHING_WENT_WRONG)
+        if held is not None:
+            telegram.send_message(held.chat_id, held.html, reply_markup=held.markup)
+        if webhook_reply is None:
+            telegram.send_message(chat.id, texts.SOMETHING_WENT_WRONG)
     except TelegramError:
-        log.warning("could not tell chat %s that its update failed", chat.id)
+        log.warning("could not tell chat %s what was said before its update failed, or that it failed", chat.id)
+    if webhook_reply is not None:
+        webhook_reply.held = HeldReply(chat.id, texts.SOMETHING_WENT_WRONG, None)

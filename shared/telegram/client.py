@@ -21,6 +21,24 @@ CONNECT_TIMEOUT = 3.05
 READ_TIMEOUT = 10.0
 
 
+def send_message_params(
+    chat_id: int,
+    text: str,
+    parse_mode: str | None = "HTML",
+    reply_markup: InlineKeyboardMarkup | None = None,
+    disable_web_page_preview: bool = True,
+) -> dict[str, Any]:
+    """sendMessage's parameters, as the client sends them and as a webhook's answer names them."""
+    params = {
+        "chat_id": chat_id,
+        "text": text,
+        "parse_mode": parse_mode,
+        "reply_markup": reply_markup.model_dump(exclude_none=True) if reply_markup else None,
+        "link_preview_options": {"is_disabled": True} if disable_web_page_preview else None,
+    }
+    return {key: value for key, value in params.items() if value is not None}
+
+
 class TelegramClient:
     """Calls `{base}/bot{token}/{method}` with JSON bodies; raises a TelegramError subclass on failure."""
 
@@ -66,17 +84,8 @@ class TelegramClient:
         disable_web_page_preview: bool = True,
     ) -> Message:
         """https://core.telegram.org/bots/api#sendmessage"""
-        result = self.call(
-            "sendMessage",
-            {
-                "chat_id": chat_id,
-                "text": text,
-                "parse_mode": parse_mode,
-                "reply_markup": reply_markup.model_dump(exclude_none=True) if reply_markup else None,
-                "link_preview_options": {"is_disabled": True} if disable_web_page_preview else None,
-            },
-        )
-        return Message.model_validate(result)
+        params = send_message_params(chat_id, text, parse_mode, reply_markup, disable_web_page_preview)
+        return Message.model_validate(self.call("sendMessage", params))
 
     def edit_message_text(
         self,

@@ -1,8 +1,9 @@
 """Faults: Telegram answering 5xx, 429 or nothing at all, under the webhook, notify and admin.
 
-The webhook retries a reply once after a 5xx or a time-out and waits out a short 429 (the REPLIES policy in
-shared/bot/conversation.py, run by shared/telegram/send_policy.py); a reply that still fails is followed by the
-apology (texts.SOMETHING_WENT_WRONG), and the update stays answered 200, so Telegram does not deliver it again.
+The webhook retries a reply it sends itself once after a 5xx or a time-out and waits out a short 429 (the REPLIES
+policy in shared/bot/conversation.py, run by shared/telegram/send_policy.py); a reply that still fails is followed
+by the apology (texts.SOMETHING_WENT_WRONG, in the webhook's answer), and the update stays answered 200, so
+Telegram does not deliver it again. (A reply in the webhook's answer is Telegram's to send: nothing to retry.)
 Notify retries 5xx and time-outs, waits out 429s, and records every event's outcome. Admin answers 502 with
 Telegram's description.
 """
@@ -12,12 +13,15 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 
 from shared.bot import texts
 from shared.store.db import get_db
 from shared.telegram.client import READ_TIMEOUT, TelegramClient
 from tests.chat import ChatUser, message_update, post_update
 from tests.crm_data import add_crm_user
+from tests.fakes import gemini_api
+from tests.fakes.gemini_api import FakeGemini
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import ADMIN_TOKEN, FunctionServer
 from tests.reliability.conftest import ServerLog, count_documents
@@ -25,7 +29,7 @@ from tests.test_notify import event, ledger_doc, link_user, results, signed_post
 
 pytestmark = pytest.mark.emulator
 
-ANSWER_TO_HELP = "ℹ️ <b>Help</b>"
+ANSWER = "Here is what I found."
 BAD_GATEWAY = (502, "Bad Gateway")
 FLOOD = (429, "Too Many Requests: retry after 1")
 
@@ -40,20 +44,30 @@ def short_timeouts(telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> f
     return read_timeout
 
 
+def ask(webhook: FunctionServer, gemini: FakeGemini, telegram_user_id: int) -> requests.Response:
+    """A linked user's question: the assistant's answer is a reply the bot sends itself (the REPLIES policy)."""
+    gemini.enqueue(gemini_api.text(ANSWER))
+    return post_update(webhook, message_update(telegram_user_id, "hello"))
+
+
 def test_a_share_of_replies_failing_is_retried_then_apologised_for_never_both(
-    webhook: FunctionServer, telegram: FakeTelegram, server_log: ServerLog
+    webhook: FunctionServer, telegram: FakeTelegram, gemini: FakeGemini, server_log: ServerLog
 ) -> None:
     # 16 users; Telegram fails some replies once (502, or 429 for a second), some twice, and some three times (the
     # reply, its retry and the apology). Sequential sends make each failure land on a known call.
     plan = ["clean"] * 6 + ["502 once"] * 3 + ["429 once"] * 2 + ["twice"] * 3 + ["thrice"] * 2
+    answers: list[dict[str, object]] = []
     for index, failures in enumerate(plan):
+        link_user(f"u-{index}", 800_000 + index, role="vendor")
         if failures == "429 once":
             telegram.fail("sendMessage", *FLOOD, retry_after=1)
         elif failures != "clean":
             telegram.fail("sendMessage", *BAD_GATEWAY, times={"502 once": 1, "twice": 2, "thrice": 3}[failures])
-        assert post_update(webhook, message_update(800_000 + index, "/help")).status_code == 200
+        response = ask(webhook, gemini, 800_000 + index)
+        assert response.status_code == 200
+        answers.append(response.json())
 
-    expectations: dict[str, list[bool | str]] = {  # True: an attempt to send the answer to /help
+    expectations: dict[str, list[bool | str]] = {  # True: an attempt to send the assistant's answer
         "clean": [True],
         "502 once": [True, True],  # retried once, delivered
         "429 once": [True, True],  # the flood wait waited out, delivered
@@ -61,25 +75,27 @@ def test_a_share_of_replies_failing_is_retried_then_apologised_for_never_both(
         "thrice": [True, True, texts.SOMETHING_WENT_WRONG],  # the apology failed too: nothing arrives
     }
     for index, failures in enumerate(plan):
-        attempts = [text.startswith(ANSWER_TO_HELP) or text for text in telegram.sent_texts(800_000 + index)]
+        attempts = [text == ANSWER or text for text in telegram.sent_texts(800_000 + index)]
         assert attempts == expectations[failures], (index, failures)
+        apologised = answers[index].get("text") == texts.SOMETHING_WENT_WRONG  # the apology is the webhook's answer
+        assert apologised == (failures in ("twice", "thrice")), (index, answers[index])
     processed = count_documents("tg_processed_updates")
     assert processed == len(plan), "every update is claimed, failed or not: Telegram must not deliver it again"
     assert server_log.crashes() == []
-    assert len([m for m in server_log.messages() if m.startswith("could not tell chat")]) == 2
 
 
 def test_a_reply_that_times_out_is_given_up_after_the_read_timeout_and_retried(
-    webhook: FunctionServer, telegram: FakeTelegram, server_log: ServerLog
+    webhook: FunctionServer, telegram: FakeTelegram, gemini: FakeGemini, server_log: ServerLog
 ) -> None:
     # One real time-out of the webhook's client: Telegram holds the request longer than READ_TIMEOUT.
+    link_user("u-1", 801_000, role="vendor")
     telegram.fail("sendMessage", 504, "Gateway Timeout", delay=READ_TIMEOUT + 1)
     started = time.monotonic()
-    assert post_update(webhook, message_update(801_000, "/help")).status_code == 200
+    assert ask(webhook, gemini, 801_000).status_code == 200
     elapsed = time.monotonic() - started
     print(f"\nwebhook answered after {elapsed:.1f} s with Telegram hanging (READ_TIMEOUT {READ_TIMEOUT:.0f} s)")
     assert READ_TIMEOUT <= elapsed < READ_TIMEOUT + 3
-    assert [text.startswith(ANSWER_TO_HELP) for text in telegram.sent_texts(801_000)] == [True, True]
+    assert telegram.sent_texts(801_000) == [ANSWER, ANSWER]
     assert server_log.crashes() == []
 
 
@@ -89,30 +105,23 @@ def test_login_stays_whole_when_telegram_fails_around_it(
     add_crm_user("u-1", "vera@example.com", name="Vera")
     user = ChatUser(webhook, 802_000)
     user.send("/login vera@example.com")
-    telegram.fail("setMyCommands", *BAD_GATEWAY)
-    telegram.fail("sendMessage", *BAD_GATEWAY, times=2)  # the greeting and its retry
+    telegram.fail("setMyCommands", *BAD_GATEWAY)  # the menu, set before the greeting
     user.send("correct horse")
 
     assert get_db().collection("tg_links").document("802000").get().exists, "the password was right: linked"
     assert not get_db().collection("tg_login_flows").document("802000").get().exists
-    assert "Authentication successful" in telegram.sent_texts(802_000)[-2]
-    assert telegram.sent_texts(802_000)[-1] == texts.SOMETHING_WENT_WRONG
+    assert "Authentication successful" in telegram.last_text(802_000)
     user.send("/me")
     assert "vera@example.com" in telegram.last_text(802_000)
 
-    # Telegram failing while the bot deletes the password and says so: the password is not checked, the flow
-    # waits for it unchanged, and the next try links.
+    # Telegram failing to delete the password: the user is asked to delete it, and the login goes on.
     add_crm_user("u-2", "otto@example.com", name="Otto")
     other = ChatUser(webhook, 802_001)
     other.send("/login otto@example.com")
     telegram.fail("deleteMessage", 500, "Internal Server Error")
-    telegram.fail("sendMessage", *BAD_GATEWAY, times=2)  # "I couldn't delete your password message", twice
     other.send("correct horse")
-    assert telegram.sent_texts(802_001)[-1] == texts.SOMETHING_WENT_WRONG
-    flow = get_db().collection("tg_login_flows").document("802001").get().to_dict() or {}
-    assert (flow.get("step"), flow.get("email")) == ("password", "otto@example.com")
-    assert not get_db().collection("tg_login_failures").document("tg-802001").get().exists
-    other.send("correct horse")
+    assert telegram.sent_texts(802_001)[-2] == texts.PASSWORD_NOT_DELETED
+    assert "Authentication successful" in telegram.last_text(802_001)
     assert get_db().collection("tg_links").document("802001").get().exists
     assert server_log.crashes() == []
 
