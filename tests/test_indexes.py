@@ -26,7 +26,6 @@ import grpc
 import pytest
 
 import shared.bot.router  # noqa: F401  (registers every command)
-import shared.crm.tools.catalog  # noqa: F401  (registers the tools)
 from shared import clock
 from shared.bot.commands import GUEST
 from shared.bot.commands import registry as commands

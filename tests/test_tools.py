@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-import shared.crm.tools.catalog  # noqa: F401  (registers the tools)
 from shared import clock
 from shared.auth.passwords import verify_password
 from shared.crm import demo

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-import shared.crm.tools.catalog  # noqa: F401  (registers the tools)
 from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import Caller, ToolResult, call_tool, plan_tool_call, tools
 from shared.roles import Role

@@ -18,7 +18,6 @@ from shared.bot.conversation import Conversation
 from shared.config import get_settings
 from shared.crm import support_drafts
 from shared.crm.periods import PERIOD_NAMES, bot_zone
-from shared.crm.tools import catalog  # noqa: F401  (registers the tools these commands call)
 from shared.crm.tools.registry import ToolResult, call_tool
 from shared.roles import EVERYONE, STAFF, Role
 from shared.telegram.formatting import escape_html, shorten

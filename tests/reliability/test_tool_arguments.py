@@ -18,7 +18,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import shared.crm.tools.catalog  # noqa: F401  (registers the tools)
 from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import ToolResult, call_tool, confirm_tool_call, plan_tool_call, tools
 from tests.reliability.conftest import ServerLog, fuzz_settings

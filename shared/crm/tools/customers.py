@@ -9,9 +9,10 @@ from pydantic import Field
 from shared.crm.records import Customer, Where, get_record
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.caller import Caller, ToolFailed, ToolResult
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import Caller, Tool, ToolFailed, ToolResult
 from shared.crm.tools.results import fetch_page, page_result, record_view
+from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE, STAFF, Role
 
 

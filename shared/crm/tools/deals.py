@@ -9,9 +9,10 @@ from pydantic import Field
 from shared.crm.records import CLOSED_DEAL_STAGES, DEFAULT_CURRENCY, OPEN_DEAL_STAGES, Deal, DealStage, Where
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.caller import Caller, ToolResult
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import Caller, Tool, ToolResult
 from shared.crm.tools.results import fetch_page, money, page_result, record_view, related_customers
+from shared.crm.tools.tool import Tool
 from shared.roles import STAFF
 
 CURRENCY_PATTERN = r"^[A-Za-z]{3}$"

@@ -8,9 +8,10 @@ from pydantic import Field
 
 from shared.crm.records import CrmFile, FileStatus, Where
 from shared.crm.tools.arguments import ListArgs
+from shared.crm.tools.caller import Caller, ToolResult
 from shared.crm.tools.orders import customer_scope
-from shared.crm.tools.registry import Caller, Tool, ToolResult
 from shared.crm.tools.results import fetch_page, page_result
+from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE
 
 

@@ -17,9 +17,10 @@ from shared.crm.records import (
 )
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.caller import Caller, ToolResult
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import Caller, Tool, ToolResult
 from shared.crm.tools.results import fetch_page, page_result
+from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE, STAFF, Role
 
 

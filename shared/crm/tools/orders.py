@@ -16,9 +16,10 @@ from shared.crm.records import (
 )
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.caller import Caller, ToolFailed, ToolResult
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import Caller, Tool, ToolFailed, ToolResult
 from shared.crm.tools.results import fetch_page, money, page_result, record_view, related_customers
+from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE, STAFF
 
 ORDER_PAYMENTS_SHOWN = 20

@@ -1,20 +1,20 @@
-"""The tool registry and the one place where every tool call's permissions are checked."""
+"""Calling a tool: the one place where every call's permissions are checked and every way it fails is answered."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from shared.crm.records import get_record
 from shared.crm.records.models import RECORD_TYPES
 from shared.crm.tools.caller import Caller, ToolFailed, ToolHidden, ToolRefused, ToolResult
+from shared.crm.tools.catalog import tools
 from shared.crm.tools.changes import Change, apply_change
-from shared.roles import Role
+from shared.crm.tools.tool import Tool, ToolRegistry
 from shared.store import audit
 from shared.store.errors import StoreError
 
@@ -34,61 +34,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Args = TypeVar("Args", bound=BaseModel)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Tool(Generic[Args]):
-    """One action the assistant and the commands can take: one that reads `run`s, one that writes `plan`s a Change
-    (resolving every reference and checking every permission, writing nothing) that is then applied."""
-
-    name: str
-    description: str
-    args_model: type[Args]
-    roles: frozenset[Role]
-    run: Callable[[Caller, Args], ToolResult] | None = None
-    plan: Callable[[Caller, Args], Change] | None = None
-    # Roles whose calls of this data-changing tool run without a Confirm tap (a customer's support ticket).
-    confirmation_exempt: frozenset[Role] = frozenset()
-
-    @property
-    def changes_data(self) -> bool:
-        return self.plan is not None
-
-    def needs_confirmation(self, role: Role) -> bool:
-        return self.changes_data and role not in self.confirmation_exempt
-
-    def json_schema(self) -> dict[str, Any]:
-        """The argument schema the model sees."""
-        return self.args_model.model_json_schema()
-
-
-class ToolRegistry:
-    """Tools by name."""
-
-    def __init__(self) -> None:
-        self._tools: dict[str, Tool[Any]] = {}
-
-    def add(self, tool: Tool[Any]) -> None:
-        if tool.name in self._tools:
-            raise ValueError(f"tool {tool.name} is registered twice")
-        if (tool.run is None) == (tool.plan is None):
-            raise ValueError(f"tool {tool.name} needs either run (it reads) or plan (it changes data)")
-        self._tools[tool.name] = tool
-
-    def get(self, name: str) -> Tool[Any] | None:
-        return self._tools.get(name)
-
-    def for_role(self, role: Role) -> list[Tool[Any]]:
-        """The tools this role may call, in registration order."""
-        return [tool for tool in self._tools.values() if role in tool.roles]
-
-    def all(self) -> list[Tool[Any]]:
-        return list(self._tools.values())
-
-
-tools = ToolRegistry()
 
 
 def not_permitted(message: str = "not permitted") -> ToolResult:

@@ -25,8 +25,9 @@ from shared.crm.records import (
     select_fields,
 )
 from shared.crm.tools.arguments import DAY_FORMAT, Day, ToolArgs, period_of
-from shared.crm.tools.registry import Caller, Tool, ToolResult
+from shared.crm.tools.caller import Caller, ToolResult
 from shared.crm.tools.results import missing_index
+from shared.crm.tools.tool import Tool
 from shared.roles import STAFF
 from shared.store.errors import MissingIndex
 
