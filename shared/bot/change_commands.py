@@ -17,8 +17,8 @@ from shared.bot.commands import registry
 from shared.bot.conversation import Conversation
 from shared.bot.crm_commands import refusal_text
 from shared.crm.records import DEAL_STAGES, ISSUE_STATUSES, LEAD_STATUSES
-from shared.crm.tools.changes import Change, propose
-from shared.crm.tools.registry import call_tool, plan_tool_call, tools
+from shared.crm.tools.changes import propose
+from shared.crm.tools.registry import ToolError, call_tool, plan_tool_call, tools
 from shared.roles import Role
 from shared.telegram.formatting import escape_html
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
@@ -245,8 +245,8 @@ def run_change_command(conversation: Conversation, command: ChangeCommand, line:
         conversation.say(_done_text(result) if result["ok"] else refusal_text(result))
         return
     planned = plan_tool_call(caller, name, parsed)
-    if not isinstance(planned, Change):
-        conversation.say(refusal_text(planned))
+    if isinstance(planned, ToolError):
+        conversation.say(refusal_text(planned.for_model()))
         return
     confirmations.ask(conversation, propose(caller, name, parsed, planned), planned)
 

@@ -18,7 +18,8 @@ from shared.bot.conversation import Conversation
 from shared.config import get_settings
 from shared.crm import support_drafts
 from shared.crm.periods import PERIOD_NAMES, bot_zone
-from shared.crm.tools.registry import ToolResult, call_tool
+from shared.crm.tools.registry import ToolError, ToolResult, call_tool, run_tool
+from shared.crm.tools.statistics import Statistics
 from shared.roles import EVERYONE, STAFF, Role
 from shared.telegram.formatting import escape_html, shorten
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
@@ -246,33 +247,37 @@ def stats_command(conversation: Conversation, argument: str) -> None:
     if period not in PERIOD_NAMES:
         conversation.say(f"✏️ Say a period: {escape_html(', '.join(PERIOD_NAMES))}. For example: /stats last_week")
         return
-    result = call_tool(session.caller(), "get_statistics", {"period": period})
-    if not result["ok"]:
-        conversation.say(refusal_text(result))
+    outcome = run_tool(session.caller(), "get_statistics", {"period": period}, Statistics)
+    if isinstance(outcome, ToolError):
+        conversation.say(refusal_text(outcome.for_model()))
         return
-    conversation.say(statistics_text(result))
+    conversation.say(statistics_text(outcome))
 
 
-def statistics_text(result: ToolResult) -> str:
+def statistics_text(stats: Statistics) -> str:
     """get_statistics as a message: the period against the one before, then the pipeline as it is now."""
-    now, before, change = result["current"], result["previous"], result["change_percent"]
-    period = result["period"]
+    now, before, change = stats.current, stats.previous, stats.change_percent
+    period = stats.period
     lines = [
-        f"📊 <b>Statistics: {escape_html(period['name'].replace('_', ' '))}</b> "
-        f"({escape_html(period['from'])} to {escape_html(period['to'])}, against the period before)",
+        f"📊 <b>Statistics: {escape_html(period.name.replace('_', ' '))}</b> "
+        f"({period.first.isoformat()} to {period.last.isoformat()}, against the period before)",
         "",
-        f"New leads: {now['new_leads']}{_against(before['new_leads'], change['new_leads'])}",
-        f"Converted: {now['converted_leads']}"
-        + (f" ({now['lead_conversion_rate_percent']} %)" if now["lead_conversion_rate_percent"] is not None else ""),
-        f"Deals won: {now['deals_won']}{_against(before['deals_won'], change['deals_won'])}",
-        f"Revenue: {_sums(now['revenue'])}",
-        f"Payments: {now['payments_count']}, {_sums(now['payments_total'])}",
+        f"New leads: {now.new_leads}{_against(before.new_leads, change.new_leads)}",
+        f"Converted: {now.converted_leads}"
+        + (f" ({now.lead_conversion_rate_percent} %)" if now.lead_conversion_rate_percent is not None else ""),
+        f"Deals won: {now.deals_won}{_against(before.deals_won, change.deals_won)}",
+        f"Revenue: {_sums(now.revenue)}",
+        f"Payments: {now.payments_count}, {_sums(now.payments_total)}",
     ]
-    if now.get("partial"):
-        lines.append(f"<i>{escape_html(now['partial'])}</i>")
+    if now.partial:
+        lines.append(f"<i>{escape_html(now.partial)}</i>")
     lines += ["", "<b>Now</b>"]
-    for title, key in (("Deals", "deals_by_stage"), ("Leads", "leads_by_status"), ("Issues", "issues_by_status")):
-        counts = " · ".join(f"{escape_html(name.replace('_', ' '))} {count}" for name, count in result[key].items())
+    for title, counted in (
+        ("Deals", stats.deals_by_stage),
+        ("Leads", stats.leads_by_status),
+        ("Issues", stats.issues_by_status),
+    ):
+        counts = " · ".join(f"{escape_html(name.replace('_', ' '))} {count}" for name, count in counted.items())
         lines.append(f"{title}: {counts}")
     return "\n".join(lines)
 

@@ -8,8 +8,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from shared.crm.tools.caller import Caller, ToolResult
+from shared.crm.tools.caller import Caller
 from shared.crm.tools.changes import Change
+from shared.crm.tools.results import ToolReply
 from shared.roles import Role
 
 Args = TypeVar("Args", bound=BaseModel)
@@ -24,7 +25,7 @@ class Tool(Generic[Args]):
     description: str
     args_model: type[Args]
     roles: frozenset[Role]
-    run: Callable[[Caller, Args], ToolResult] | None = None
+    run: Callable[[Caller, Args], ToolReply] | None = None
     plan: Callable[[Caller, Args], Change] | None = None
     # Roles whose calls of this data-changing tool run without a Confirm tap (a customer's support ticket).
     confirmation_exempt: frozenset[Role] = frozenset()
