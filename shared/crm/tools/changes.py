@@ -2,7 +2,7 @@
 written exactly as it was shown.
 
 A tool that changes data plans a Change (resolving every reference and checking every permission) instead of
-writing; call_tool applies it at once, and a confirmed one is applied from what was stored with its preview.
+writing; run_tool applies it at once, and a confirmed one is applied from what was stored with its preview.
 """
 
 from __future__ import annotations
