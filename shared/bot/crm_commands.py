@@ -19,8 +19,9 @@ from shared.config import get_settings
 from shared.crm import support_drafts
 from shared.crm.periods import PERIOD_NAMES, bot_zone
 from shared.crm.records import CrmFile, CrmRecord, Deal, Lead, Order
+from shared.crm.tools.changes import money
 from shared.crm.tools.registry import ToolError, run_tool
-from shared.crm.tools.results import Created, RecordPage, RecordView, money
+from shared.crm.tools.results import Created, RecordPage, RecordView
 from shared.crm.tools.statistics import Statistics
 from shared.roles import EVERYONE, STAFF, Role
 from shared.telegram.formatting import escape_html, shorten

@@ -221,6 +221,11 @@ def _view(caller: Caller, record: CrmRecord) -> RecordView[CrmRecord]:
         return RecordView.of(record, caller)
 
 
+def money(amount: float, currency: str) -> str:
+    """5000.0, 'EUR' → '5,000.00 EUR'."""
+    return f"{amount:,.2f} {currency}"
+
+
 def _kind(record: CrmRecord) -> RecordKind:
     return cast(RecordKind, type(record).noun)
 

@@ -11,15 +11,7 @@ from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
 from shared.crm.tools.caller import Caller
 from shared.crm.tools.changes import Change
-from shared.crm.tools.results import (
-    RecordPage,
-    RecordView,
-    ToolReply,
-    fetch_page,
-    money,
-    page_result,
-    related_customers,
-)
+from shared.crm.tools.results import RecordPage, RecordView, ToolReply, fetch_page, page_result, related_customers
 from shared.crm.tools.tool import Tool
 from shared.roles import STAFF
 
@@ -85,7 +77,10 @@ def plan_create_deal(caller: Caller, args: CreateDealArgs) -> Change:
         "customer_id": customer.id if customer else None,
         "assigned_to": access.assignee(caller, args.assigned_to_email),
     }
-    shown = {"value": money(fields["value"], currency), "assigned_to": access.person(caller, fields["assigned_to"])}
+    shown = {
+        "value": changes.money(fields["value"], currency),
+        "assigned_to": access.person(caller, fields["assigned_to"]),
+    }
     if customer is not None:
         shown["customer_id"] = customer.name or customer.label
     stamped = ["closed_at"] if args.stage in CLOSED_DEAL_STAGES else []

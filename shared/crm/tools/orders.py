@@ -18,15 +18,7 @@ from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
 from shared.crm.tools.caller import Caller, ToolFailed
 from shared.crm.tools.changes import Change
-from shared.crm.tools.results import (
-    RecordPage,
-    RecordView,
-    ToolReply,
-    fetch_page,
-    money,
-    page_result,
-    related_customers,
-)
+from shared.crm.tools.results import RecordPage, RecordView, ToolReply, fetch_page, page_result, related_customers
 from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE, STAFF
 
@@ -131,7 +123,7 @@ def plan_record_payment(caller: Caller, args: RecordPaymentArgs) -> Change:
         "method": args.method,
         "recorded_by": caller.crm_user_id,
     }
-    shown = {"order_id": order.label, "amount": money(fields["amount"], currency), "recorded_by": "you"}
+    shown = {"order_id": order.label, "amount": changes.money(fields["amount"], currency), "recorded_by": "you"}
     customer = related_customers(caller, [order]).get(order.customer_id or "")
     if customer is not None:
         shown["customer_id"] = customer.name or customer.label

@@ -21,7 +21,6 @@ from shared.crm.records import CrmRecord, Customer, InvalidCursor, Order, Page, 
 from shared.crm.tools.caller import Caller, ToolFailed
 from shared.roles import Role
 from shared.store.errors import MissingIndex
-from shared.telegram.formatting import escape_html
 
 log = logging.getLogger(__name__)
 
@@ -221,13 +220,3 @@ def page_result(page: Page[R], caller: Caller, *, with_orders: bool = False) -> 
         next_cursor=page.next_cursor,
         note=note,
     )
-
-
-def quoted(text: str | None) -> str:
-    """' "text"' escaped for a preview, or nothing."""
-    return f" '{escape_html(text)}'" if text else ""
-
-
-def money(amount: float, currency: str) -> str:
-    """5000.0, 'EUR' → '5,000.00 EUR'."""
-    return f"{amount:,.2f} {currency}"
