@@ -25,7 +25,6 @@ from typing import Any, Literal
 import grpc
 import pytest
 
-import shared.crm.tools.catalog  # noqa: F401  (registers the tools)
 from shared import clock
 from shared.bot.commands import GUEST
 from shared.bot.router import COMMANDS as commands

@@ -13,14 +13,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-import shared.crm.tools.catalog  # noqa: F401  (registers the tools)
 from shared import clock
 from shared.auth.passwords import verify_password
 from shared.crm import demo
 from shared.crm.periods import named_range
 from shared.crm.records import queries
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import Caller, ToolResult, call_tool, plan_tool_call, tools
+from shared.crm.tools.registry import Caller, ToolError, ToolResult, call_tool, plan_tool_call, run_tool, tools
+from shared.crm.tools.results import RecordPage
+from shared.crm.tools.statistics import Statistics
 from shared.roles import Role
 from shared.store.db import get_db
 
@@ -247,6 +248,19 @@ def test_get_order_shows_its_payments(env: dict[str, str]) -> None:
     assert result["paid"] == {"EUR": 300.0}
     payments = ok(CUSTOMER, "list_payments", {"order": "order #3"})
     assert [item["order_ref"] for item in payments["items"]] == ["order #3", "order #3"]
+
+
+def test_a_tool_answers_a_model_and_the_json_the_model_reads_is_made_from_it(env: dict[str, str]) -> None:
+    put("deals", "d-1", number=1, title="Won", stage="closed_won", closed_at=T0, assigned_to="u-vendor")
+    page = run_tool(VENDOR, "list_deals", {}, RecordPage)
+    assert not isinstance(page, ToolError), page
+    assert [view.record.closed_at for view in page.items] == [T0]  # a datetime still, for the commands
+    assert call_tool(VENDOR, "list_deals", {}) == page.for_model()
+    assert page.for_model()["next_cursor"] is None  # the last page says so
+    reopened = call_tool(VENDOR, "update_deal_stage", {"deal": "1", "stage": "proposal"})
+    assert json.loads(json.dumps(reopened))["previous"] == {"stage": "closed_won", "closed_at": "2026-03-01T09:00:00Z"}
+    with pytest.raises(TypeError, match="list_deals answered RecordPage, not the Statistics"):
+        run_tool(VENDOR, "list_deals", {}, Statistics)
 
 
 # ----- sequence numbers and references -----

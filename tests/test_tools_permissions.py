@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-import shared.crm.tools.catalog  # noqa: F401  (registers the tools)
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import Caller, ToolResult, call_tool, plan_tool_call, tools
+from shared.crm.tools.registry import Caller, ToolError, ToolResult, call_tool, plan_tool_call, tools
 from shared.roles import Role
 from shared.store.db import get_db
 
@@ -327,8 +326,8 @@ def test_permission(env: dict[str, str], tool: str, target: str, role: Role, exp
     if changes_data:
         planned = plan_tool_call(caller, tool, args)
         if expected in "DN":
-            assert isinstance(planned, dict), planned
-            assert planned == refused_as(expected, planned)
+            assert isinstance(planned, ToolError), planned
+            assert planned.for_model() == refused_as(expected, planned.for_model())
         else:
             assert isinstance(planned, Change), planned
             assert planned.org_id == ORG

@@ -12,8 +12,6 @@ from shared.roles import Role
 @per_instance
 def declarations_for(role: Role) -> list[types.FunctionDeclaration]:
     """One declaration per tool this role may call, with the pydantic argument schema."""
-    import shared.crm.tools.catalog  # noqa: F401  (registers the tools)
-
     return [
         types.FunctionDeclaration(
             name=tool.name, description=tool.description, parameters_json_schema=tool.json_schema()

@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Literal
 
 from google.genai import types
 
@@ -18,7 +18,7 @@ from shared.agent.prompt import system_instruction
 from shared.auth.session import Session
 from shared.config import get_settings
 from shared.crm.tools.changes import Change, propose
-from shared.crm.tools.registry import Caller, call_tool, fault_result, plan_tool_call, tools
+from shared.crm.tools.registry import Caller, ToolAnswer, ToolError, ToolReply, fault, plan_tool_call, run_tool, tools
 from shared.store import history
 from shared.store.history import AssistantState, Exchange
 
@@ -108,7 +108,7 @@ def run_turn(
     session: Session, state: AssistantState, text: str, deadline: float, budget: TokenBudget, outcome: TurnOutcome
 ) -> None:
     """The model loop, filling `outcome` as it goes (so a failure half-way still shows what was spent); every tool
-    call goes through call_tool's permission checks."""
+    call goes through run_tool's permission checks."""
     caller = session.caller()
     config = types.GenerateContentConfig(
         system_instruction=system_instruction(session, get_settings().bot_time_zone),
@@ -173,44 +173,47 @@ def _answer_calls(caller: Caller, calls: list[types.FunctionCall], outcome: Turn
     return parts
 
 
-_NOT_RUN: dict[str, Any] = {
-    "ok": False,
-    "error": "not run",
-    "detail": (
+_NOT_RUN = ToolError(
+    error="not run",
+    detail=(
         f"At most {MAX_CALLS_PER_ANSWER} function calls of one answer, and {MAX_CALLS_PER_TURN} per user message, "
         "are run; this one was not. Use the results you have, or call fewer functions at a time."
     ),
-}
+)
+
+
+class AwaitingConfirmation(ToolReply):
+    """What the model hears of a change it proposed: the preview the user is shown with Confirm / Cancel."""
+
+    status: Literal["awaiting_confirmation"] = "awaiting_confirmation"
+    preview: str
+    note: str = "The user sees this preview with Confirm / Cancel buttons; it happens only if they tap Confirm."
 
 
 def _run_call(caller: Caller, call: types.FunctionCall, outcome: TurnOutcome) -> types.Part:
     name, args = call.name or "", dict(call.args or {})
     tool = tools.get(name)
-    result: dict[str, Any]
-    if tool is not None and tool.needs_confirmation(caller.role):
-        planned = plan_tool_call(caller, name, args)
-        result = planned if isinstance(planned, dict) else _propose(caller, name, args, planned, outcome)
-    else:
-        result = call_tool(caller, name, args)
-    return _response(call, result)
+    if tool is None or not tool.needs_confirmation(caller.role):
+        return _response(call, run_tool(caller, name, args))
+    planned = plan_tool_call(caller, name, args)
+    if isinstance(planned, ToolError):
+        return _response(call, planned)
+    return _response(call, _propose(caller, name, args, planned, outcome))
 
 
-def _propose(caller: Caller, name: str, args: dict[str, Any], change: Change, outcome: TurnOutcome) -> dict[str, Any]:
+def _propose(
+    caller: Caller, name: str, args: dict[str, object], change: Change, outcome: TurnOutcome
+) -> AwaitingConfirmation | ToolError:
     try:
         action_id = propose(caller, name, args, change)
     except Exception as error:  # noqa: BLE001  (the model hears that it could not be proposed, as for any tool)
-        return fault_result(caller, name, error)
+        return fault(caller, name, error)
     outcome.confirmations.append((action_id, change))
-    return {
-        "ok": True,
-        "status": "awaiting_confirmation",
-        "preview": change.plain_text(),
-        "note": "The user sees this preview with Confirm / Cancel buttons; it happens only if they tap Confirm.",
-    }
+    return AwaitingConfirmation(preview=change.plain_text())
 
 
-def _response(call: types.FunctionCall, result: dict[str, Any]) -> types.Part:
-    return types.Part(function_response=types.FunctionResponse(id=call.id, name=call.name, response=result))
+def _response(call: types.FunctionCall, answer: ToolAnswer) -> types.Part:
+    return types.Part(function_response=types.FunctionResponse(id=call.id, name=call.name, response=answer.for_model()))
 
 
 def _tokens(response: types.GenerateContentResponse) -> int:

@@ -17,8 +17,9 @@ from shared.bot.commands import Command
 from shared.bot.conversation import Conversation
 from shared.bot.crm_commands import refusal_text
 from shared.crm.records import DEAL_STAGES, ISSUE_STATUSES, LEAD_STATUSES
-from shared.crm.tools.changes import Change, propose
-from shared.crm.tools.registry import call_tool, plan_tool_call, tools
+from shared.crm.tools.changes import propose
+from shared.crm.tools.registry import ToolError, plan_tool_call, run_tool, tools
+from shared.crm.tools.results import Created, Updated, Written
 from shared.roles import Role
 from shared.telegram.formatting import escape_html
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
@@ -241,20 +242,23 @@ def run_change_command(conversation: Conversation, command: ChangeCommand, line:
     name = _tool_of(command, parsed)
     tool = tools.get(name)
     if tool is None or not tool.needs_confirmation(caller.role):
-        result = call_tool(caller, name, parsed)
-        conversation.say(_done_text(result) if result["ok"] else refusal_text(result))
+        written = run_tool(caller, name, parsed, Written)
+        conversation.say(refusal_text(written) if isinstance(written, ToolError) else _done_text(written))
         return
     planned = plan_tool_call(caller, name, parsed)
-    if not isinstance(planned, Change):
+    if isinstance(planned, ToolError):
         conversation.say(refusal_text(planned))
         return
     confirmations.ask(conversation, propose(caller, name, parsed, planned), planned)
 
 
-def _done_text(result: dict[str, Any]) -> str:
+def _done_text(written: Written) -> str:
     """A change made without a tap (a customer's support issue)."""
-    record = result.get("created") or result.get("updated") or {}
-    reference = str(record.get("ref") or "it")
+    match written:
+        case Created(created=saved) | Updated(updated=saved):
+            reference = saved.ref
+        case _:
+            reference = "it"
     return f"✅ Done: {escape_html(reference[:1].upper() + reference[1:])} is saved."
 
 

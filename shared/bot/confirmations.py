@@ -14,7 +14,8 @@ from shared.auth.session import Session
 from shared.bot import texts
 from shared.bot.conversation import Conversation
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import ToolResult, confirm_tool_call
+from shared.crm.tools.registry import ToolError, confirm_tool_call
+from shared.crm.tools.results import Written
 from shared.store import audit
 from shared.store.errors import StoreError
 from shared.store.pending_actions import PendingAction, finish_pending_action, resolve_pending_action
@@ -73,13 +74,15 @@ def on_tap(conversation: Conversation, query: CallbackQuery, payload: str) -> No
 
 def _run(session: Session, action_id: str, action: PendingAction, change: Change) -> tuple[str, bool]:
     """Run the confirmed change and record how it ended: what to show, and whether Confirm may be tapped again."""
+    result: Written | ToolError
     if (action.crm_user_id, action.org_id, action.role) != (session.crm_user_id, session.org_id, session.role):
-        result: ToolResult = {"ok": False, "error": ACCOUNT_CHANGED}
+        result = ToolError(error=ACCOUNT_CHANGED)
     else:
         result = confirm_tool_call(session.caller(), action.tool, action.args, change, record_id=action_id)
-    retry = not result.get("ok") and bool(result.get("retryable"))
-    outcome = _outcome(change, result, retry)
-    state: Literal["done", "failed", "pending"] = "done" if result.get("ok") else "pending" if retry else "failed"
+    failure = result if isinstance(result, ToolError) else None
+    retry = failure is not None and bool(failure.retryable)
+    outcome = _outcome(change, failure, retry)
+    state: Literal["done", "failed", "pending"] = "done" if failure is None else "pending" if retry else "failed"
     try:
         if not finish_pending_action(action_id, action, state, outcome):
             log.warning("confirmation %s was taken over by another run before this one ended", action_id)
@@ -88,7 +91,7 @@ def _run(session: Session, action_id: str, action: PendingAction, change: Change
             telegram_user_id=session.telegram_user_id,
             crm_user_id=session.crm_user_id,
             tool=action.tool,
-            ok=bool(result.get("ok")),
+            ok=failure is None,
             outcome=state,
         )
     except StoreError as error:  # the change is made (or not) all the same: say so; it stays `running`
@@ -96,10 +99,10 @@ def _run(session: Session, action_id: str, action: PendingAction, change: Change
     return outcome, retry
 
 
-def _outcome(change: Change, result: ToolResult, retry: bool) -> str:
-    if result.get("ok"):
+def _outcome(change: Change, failure: ToolError | None, retry: bool) -> str:
+    if failure is None:
         return change.preview_html("✅ Done: ", "")
-    reason = str(result.get("detail") or result.get("error") or "it could not be done")
+    reason = failure.reason or "it could not be done"
     if retry:
         return change.preview_html("⚠️ Not done yet: ", "") + f"\n{escape_html(reason)} Tap Confirm to try again."
     return change.preview_html("❌ Not done: ", "") + f"\n{escape_html(reason)}"

@@ -1,6 +1,6 @@
 """Slash commands on the CRM tools: /orders, /files and /support for everyone linked, /deals and /leads for staff.
 
-They call the same tools as the assistant, through call_tool, so the same permissions apply. Long lists are
+They call the same tools as the assistant, through run_tool, so the same permissions apply. Long lists are
 paged with a "More" button whose callback_data carries the tool's cursor.
 """
 
@@ -17,8 +17,11 @@ from shared.bot.conversation import Conversation
 from shared.config import get_settings
 from shared.crm import support_drafts
 from shared.crm.periods import PERIOD_NAMES, bot_zone
-from shared.crm.tools import catalog  # noqa: F401  (registers the tools these commands call)
-from shared.crm.tools.registry import ToolResult, call_tool
+from shared.crm.records import CrmFile, CrmRecord, Deal, Lead, Order
+from shared.crm.tools.changes import money
+from shared.crm.tools.registry import ToolError, run_tool
+from shared.crm.tools.results import Created, RecordPage, RecordView
+from shared.crm.tools.statistics import Statistics
 from shared.roles import Role
 from shared.telegram.formatting import escape_html, shorten
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
@@ -77,45 +80,49 @@ class Listing:
     args: dict[str, Any]
     titles: dict[Role, str]
     empty: dict[Role, str]
-    line: Callable[[dict[str, Any], Role], str]
+    line: Callable[[RecordView[Any], Role], str]
     own_only: frozenset[Role] = frozenset()  # roles shown only the records assigned to them
 
     def args_for(self, role: Role) -> dict[str, Any]:
         return {**self.args, "assigned_to_me": True} if role in self.own_only else dict(self.args)
 
 
-def _order_line(item: dict[str, Any], role: Role) -> str:
-    emoji, status = ORDER_STATUS.get(item.get("status", ""), ("❔", str(item.get("status", "")).title()))
-    details = [_money(item.get("total"), item.get("currency")), _day(item.get("created_at"))]
-    return _entry(f"{emoji} <b>{_ref(item)}</b> · {_shown(status)}", details, item, role)
+def _order_line(view: RecordView[Order], role: Role) -> str:
+    order = view.record
+    emoji, status = ORDER_STATUS.get(order.status, ("❔", order.status.title()))
+    details = [_money(order.total, order.currency), _day(order.created_at)]
+    return _entry(f"{emoji} <b>{_ref(order)}</b> · {_shown(status)}", details, view, role)
 
 
-def _file_line(item: dict[str, Any], role: Role) -> str:
-    emoji, status = FILE_STATUS.get(item.get("status", ""), ("📄", str(item.get("status", "")).title()))
-    heading = f"{emoji} <b>{_shown(item.get('name')) or _ref(item)}</b> · {_shown(status)}"
-    eta = item.get("eta")
-    details = [f"ETA {_moment(eta)}" if eta and item.get("status") != "ready" else "", _day(item.get("created_at"))]
-    text = _entry(heading, details, item, role)
-    comment = item.get("admin_comment")
+def _file_line(view: RecordView[CrmFile], role: Role) -> str:
+    file = view.record
+    emoji, status = FILE_STATUS.get(file.status, ("📄", file.status.title()))
+    heading = f"{emoji} <b>{_shown(file.name) or _ref(file)}</b> · {_shown(status)}"
+    eta = file.eta
+    details = [f"ETA {_moment(eta)}" if eta and file.status != "ready" else "", _day(file.created_at)]
+    text = _entry(heading, details, view, role)
+    comment = file.admin_comment
     return f"{text}\n    💬 <i>{_shown(comment, COMMENT_LENGTH)}</i>" if comment else text
 
 
-def _deal_line(item: dict[str, Any], role: Role) -> str:
-    stage = DEAL_STAGE.get(item.get("stage", ""), _shown(item.get("stage")))
-    title = f"💼 <b>{_ref(item)}</b> · {_shown(item.get('title'))}"
-    return _entry(title, [_money(item.get("value"), item.get("currency")), stage], item, role)
+def _deal_line(view: RecordView[Deal], role: Role) -> str:
+    deal = view.record
+    stage = DEAL_STAGE.get(deal.stage, _shown(deal.stage))
+    title = f"💼 <b>{_ref(deal)}</b> · {_shown(deal.title)}"
+    return _entry(title, [_money(deal.value, deal.currency), stage], view, role)
 
 
-def _lead_line(item: dict[str, Any], role: Role) -> str:
-    status = LEAD_STATUS.get(item.get("status", ""), _shown(item.get("status")))
-    title = f"👤 <b>{_ref(item)}</b> · {_shown(item.get('name'))}"
-    details = [_shown(item.get("source")), _shown(item.get("company")), status]
-    return _entry(title, details, item, role, with_customer=False)
+def _lead_line(view: RecordView[Lead], role: Role) -> str:
+    lead = view.record
+    status = LEAD_STATUS.get(lead.status, _shown(lead.status))
+    title = f"👤 <b>{_ref(lead)}</b> · {_shown(lead.name)}"
+    details = [_shown(lead.source), _shown(lead.company), status]
+    return _entry(title, details, view, role, with_customer=False)
 
 
-def _entry(title: str, details: list[str], item: dict[str, Any], role: Role, with_customer: bool = True) -> str:
-    if with_customer and role is not Role.CUSTOMER and item.get("customer_name"):
-        details.append(f"👥 {_shown(item['customer_name'])}")
+def _entry(title: str, details: list[str], view: RecordView[Any], role: Role, with_customer: bool = True) -> str:
+    if with_customer and role is not Role.CUSTOMER and view.customer_name:
+        details.append(f"👥 {_shown(view.customer_name)}")
     shown = " · ".join(detail for detail in details if detail)
     return f"{title}\n    {shown}" if shown else title
 
@@ -197,19 +204,18 @@ def show_page(conversation: Conversation, listing: Listing, cursor: str | None =
     """One page of a listing as a message, with a More button when there is more."""
     session = conversation.require_session()
     args = {**listing.args_for(session.role), "page_size": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
-    result = call_tool(session.caller(), listing.tool, args)
-    if not result["ok"]:
-        conversation.say(refusal_text(result))
+    page = run_tool(session.caller(), listing.tool, args, RecordPage)
+    if isinstance(page, ToolError):
+        conversation.say(refusal_text(page))
         return
     role = session.role
-    items: list[dict[str, Any]] = result["items"]
     title = listing.titles.get(role, "")
-    if not items:
+    if not page.items:
         conversation.say(f"{title}\n\n{listing.empty.get(role, '')}" if cursor is None else "That's all.")
         return
     heading = title if cursor is None else f"{title} (continued)"
-    body = "\n\n".join(listing.line(item, role) for item in items)
-    conversation.say(f"{heading}\n\n{body}", _more_button(listing, result.get("next_cursor")))
+    body = "\n\n".join(listing.line(view, role) for view in page.items)
+    conversation.say(f"{heading}\n\n{body}", _more_button(listing, page.next_cursor))
 
 
 def _more_button(listing: Listing, cursor: str | None) -> InlineKeyboardMarkup | None:
@@ -240,33 +246,37 @@ def stats_command(conversation: Conversation, argument: str) -> None:
     if period not in PERIOD_NAMES:
         conversation.say(f"✏️ Say a period: {escape_html(', '.join(PERIOD_NAMES))}. For example: /stats last_week")
         return
-    result = call_tool(session.caller(), "get_statistics", {"period": period})
-    if not result["ok"]:
-        conversation.say(refusal_text(result))
+    outcome = run_tool(session.caller(), "get_statistics", {"period": period}, Statistics)
+    if isinstance(outcome, ToolError):
+        conversation.say(refusal_text(outcome))
         return
-    conversation.say(statistics_text(result))
+    conversation.say(statistics_text(outcome))
 
 
-def statistics_text(result: ToolResult) -> str:
+def statistics_text(stats: Statistics) -> str:
     """get_statistics as a message: the period against the one before, then the pipeline as it is now."""
-    now, before, change = result["current"], result["previous"], result["change_percent"]
-    period = result["period"]
+    now, before, change = stats.current, stats.previous, stats.change_percent
+    period = stats.period
     lines = [
-        f"📊 <b>Statistics: {escape_html(period['name'].replace('_', ' '))}</b> "
-        f"({escape_html(period['from'])} to {escape_html(period['to'])}, against the period before)",
+        f"📊 <b>Statistics: {escape_html(period.name.replace('_', ' '))}</b> "
+        f"({period.first.isoformat()} to {period.last.isoformat()}, against the period before)",
         "",
-        f"New leads: {now['new_leads']}{_against(before['new_leads'], change['new_leads'])}",
-        f"Converted: {now['converted_leads']}"
-        + (f" ({now['lead_conversion_rate_percent']} %)" if now["lead_conversion_rate_percent"] is not None else ""),
-        f"Deals won: {now['deals_won']}{_against(before['deals_won'], change['deals_won'])}",
-        f"Revenue: {_sums(now['revenue'])}",
-        f"Payments: {now['payments_count']}, {_sums(now['payments_total'])}",
+        f"New leads: {now.new_leads}{_against(before.new_leads, change.new_leads)}",
+        f"Converted: {now.converted_leads}"
+        + (f" ({now.lead_conversion_rate_percent} %)" if now.lead_conversion_rate_percent is not None else ""),
+        f"Deals won: {now.deals_won}{_against(before.deals_won, change.deals_won)}",
+        f"Revenue: {_sums(now.revenue)}",
+        f"Payments: {now.payments_count}, {_sums(now.payments_total)}",
     ]
-    if now.get("partial"):
-        lines.append(f"<i>{escape_html(now['partial'])}</i>")
+    if now.partial:
+        lines.append(f"<i>{escape_html(now.partial)}</i>")
     lines += ["", "<b>Now</b>"]
-    for title, key in (("Deals", "deals_by_stage"), ("Leads", "leads_by_status"), ("Issues", "issues_by_status")):
-        counts = " · ".join(f"{escape_html(name.replace('_', ' '))} {count}" for name, count in result[key].items())
+    for title, counted in (
+        ("Deals", stats.deals_by_stage),
+        ("Leads", stats.leads_by_status),
+        ("Issues", stats.issues_by_status),
+    ):
+        counts = " · ".join(f"{escape_html(name.replace('_', ' '))} {count}" for name, count in counted.items())
         lines.append(f"{title}: {counts}")
     return "\n".join(lines)
 
@@ -326,67 +336,57 @@ def open_ticket(conversation: Conversation, text: str) -> None:
     session = conversation.require_session()
     text = text.strip()
     title = shorten(" ".join(text.splitlines()[0].split()), TITLE_LENGTH) if text else ""
-    result = call_tool(session.caller(), "create_issue", {"title": title or "Support request", "description": text})
-    if not result["ok"]:
-        conversation.say(f"⚠️ I couldn't open a support ticket: {escape_html(_reason(result))}")
+    arguments = {"title": title or "Support request", "description": text}
+    created = run_tool(session.caller(), "create_issue", arguments, Created)
+    if isinstance(created, ToolError):
+        conversation.say(f"⚠️ I couldn't open a support ticket: {escape_html(_reason(created))}")
         return
-    issue = result["created"]
-    number = f"#{issue['number']}" if issue.get("number") is not None else _shown(issue["ref"])
-    title = _shown(issue.get("title"), TITLE_LENGTH)
+    issue = created.created.record
+    number = f"#{issue.number}" if issue.number is not None else _shown(issue.label)
+    title = _shown(issue.caption, TITLE_LENGTH)
     if session.role is Role.CUSTOMER:
         conversation.say(f"✅ Thanks! Support ticket <b>{number}</b> is open: “{title}”.\n{SUPPORT_FOLLOW_UP}")
         return
-    reference = escape_html(str(issue.get("number") or issue["id"]))
+    reference = escape_html(str(issue.number or issue.id))
     conversation.say(
         f"✅ Support ticket <b>{number}</b> is open: “{title}”.\n"
         f"It is assigned to you; /status issue {reference} changes its status."
     )
 
 
-def refusal_text(result: ToolResult) -> str:
+def refusal_text(error: ToolError) -> str:
     """A failed tool call, for the user."""
-    if result.get("error") == "not permitted":
-        return f"⛔ Not permitted: {escape_html(_reason(result))}."
-    return f"⚠️ {escape_html(_reason(result))}"
+    if error.refused:
+        return f"⛔ Not permitted: {escape_html(_reason(error))}."
+    return f"⚠️ {escape_html(_reason(error))}"
 
 
-def _reason(result: ToolResult) -> str:
-    return str(result.get("detail") or result.get("error") or "unknown error")
+def _reason(error: ToolError) -> str:
+    return error.reason or "unknown error"
 
 
-def _shown(value: Any, length: int = LIST_FIELD_LENGTH) -> str:
+def _shown(value: str | None, length: int = LIST_FIELD_LENGTH) -> str:
     """A CRM value for a list line: shortened, then escaped ('' for none)."""
-    return escape_html(shorten(str(value), length)) if value else ""
+    return escape_html(shorten(value, length)) if value else ""
 
 
-def _ref(item: dict[str, Any]) -> str:
-    reference = str(item.get("ref") or "")
-    return _shown(reference[:1].upper() + reference[1:])
+def _ref(record: CrmRecord) -> str:
+    return _shown(record.label[:1].upper() + record.label[1:])
 
 
-def _money(amount: Any, currency: Any) -> str:
-    if not isinstance(amount, int | float):
-        return ""
-    return _shown(f"{amount:,.2f} {currency or ''}".strip())
+def _money(amount: float, currency: str) -> str:
+    return _shown(money(amount, currency).strip())
 
 
-def _day(value: Any) -> str:
-    moment = _parse_time(value)
-    return f"{moment.astimezone(bot_zone()):%d %b %Y}" if moment else ""
+def _day(moment: dt.datetime | None) -> str:
+    return f"{_local(moment):%d %b %Y}" if moment else ""
 
 
-def _moment(value: Any) -> str:
-    moment = _parse_time(value)
-    if moment is None:
-        return _shown(value)
-    return f"{moment.astimezone(bot_zone()):%d %b %H:%M}"
+def _moment(value: dt.datetime | str) -> str:
+    """An ETA: a time, or what the CRM wrote instead of one."""
+    return f"{_local(value):%d %b %H:%M}" if isinstance(value, dt.datetime) else _shown(value)
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+def _local(moment: dt.datetime) -> dt.datetime:
+    """In the bot's time zone; a time stored without a zone is UTC."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(bot_zone())

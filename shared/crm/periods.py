@@ -35,11 +35,6 @@ class TimeRange:
     previous_start: dt.datetime
     previous_end: dt.datetime
 
-    def describe(self, zone: dt.tzinfo) -> dict[str, str]:
-        """Its local dates, for tool results: the end date is inclusive."""
-        last_day = (self.end.astimezone(zone) - dt.timedelta(microseconds=1)).date()
-        return {"name": self.name, "from": self.start.astimezone(zone).date().isoformat(), "to": last_day.isoformat()}
-
 
 def bot_zone() -> dt.tzinfo:
     """The time zone 'today' and 'this month' are meant in (BOT_TIME_ZONE; UTC when unknown)."""

@@ -5,7 +5,7 @@
   only of the customers assigned to them; changes only records assigned to them.
 - customer: their own customer profile, orders, payments, files and issues.
 Every lookup is limited to the caller's organisation; a record of another organisation named by id is
-refused (and audited by call_tool).
+refused (and audited by run_tool).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ from pydantic import Field
 from shared.crm.records import RECORD_TYPES
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ToolArgs
+from shared.crm.tools.caller import Caller
 from shared.crm.tools.changes import Change, RecordKind
-from shared.crm.tools.registry import Caller, Tool
+from shared.crm.tools.tool import Tool
 from shared.roles import Role
 
 AssignableKind = Literal["customer", "lead", "deal", "issue"]

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from shared.roles import Role
-
-ToolResult = dict[str, Any]
 
 
 @dataclass(frozen=True)

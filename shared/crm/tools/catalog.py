@@ -1,9 +1,9 @@
-"""Every CRM tool, registered on import: `import shared.crm.tools.catalog` before using the registry."""
+"""Every CRM tool, in the order the model is shown them, and the registry built from them."""
 
 from __future__ import annotations
 
 from shared.crm.tools import admin, customers, deals, files, issues, leads, orders, statistics
-from shared.crm.tools.registry import tools
+from shared.crm.tools.tool import ToolRegistry
 
 CATALOG = [
     *customers.TOOLS,
@@ -16,6 +16,4 @@ CATALOG = [
     *admin.TOOLS,
 ]
 
-for _tool in CATALOG:
-    if tools.get(_tool.name) is not _tool:
-        tools.add(_tool)
+tools = ToolRegistry(CATALOG)

@@ -2,7 +2,7 @@
 written exactly as it was shown.
 
 A tool that changes data plans a Change (resolving every reference and checking every permission) instead of
-writing; call_tool applies it at once, and a confirmed one is applied from what was stored with its preview.
+writing; run_tool applies it at once, and a confirmed one is applied from what was stored with its preview.
 """
 
 from __future__ import annotations
@@ -16,8 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import clock
 from shared.crm.records import RECORD_TYPES, CrmRecord, RecordGone, create_record, delete_record, update_record
 from shared.crm.tools import access
-from shared.crm.tools.caller import Caller, ToolFailed, ToolRefused, ToolResult
-from shared.crm.tools.results import record_view, related_customers, related_orders
+from shared.crm.tools.caller import Caller, ToolFailed, ToolRefused
+from shared.crm.tools.results import (
+    Created,
+    Deleted,
+    RecordReference,
+    RecordView,
+    Updated,
+    Written,
+    related_customers,
+    related_orders,
+)
 from shared.store.errors import StoreError
 from shared.store.pending_actions import create_pending_action
 from shared.telegram.formatting import escape_html
@@ -143,7 +152,7 @@ def named(record: CrmRecord) -> str:
     return f"{record.label} '{caption}'" if caption else record.label
 
 
-def apply_change(caller: Caller, change: Change, record_id: str) -> ToolResult:
+def apply_change(caller: Caller, change: Change, record_id: str) -> Written:
     """Write the change as the caller, permissions checked again inside the write's transaction.
 
     Applying it again is harmless, so a write whose answer was lost is tried once more at once: a create makes the
@@ -157,31 +166,31 @@ def apply_change(caller: Caller, change: Change, record_id: str) -> ToolResult:
         return _apply(caller, change, record_id, again=True)
 
 
-def _apply(caller: Caller, change: Change, record_id: str, again: bool) -> ToolResult:
+def _apply(caller: Caller, change: Change, record_id: str, again: bool) -> Written:
     if change.org_id != caller.org_id:
         raise ToolRefused("this change belongs to another organisation")
     model = RECORD_TYPES[change.kind]
     now = clock.now()
     if change.action == "create":
         record = create_record(model, change.org_id, {**change.fields, **dict.fromkeys(change.stamped, now)}, record_id)
-        return {"created": _view(caller, record)}
+        return Created(created=_view(caller, record))
     if change.record_id is None:
         raise ValueError(f"a {change.action} names no record")
     try:
         if change.action == "delete":
             deleted = delete_record(model, change.record_id, lambda current: access.ensure_may_change(caller, current))
-            return {"deleted": _view(caller, deleted)}
+            return Deleted(deleted=_view(caller, deleted))
         written = {**change.fields, **dict.fromkeys(change.stamped, now)}
         updated = update_record(
             model, change.record_id, lambda current: _unchanged_since(caller, change, current), written, change.removed
         )
     except RecordGone:
         if again and change.action == "delete":
-            return {"deleted": {"kind": change.kind, "id": change.record_id}}
+            return Deleted(deleted=RecordReference(kind=change.kind, id=change.record_id))
         raise ToolFailed(f"that {change.kind} no longer exists") from None
     except _AlreadyApplied as applied:
         updated = applied.record
-    return {"updated": _view(caller, updated), "previous": change.previous}
+    return Updated(updated=_view(caller, updated), previous=change.previous)
 
 
 class _AlreadyApplied(Exception):
@@ -202,14 +211,19 @@ def _unchanged_since(caller: Caller, change: Change, current: CrmRecord) -> None
         raise ToolFailed(f"{current.label} changed since this was proposed; ask again to see it as it is now")
 
 
-def _view(caller: Caller, record: CrmRecord) -> dict[str, Any]:
+def _view(caller: Caller, record: CrmRecord) -> RecordView[CrmRecord]:
     """The written record for the result, with the names of the records it points to when they can be read (the
     write is done either way)."""
     try:
-        return record_view(record, caller, related_customers(caller, [record]), related_orders(caller, [record]))
+        return RecordView.of(record, caller, related_customers(caller, [record]), related_orders(caller, [record]))
     except StoreError as error:
         log.warning("the names around %s could not be read: %s", record.label, error)
-        return record_view(record, caller)
+        return RecordView.of(record, caller)
+
+
+def money(amount: float, currency: str) -> str:
+    """5000.0, 'EUR' → '5,000.00 EUR'."""
+    return f"{amount:,.2f} {currency}"
 
 
 def _kind(record: CrmRecord) -> RecordKind:

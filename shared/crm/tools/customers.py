@@ -9,9 +9,10 @@ from pydantic import Field
 from shared.crm.records import Customer, Where, get_record
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.caller import Caller, ToolFailed
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import Caller, Tool, ToolFailed, ToolResult
-from shared.crm.tools.results import fetch_page, page_result, record_view
+from shared.crm.tools.results import RecordPage, RecordView, ToolReply, fetch_page, page_result
+from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE, STAFF, Role
 
 
@@ -19,7 +20,7 @@ class ListCustomersArgs(ListArgs):
     assigned_to_me: bool = Field(False, description="Only customers assigned to me.")
 
 
-def list_customers(caller: Caller, args: ListCustomersArgs) -> ToolResult:
+def list_customers(caller: Caller, args: ListCustomersArgs) -> RecordPage[Customer]:
     since, before = args.created_range()
     equals = {"assigned_to": caller.crm_user_id} if args.assigned_to_me else {}
     where = Where(caller.org_id, equals=equals, since=since, before=before, text=args.text)
@@ -32,7 +33,11 @@ class GetCustomerArgs(ToolArgs):
     )
 
 
-def get_customer(caller: Caller, args: GetCustomerArgs) -> ToolResult:
+class CustomerProfile(ToolReply):
+    customer: RecordView[Customer]
+
+
+def get_customer(caller: Caller, args: GetCustomerArgs) -> CustomerProfile:
     if args.customer:
         customer = access.find_customer(caller, args.customer)
     elif caller.role is Role.CUSTOMER:
@@ -43,7 +48,7 @@ def get_customer(caller: Caller, args: GetCustomerArgs) -> ToolResult:
     else:
         raise ToolFailed("say which customer: their number or id (list_customers finds it by name)")
     access.ensure_customer_profile_visible(caller, customer)
-    return {"customer": record_view(customer, caller)}
+    return CustomerProfile(customer=RecordView.of(customer, caller))
 
 
 class CreateCustomerArgs(ToolArgs):

@@ -9,9 +9,10 @@ from pydantic import Field
 from shared.crm.records import CLOSED_DEAL_STAGES, DEFAULT_CURRENCY, OPEN_DEAL_STAGES, Deal, DealStage, Where
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.caller import Caller
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import Caller, Tool, ToolResult
-from shared.crm.tools.results import fetch_page, money, page_result, record_view, related_customers
+from shared.crm.tools.results import RecordPage, RecordView, ToolReply, fetch_page, page_result, related_customers
+from shared.crm.tools.tool import Tool
 from shared.roles import STAFF
 
 CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
@@ -24,7 +25,7 @@ class ListDealsArgs(ListArgs):
     customer: str | None = Field(None, description="Only deals of this customer (number or id).")
 
 
-def list_deals(caller: Caller, args: ListDealsArgs) -> ToolResult:
+def list_deals(caller: Caller, args: ListDealsArgs) -> RecordPage[Deal]:
     since, before = args.created_range()
     equals: dict[str, Any] = {"assigned_to": caller.crm_user_id} if args.assigned_to_me else {}
     one_of: dict[str, tuple[str, ...]] = {}
@@ -43,9 +44,13 @@ class GetDealArgs(ToolArgs):
     deal: str = Field(description="The deal's number (e.g. 5) or id.")
 
 
-def get_deal(caller: Caller, args: GetDealArgs) -> ToolResult:
+class DealDetails(ToolReply):
+    deal: RecordView[Deal]
+
+
+def get_deal(caller: Caller, args: GetDealArgs) -> DealDetails:
     deal = access.find(Deal, caller, args.deal)
-    return {"deal": record_view(deal, caller, related_customers(caller, [deal]))}
+    return DealDetails(deal=RecordView.of(deal, caller, related_customers(caller, [deal])))
 
 
 class CreateDealArgs(ToolArgs):
@@ -72,7 +77,10 @@ def plan_create_deal(caller: Caller, args: CreateDealArgs) -> Change:
         "customer_id": customer.id if customer else None,
         "assigned_to": access.assignee(caller, args.assigned_to_email),
     }
-    shown = {"value": money(fields["value"], currency), "assigned_to": access.person(caller, fields["assigned_to"])}
+    shown = {
+        "value": changes.money(fields["value"], currency),
+        "assigned_to": access.person(caller, fields["assigned_to"]),
+    }
     if customer is not None:
         shown["customer_id"] = customer.name or customer.label
     stamped = ["closed_at"] if args.stage in CLOSED_DEAL_STAGES else []

@@ -8,9 +8,10 @@ from pydantic import Field
 
 from shared.crm.records import CrmFile, FileStatus, Where
 from shared.crm.tools.arguments import ListArgs
+from shared.crm.tools.caller import Caller
 from shared.crm.tools.orders import customer_scope
-from shared.crm.tools.registry import Caller, Tool, ToolResult
-from shared.crm.tools.results import fetch_page, page_result
+from shared.crm.tools.results import RecordPage, fetch_page, page_result
+from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE
 
 
@@ -19,7 +20,7 @@ class ListFilesArgs(ListArgs):
     customer: str | None = Field(None, description="Staff: only files of this customer (number or id).")
 
 
-def list_files(caller: Caller, args: ListFilesArgs) -> ToolResult:
+def list_files(caller: Caller, args: ListFilesArgs) -> RecordPage[CrmFile]:
     since, before = args.created_range()
     equals, one_of = customer_scope(caller, args.customer, "files")
     if args.status:

@@ -17,9 +17,10 @@ from shared.crm.records import (
 )
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.caller import Caller
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import Caller, Tool, ToolResult
-from shared.crm.tools.results import fetch_page, page_result
+from shared.crm.tools.results import RecordPage, fetch_page, page_result
+from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE, STAFF, Role
 
 
@@ -30,7 +31,7 @@ class ListIssuesArgs(ListArgs):
     customer: str | None = Field(None, description="Staff: only issues of this customer (number or id).")
 
 
-def list_issues(caller: Caller, args: ListIssuesArgs) -> ToolResult:
+def list_issues(caller: Caller, args: ListIssuesArgs) -> RecordPage[Issue]:
     since, before = args.created_range()
     equals: dict[str, Any] = {}
     one_of: dict[str, tuple[str, ...]] = {}

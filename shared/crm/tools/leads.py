@@ -9,9 +9,10 @@ from pydantic import Field
 from shared.crm.records import OPEN_LEAD_STATUSES, Lead, LeadStatus, Where
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.caller import Caller
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import Caller, Tool, ToolResult
-from shared.crm.tools.results import fetch_page, page_result
+from shared.crm.tools.results import RecordPage, fetch_page, page_result
+from shared.crm.tools.tool import Tool
 from shared.roles import STAFF
 
 
@@ -21,7 +22,7 @@ class ListLeadsArgs(ListArgs):
     assigned_to_me: bool = Field(False, description="Only leads assigned to me.")
 
 
-def list_leads(caller: Caller, args: ListLeadsArgs) -> ToolResult:
+def list_leads(caller: Caller, args: ListLeadsArgs) -> RecordPage[Lead]:
     since, before = args.created_range()
     equals: dict[str, Any] = {"assigned_to": caller.crm_user_id} if args.assigned_to_me else {}
     one_of: dict[str, tuple[str, ...]] = {}

@@ -16,9 +16,10 @@ from shared.crm.records import (
 )
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.caller import Caller, ToolFailed
 from shared.crm.tools.changes import Change
-from shared.crm.tools.registry import Caller, Tool, ToolFailed, ToolResult
-from shared.crm.tools.results import fetch_page, money, page_result, record_view, related_customers
+from shared.crm.tools.results import RecordPage, RecordView, ToolReply, fetch_page, page_result, related_customers
+from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE, STAFF
 
 ORDER_PAYMENTS_SHOWN = 20
@@ -40,7 +41,7 @@ class ListOrdersArgs(ListArgs):
     customer: str | None = Field(None, description="Staff: only orders of this customer (number or id).")
 
 
-def list_orders(caller: Caller, args: ListOrdersArgs) -> ToolResult:
+def list_orders(caller: Caller, args: ListOrdersArgs) -> RecordPage[Order]:
     since, before = args.created_range()
     equals, one_of = customer_scope(caller, args.customer, "orders")
     if args.status:
@@ -61,18 +62,25 @@ def find_visible_order(caller: Caller, reference: str) -> Order:
     )
 
 
-def get_order(caller: Caller, args: GetOrderArgs) -> ToolResult:
+class OrderDetails(ToolReply):
+    order: RecordView[Order]
+    payments: list[RecordView[Payment]]
+    paid: dict[str, float]
+    """Sums per currency of the payments shown."""
+
+
+def get_order(caller: Caller, args: GetOrderArgs) -> OrderDetails:
     order = find_visible_order(caller, args.order)
     payments = list_records(Payment, Where(caller.org_id, equals={"order_id": order.id}), ORDER_PAYMENTS_SHOWN).items
     paid: dict[str, float] = {}
     for payment in payments:
         paid[payment.currency] = paid.get(payment.currency, 0.0) + payment.amount
     customers = related_customers(caller, [order])
-    return {
-        "order": record_view(order, caller, customers),
-        "payments": [record_view(payment, caller) for payment in payments],
-        "paid": paid,
-    }
+    return OrderDetails(
+        order=RecordView.of(order, caller, customers),
+        payments=[RecordView.of(payment, caller) for payment in payments],
+        paid=paid,
+    )
 
 
 class ListPaymentsArgs(ListArgs):
@@ -82,7 +90,7 @@ class ListPaymentsArgs(ListArgs):
     )
 
 
-def list_payments(caller: Caller, args: ListPaymentsArgs) -> ToolResult:
+def list_payments(caller: Caller, args: ListPaymentsArgs) -> RecordPage[Payment]:
     since, before = args.created_range()
     if args.order:
         equals: dict[str, Any] = {"order_id": find_visible_order(caller, args.order).id}
@@ -115,7 +123,7 @@ def plan_record_payment(caller: Caller, args: RecordPaymentArgs) -> Change:
         "method": args.method,
         "recorded_by": caller.crm_user_id,
     }
-    shown = {"order_id": order.label, "amount": money(fields["amount"], currency), "recorded_by": "you"}
+    shown = {"order_id": order.label, "amount": changes.money(fields["amount"], currency), "recorded_by": "you"}
     customer = related_customers(caller, [order]).get(order.customer_id or "")
     if customer is not None:
         shown["customer_id"] = customer.name or customer.label

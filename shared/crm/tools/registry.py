@@ -1,120 +1,97 @@
-"""The tool registry and the one place where every tool call's permissions are checked."""
+"""Calling a tool: the one place where every call's permissions are checked and every way it fails is answered."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
 from shared.crm.records import get_record
 from shared.crm.records.models import RECORD_TYPES
-from shared.crm.tools.caller import Caller, ToolFailed, ToolHidden, ToolRefused, ToolResult
+from shared.crm.tools.caller import Caller, ToolFailed, ToolHidden, ToolRefused
+from shared.crm.tools.catalog import tools
 from shared.crm.tools.changes import Change, apply_change
-from shared.roles import Role
+from shared.crm.tools.results import (
+    Deleted,
+    RecordReference,
+    ToolAnswer,
+    ToolError,
+    ToolOutcome,
+    ToolReply,
+    ToolResult,
+    Unchanged,
+    Written,
+)
+from shared.crm.tools.tool import Tool, ToolRegistry
 from shared.store import audit
 from shared.store.errors import StoreError
 
 __all__ = [
     "Caller",
     "Tool",
+    "ToolAnswer",
+    "ToolError",
     "ToolFailed",
     "ToolHidden",
+    "ToolOutcome",
     "ToolRefused",
     "ToolRegistry",
+    "ToolReply",
     "ToolResult",
     "call_tool",
     "confirm_tool_call",
     "plan_tool_call",
+    "run_tool",
     "tools",
 ]
 
 log = logging.getLogger(__name__)
 
-Args = TypeVar("Args", bound=BaseModel)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Tool(Generic[Args]):
-    """One action the assistant and the commands can take: one that reads `run`s, one that writes `plan`s a Change
-    (resolving every reference and checking every permission, writing nothing) that is then applied."""
-
-    name: str
-    description: str
-    args_model: type[Args]
-    roles: frozenset[Role]
-    run: Callable[[Caller, Args], ToolResult] | None = None
-    plan: Callable[[Caller, Args], Change] | None = None
-    # Roles whose calls of this data-changing tool run without a Confirm tap (a customer's support ticket).
-    confirmation_exempt: frozenset[Role] = frozenset()
-
-    @property
-    def changes_data(self) -> bool:
-        return self.plan is not None
-
-    def needs_confirmation(self, role: Role) -> bool:
-        return self.changes_data and role not in self.confirmation_exempt
-
-    def json_schema(self) -> dict[str, Any]:
-        """The argument schema the model sees."""
-        return self.args_model.model_json_schema()
-
-
-class ToolRegistry:
-    """Tools by name."""
-
-    def __init__(self) -> None:
-        self._tools: dict[str, Tool[Any]] = {}
-
-    def add(self, tool: Tool[Any]) -> None:
-        if tool.name in self._tools:
-            raise ValueError(f"tool {tool.name} is registered twice")
-        if (tool.run is None) == (tool.plan is None):
-            raise ValueError(f"tool {tool.name} needs either run (it reads) or plan (it changes data)")
-        self._tools[tool.name] = tool
-
-    def get(self, name: str) -> Tool[Any] | None:
-        return self._tools.get(name)
-
-    def for_role(self, role: Role) -> list[Tool[Any]]:
-        """The tools this role may call, in registration order."""
-        return [tool for tool in self._tools.values() if role in tool.roles]
-
-    def all(self) -> list[Tool[Any]]:
-        return list(self._tools.values())
-
-
-tools = ToolRegistry()
-
-
-def not_permitted(message: str = "not permitted") -> ToolResult:
-    return {"ok": False, "error": "not permitted", "detail": message}
+Reply = TypeVar("Reply", bound=ToolReply)
 
 
 def call_tool(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> ToolResult:
-    """Validate, authorise and run a tool (a data-changing one is planned and applied at once); refusals are
-    audited and returned as 'not permitted'."""
+    """run_tool, answered as the JSON the model reads."""
+    return run_tool(caller, name, raw_args).for_model()
 
-    def run(tool: Tool[Any], args: BaseModel) -> ToolResult:
+
+@overload
+def run_tool(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> ToolOutcome: ...
+
+
+@overload
+def run_tool(caller: Caller, name: str, raw_args: dict[str, Any] | None, reply: type[Reply]) -> Reply | ToolError: ...
+
+
+def run_tool(
+    caller: Caller, name: str, raw_args: dict[str, Any] | None, reply: type[ToolReply] = ToolReply
+) -> ToolOutcome:
+    """Validate, authorise and run a tool (a data-changing one is planned and applied at once); refusals are
+    audited and answered as 'not permitted'. `reply` is the kind of answer the caller knows this tool gives."""
+
+    def run(tool: Tool[Any], args: BaseModel) -> ToolReply:
         if tool.plan is not None:
-            return {"ok": True, **apply_change(caller, tool.plan(caller, args), new_record_id())}
+            return apply_change(caller, tool.plan(caller, args), new_record_id())
         assert tool.run is not None
-        return {"ok": True, **tool.run(caller, args)}
+        return tool.run(caller, args)
 
     tool = tools.get(name)
-    return _checked(caller, name, raw_args, run, may_have_written=tool is not None and tool.changes_data)
+    outcome = _checked(caller, name, raw_args, run, may_have_written=tool is not None and tool.changes_data)
+    if not isinstance(outcome, (ToolError, reply)):
+        raise TypeError(f"{name} answered {type(outcome).__name__}, not the {reply.__name__} its caller expects")
+    return outcome
 
 
-def plan_tool_call(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> Change | ToolResult:
-    """The change a data-changing call would make, to preview it, or the refusal/error result if it cannot run."""
+def plan_tool_call(caller: Caller, name: str, raw_args: dict[str, Any] | None) -> Change | ToolError:
+    """The change a data-changing call would make, to preview it, or why it cannot be made."""
 
-    def plan(tool: Tool[Any], args: BaseModel) -> Change | ToolResult:
+    def plan(tool: Tool[Any], args: BaseModel) -> Change:
         if tool.plan is None:
-            return {"ok": False, "error": "this tool does not change data"}
+            raise ToolFailed("this tool does not change data")
         return tool.plan(caller, args)
 
     return _checked(caller, name, raw_args, plan)
@@ -122,22 +99,22 @@ def plan_tool_call(caller: Caller, name: str, raw_args: dict[str, Any] | None) -
 
 def confirm_tool_call(
     caller: Caller, name: str, raw_args: dict[str, Any] | None, proposed: Change, record_id: str
-) -> ToolResult:
+) -> Written | ToolError:
     """Apply a change the caller confirmed. It is planned again first, every check included, and written as it was
     shown only if it would still write the same from the same state of the record; a create keeps `record_id`, so
     a confirmation that runs twice (its first answer lost) writes once."""
 
-    def confirm(tool: Tool[Any], args: BaseModel) -> ToolResult:
+    def confirm(tool: Tool[Any], args: BaseModel) -> Written:
         if tool.plan is None:
-            return {"ok": False, "error": "this tool does not change data"}
+            raise ToolFailed("this tool does not change data")
         model = RECORD_TYPES[proposed.kind]
         if proposed.action == "delete" and proposed.record_id and get_record(model, proposed.record_id) is None:
-            return {"ok": True, "deleted": {"kind": proposed.kind, "id": proposed.record_id}, "note": "it is gone"}
+            return Deleted(deleted=RecordReference(kind=proposed.kind, id=proposed.record_id), note="it is gone")
         if tool.plan(caller, args).same_write(proposed):
-            return {"ok": True, **apply_change(caller, proposed, record_id)}
+            return apply_change(caller, proposed, record_id)
         current = get_record(model, proposed.record_id) if proposed.record_id else None
         if current is not None and proposed.holds_in(current):
-            return {"ok": True, "unchanged": True, "note": "it was already so"}
+            return Unchanged(note="it was already so")
         raise ToolFailed("the record changed since this was proposed; ask again to see it as it is now")
 
     return _checked(caller, name, raw_args, confirm)
@@ -154,36 +131,36 @@ def _checked(
     raw_args: dict[str, Any] | None,
     work: Callable[[Tool[Any], BaseModel], T],
     may_have_written: bool = False,
-) -> T | ToolResult:
-    """Authorise the call and validate its arguments, then do the work; every way it can fail is a result (a fault
+) -> T | ToolError:
+    """Authorise the call and validate its arguments, then do the work; every way it can fail is an answer (a fault
     in a write that may have landed is not told as worth retrying: a retry would be a second write)."""
     tool = tools.get(name)
     if tool is None:
-        return {"ok": False, "error": "unknown tool", "detail": f"there is no tool named {name!r}"}
+        return ToolError(error="unknown tool", detail=f"there is no tool named {name!r}")
     if caller.role not in tool.roles:
         _audit_refusal(caller, name, f"role {caller.role.value} may not call {name}")
-        return not_permitted(f"a {caller.role.value} may not use {name}")
+        return ToolError.not_permitted(f"a {caller.role.value} may not use {name}")
     try:
         args = tool.args_model.model_validate(raw_args or {})
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors())
-        return {"ok": False, "error": "invalid arguments", "detail": problems}
+        return ToolError(error="invalid arguments", detail=problems)
     try:
         return work(tool, args)
     except ToolHidden as hidden:
         _audit_refusal(caller, name, str(hidden))
-        return {"ok": False, "error": hidden.answer}
+        return ToolError(error=hidden.answer)
     except ToolRefused as refusal:
         _audit_refusal(caller, name, str(refusal))
-        return not_permitted(str(refusal))
+        return ToolError.not_permitted(str(refusal))
     except ToolFailed as failure:
-        return {"ok": False, "error": str(failure)}
+        return ToolError(error=str(failure))
     except Exception as error:  # noqa: BLE001  (a fault in one call is the model's to hear of, not the turn's end)
-        return fault_result(caller, name, error, may_have_written)
+        return fault(caller, name, error, may_have_written)
 
 
-def fault_result(caller: Caller, name: str, error: Exception, may_have_written: bool = False) -> ToolResult:
-    """The result of a call that raised something unexpected: logged, and told as worth retrying later, unless it
+def fault(caller: Caller, name: str, error: Exception, may_have_written: bool = False) -> ToolError:
+    """The answer to a call that raised something unexpected: logged, and told as worth retrying later, unless it
     was a write that may have been made."""
     if isinstance(error, StoreError):
         log.warning("tool %s by %s could not reach the CRM's data: %s", name, caller.crm_user_id, error)
@@ -192,14 +169,10 @@ def fault_result(caller: Caller, name: str, error: Exception, may_have_written: 
         log.exception("tool %s by %s failed", name, caller.crm_user_id)
         problem = "an error on our side"
     if may_have_written:
-        detail = f"{problem}, and it may have been done: look before trying again."
-        return {"ok": False, "error": "could not be done", "detail": detail}
-    return {
-        "ok": False,
-        "error": "could not be done",
-        "detail": f"{problem}. Try again in a moment.",
-        "retryable": True,
-    }
+        return ToolError(
+            error="could not be done", detail=f"{problem}, and it may have been done: look before trying again."
+        )
+    return ToolError(error="could not be done", detail=f"{problem}. Try again in a moment.", retryable=True)
 
 
 def _audit_refusal(caller: Caller, tool: str, reason: str) -> None:

@@ -1,23 +1,181 @@
-"""What tools return: records as plain JSON for the model and the commands, shaped for the caller's role."""
+"""What tools answer: pydantic models that the model's JSON and the slash commands' messages are both made from,
+the records in them shaped for the caller's role."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    computed_field,
+    model_serializer,
+)
 
 from shared.crm.records import CrmRecord, Customer, InvalidCursor, Order, Page, Where, get_records, list_records
-from shared.crm.tools.caller import Caller, ToolFailed, ToolResult
+from shared.crm.tools.caller import Caller, ToolFailed
 from shared.roles import Role
 from shared.store.errors import MissingIndex
-from shared.telegram.formatting import escape_html
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=CrmRecord)
 
+ToolResult = dict[str, Any]
+"""A call's answer as the JSON the model reads."""
+
+NOT_PERMITTED = "not permitted"
+
 # Who-did-what ids a customer has no use for.
 _STAFF_ONLY_FIELDS = ("assigned_to", "recorded_by", "reported_by")
+
+
+class ToolAnswer(BaseModel):
+    """How a tool call ended, as a model."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def for_model(self) -> ToolResult:
+        """The answer as the model reads it: JSON, fields that are None left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ToolReply(ToolAnswer):
+    """A call that did its work; each tool answers its own kind."""
+
+    ok: Literal[True] = True
+
+
+class ToolError(ToolAnswer):
+    """A call refused, given invalid arguments, or failed; `error` says what, `detail` why. Safe to show."""
+
+    ok: Literal[False] = False
+    error: str
+    detail: str | None = None
+    retryable: bool | None = None
+    """True for a fault on our side that the same call may get past in a moment."""
+
+    @classmethod
+    def not_permitted(cls, detail: str) -> ToolError:
+        return cls(error=NOT_PERMITTED, detail=detail)
+
+    @property
+    def refused(self) -> bool:
+        return self.error == NOT_PERMITTED
+
+    @property
+    def reason(self) -> str:
+        return self.detail or self.error
+
+
+ToolOutcome = ToolReply | ToolError
+
+
+class RecordView(BaseModel, Generic[R]):
+    """A record as its caller may see it (a customer's without the staff's who-did-what), with the names of the
+    records it points to. Its JSON is the record's fields, flat, with its short reference ('ref')."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record: R = Field(exclude=True)
+    assigned_to_me: bool | None = None
+    customer_name: str | None = None
+    order_ref: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        record: R,
+        caller: Caller,
+        customers: Mapping[str, Customer] | None = None,
+        orders: Mapping[str, Order] | None = None,
+    ) -> RecordView[R]:
+        assigned_to_me = None
+        if caller.role is Role.CUSTOMER:
+            hidden = {name: None for name in _STAFF_ONLY_FIELDS if name in type(record).model_fields}
+            record = record.model_copy(update=hidden)
+        elif "assigned_to" in type(record).model_fields:
+            assigned_to_me = getattr(record, "assigned_to", None) == caller.crm_user_id
+        customer = (customers or {}).get(getattr(record, "customer_id", None) or "")
+        order = (orders or {}).get(getattr(record, "order_id", None) or "")
+        return cls(
+            record=record,
+            assigned_to_me=assigned_to_me,
+            customer_name=customer.name if customer is not None else None,
+            order_ref=order.label if order is not None else None,
+        )
+
+    @property
+    def ref(self) -> str:
+        return self.record.label
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        fields = self.record.model_dump(mode=info.mode, exclude={"org_id"}, exclude_none=info.exclude_none)
+        names: dict[str, Any] = handler(self)
+        return {"ref": self.ref, **fields, **names}
+
+
+class RecordPage(ToolReply, Generic[R]):
+    """One page of a list, newest first; `next_cursor` asks for the next one."""
+
+    items: list[RecordView[R]]
+    next_cursor: str | None = None
+    note: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def more(self) -> bool:
+        return self.next_cursor is not None
+
+    @model_serializer(mode="wrap")
+    def _with_next_cursor(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        data["next_cursor"] = self.next_cursor  # null on the last page says so to the model
+        return data
+
+
+class RecordReference(BaseModel):
+    """A record that is gone: what it was."""
+
+    kind: str
+    id: str
+
+
+class Written(ToolReply):
+    """What applying a change answers."""
+
+
+class Created(Written):
+    created: RecordView[CrmRecord]
+
+
+class Updated(Written):
+    updated: RecordView[CrmRecord]
+    previous: dict[str, Any]
+    """The values the change replaced."""
+
+
+class Deleted(Written):
+    deleted: RecordView[CrmRecord] | RecordReference
+    note: str | None = None
+
+
+class Unchanged(Written):
+    """A confirmed update the record already holds (it ran before, and only its answer was lost)."""
+
+    unchanged: Literal[True] = True
+    note: str
 
 
 def fetch_page(model: type[R], where: Where, page_size: int, cursor: str | None) -> Page[R]:
@@ -36,29 +194,6 @@ def missing_index(collection: str, error: MissingIndex) -> ToolFailed:
     return ToolFailed(f"this combination of filters on {collection} is not available; try fewer filters")
 
 
-def record_view(
-    record: CrmRecord,
-    caller: Caller,
-    customers: Mapping[str, Customer] | None = None,
-    orders: Mapping[str, Order] | None = None,
-) -> dict[str, Any]:
-    """A record as JSON: its short reference, its fields, and the names of the records it points to."""
-    data: dict[str, Any] = {"ref": record.label}
-    data.update(record.model_dump(mode="json", exclude={"org_id"}, exclude_none=True))
-    if caller.role is Role.CUSTOMER:
-        for name in _STAFF_ONLY_FIELDS:
-            data.pop(name, None)
-    elif "assigned_to" in type(record).model_fields:
-        data["assigned_to_me"] = getattr(record, "assigned_to", None) == caller.crm_user_id
-    customer = (customers or {}).get(getattr(record, "customer_id", None) or "")
-    if customer is not None:
-        data["customer_name"] = customer.name
-    order = (orders or {}).get(getattr(record, "order_id", None) or "")
-    if order is not None:
-        data["order_ref"] = order.label
-    return data
-
-
 def related_customers(caller: Caller, records: Iterable[CrmRecord]) -> dict[str, Customer]:
     """The customers these records point to (same organisation only), in one read."""
     ids = [str(getattr(record, "customer_id", "") or "") for record in records]
@@ -73,28 +208,15 @@ def related_orders(caller: Caller, records: Iterable[CrmRecord]) -> dict[str, Or
     return {key: order for key, order in found.items() if order.org_id == caller.org_id}
 
 
-def page_result(page: Page[R], caller: Caller, *, with_orders: bool = False) -> ToolResult:
-    """A page as a tool result: items, and next_cursor when there is more."""
+def page_result(page: Page[R], caller: Caller, *, with_orders: bool = False) -> RecordPage[R]:
+    """A page as a tool's answer, with the names of the customers (and orders) its records point to."""
     customers = related_customers(caller, page.items) if caller.role is not Role.CUSTOMER else {}
     orders = related_orders(caller, page.items) if with_orders else {}
-    result: ToolResult = {
-        "items": [record_view(record, caller, customers, orders) for record in page.items],
-        "count": len(page.items),
-        "more": page.next_cursor is not None,
-        "next_cursor": page.next_cursor,
-    }
+    note = None
     if not page.scan_complete:
-        result["note"] = (
-            "Only the most recent records were searched for the text; pass next_cursor to search older ones."
-        )
-    return result
-
-
-def quoted(text: str | None) -> str:
-    """' "text"' escaped for a preview, or nothing."""
-    return f" '{escape_html(text)}'" if text else ""
-
-
-def money(amount: float, currency: str) -> str:
-    """5000.0, 'EUR' → '5,000.00 EUR'."""
-    return f"{amount:,.2f} {currency}"
+        note = "Only the most recent records were searched for the text; pass next_cursor to search older ones."
+    return RecordPage(
+        items=[RecordView.of(record, caller, customers, orders) for record in page.items],
+        next_cursor=page.next_cursor,
+        note=note,
+    )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Self
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from shared.crm.periods import PeriodName, bot_zone, named_range
 from shared.crm.records import (
@@ -25,8 +25,9 @@ from shared.crm.records import (
     select_fields,
 )
 from shared.crm.tools.arguments import DAY_FORMAT, Day, ToolArgs, period_of
-from shared.crm.tools.registry import Caller, Tool, ToolResult
-from shared.crm.tools.results import missing_index
+from shared.crm.tools.caller import Caller
+from shared.crm.tools.results import ToolReply, missing_index
+from shared.crm.tools.tool import Tool
 from shared.roles import STAFF
 from shared.store.errors import MissingIndex
 
@@ -40,56 +41,104 @@ class StatisticsArgs(ToolArgs):
     date_to: Day | None = Field(None, description=f"Instead of a period: the last day ({DAY_FORMAT}).")
 
 
-def statistics(caller: Caller, args: StatisticsArgs) -> ToolResult:
+class Days(BaseModel):
+    """A period's local dates, the last one included."""
+
+    first: dt.date = Field(serialization_alias="from")
+    last: dt.date = Field(serialization_alias="to")
+
+    @classmethod
+    def of(cls, start: dt.datetime, end: dt.datetime, zone: dt.tzinfo, **more: Any) -> Self:
+        """The days of [start, end) in `zone`."""
+        last = (end.astimezone(zone) - dt.timedelta(microseconds=1)).date()
+        return cls(first=start.astimezone(zone).date(), last=last, **more)
+
+
+class NamedDays(Days):
+    name: str
+
+
+class PeriodFigures(BaseModel):
+    """A period's leads, deals won and payments; sums per currency."""
+
+    new_leads: int
+    converted_leads: int
+    lead_conversion_rate_percent: float | None
+    deals_won: int
+    revenue: dict[str, float]
+    payments_count: int
+    payments_total: dict[str, float]
+    partial: str | None = None
+    """Why the sums are not whole, when they are not."""
+
+
+class PercentChanges(BaseModel):
+    """The period's figures against the one before, in percent (None where the one before had none)."""
+
+    new_leads: float | None
+    deals_won: float | None
+    payments_count: float | None
+    revenue: dict[str, float | None]
+    payments_total: dict[str, float | None]
+
+
+class Statistics(ToolReply):
+    """The pipeline by stage and status now, and a period's figures against the period before."""
+
+    deals_by_stage: dict[str, int]
+    leads_by_status: dict[str, int]
+    issues_by_status: dict[str, int]
+    orders_by_status: dict[str, int]
+    period: NamedDays
+    previous_period: Days
+    current: PeriodFigures
+    previous: PeriodFigures
+    change_percent: PercentChanges
+    notes: str = (
+        "Counts by stage/status are of all records now. Period figures: leads created in the period, "
+        "the share of them converted, deals won (closed_won, by closed_at) and payments received."
+    )
+
+
+def statistics(caller: Caller, args: StatisticsArgs) -> Statistics:
     try:
         return _statistics(caller, args)
     except MissingIndex as error:
         raise missing_index("statistics", error) from None
 
 
-def _statistics(caller: Caller, args: StatisticsArgs) -> ToolResult:
+def _statistics(caller: Caller, args: StatisticsArgs) -> Statistics:
     chosen = period_of(args.period, args.date_from, args.date_to) or named_range("this_month")
     zone = bot_zone()
     org = caller.org_id
-    breakdowns: list[tuple[str, type[CrmRecord], str, tuple[str, ...]]] = [
-        ("deals_by_stage", Deal, "stage", DEAL_STAGES),
-        ("leads_by_status", Lead, "status", LEAD_STATUSES),
-        ("issues_by_status", Issue, "status", ISSUE_STATUSES),
-        ("orders_by_status", Order, "status", ORDER_STATUSES),
-    ]
     with ThreadPoolExecutor(_PARALLEL_QUERIES) as pool:
-        counts = {
-            (name, value): pool.submit(count_records, model, Where(org, equals={field: value}))
-            for name, model, field, values in breakdowns
-            for value in values
-        }
+
+        def tally(model: type[CrmRecord], field: str, values: tuple[str, ...]) -> dict[str, Future[int]]:
+            return {value: pool.submit(count_records, model, Where(org, equals={field: value})) for value in values}
+
+        deals, leads = tally(Deal, "stage", DEAL_STAGES), tally(Lead, "status", LEAD_STATUSES)
+        issues, orders = tally(Issue, "status", ISSUE_STATUSES), tally(Order, "status", ORDER_STATUSES)
         current = pool.submit(_period_figures, org, chosen.start, chosen.end)
         previous = pool.submit(_period_figures, org, chosen.previous_start, chosen.previous_end)
-        result: ToolResult = {
-            name: {value: counts[(name, value)].result() for value in values} for name, _, _, values in breakdowns
-        }
         now_figures, then_figures = current.result(), previous.result()
-    previous_range = {
-        "from": chosen.previous_start.astimezone(zone).date().isoformat(),
-        "to": (chosen.previous_end.astimezone(zone) - dt.timedelta(microseconds=1)).date().isoformat(),
-    }
-    result.update(
-        {
-            "period": chosen.describe(zone),
-            "previous_period": previous_range,
-            "current": now_figures,
-            "previous": then_figures,
-            "change_percent": _changes(now_figures, then_figures),
-            "notes": (
-                "Counts by stage/status are of all records now. Period figures: leads created in the period, "
-                "the share of them converted, deals won (closed_won, by closed_at) and payments received."
-            ),
-        }
-    )
-    return result
+        return Statistics(
+            deals_by_stage=_counted(deals),
+            leads_by_status=_counted(leads),
+            issues_by_status=_counted(issues),
+            orders_by_status=_counted(orders),
+            period=NamedDays.of(chosen.start, chosen.end, zone, name=chosen.name),
+            previous_period=Days.of(chosen.previous_start, chosen.previous_end, zone),
+            current=now_figures,
+            previous=then_figures,
+            change_percent=_changes(now_figures, then_figures),
+        )
 
 
-def _period_figures(org_id: str, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+def _counted(counts: dict[str, Future[int]]) -> dict[str, int]:
+    return {value: count.result() for value, count in counts.items()}
+
+
+def _period_figures(org_id: str, start: dt.datetime, end: dt.datetime) -> PeriodFigures:
     new_leads = count_records(Lead, Where(org_id, since=start, before=end))
     converted = count_records(Lead, Where(org_id, equals={"status": "converted"}, since=start, before=end))
     won, won_complete = select_fields(
@@ -101,18 +150,16 @@ def _period_figures(org_id: str, start: dt.datetime, end: dt.datetime) -> dict[s
     paid, paid_complete = select_fields(
         Payment, Where(org_id, since=start, before=end), ["amount", "currency"], MAX_SUMMED_RECORDS
     )
-    figures: dict[str, Any] = {
-        "new_leads": new_leads,
-        "converted_leads": converted,
-        "lead_conversion_rate_percent": round(100 * converted / new_leads, 1) if new_leads else None,
-        "deals_won": len(won),
-        "revenue": _totals(won, "value"),
-        "payments_count": len(paid),
-        "payments_total": _totals(paid, "amount"),
-    }
-    if not (won_complete and paid_complete):
-        figures["partial"] = f"sums cover the first {MAX_SUMMED_RECORDS} records only"
-    return figures
+    return PeriodFigures(
+        new_leads=new_leads,
+        converted_leads=converted,
+        lead_conversion_rate_percent=round(100 * converted / new_leads, 1) if new_leads else None,
+        deals_won=len(won),
+        revenue=_totals(won, "value"),
+        payments_count=len(paid),
+        payments_total=_totals(paid, "amount"),
+        partial=None if won_complete and paid_complete else f"sums cover the first {MAX_SUMMED_RECORDS} records only",
+    )
 
 
 def _totals(rows: list[dict[str, Any]], field: str) -> dict[str, float]:
@@ -126,19 +173,20 @@ def _totals(rows: list[dict[str, Any]], field: str) -> dict[str, float]:
     return totals
 
 
-def _changes(now: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+def _changes(now: PeriodFigures, then: PeriodFigures) -> PercentChanges:
     def percent(current: float, before: float) -> float | None:
         return round(100 * (current - before) / before, 1) if before else None
 
-    changes: dict[str, Any] = {
-        "new_leads": percent(now["new_leads"], then["new_leads"]),
-        "deals_won": percent(now["deals_won"], then["deals_won"]),
-        "payments_count": percent(now["payments_count"], then["payments_count"]),
-    }
-    for name in ("revenue", "payments_total"):
-        currencies = sorted(set(now[name]) | set(then[name]))
-        changes[name] = {c: percent(now[name].get(c, 0.0), then[name].get(c, 0.0)) for c in currencies}
-    return changes
+    def per_currency(current: dict[str, float], before: dict[str, float]) -> dict[str, float | None]:
+        return {c: percent(current.get(c, 0.0), before.get(c, 0.0)) for c in sorted(set(current) | set(before))}
+
+    return PercentChanges(
+        new_leads=percent(now.new_leads, then.new_leads),
+        deals_won=percent(now.deals_won, then.deals_won),
+        payments_count=percent(now.payments_count, then.payments_count),
+        revenue=per_currency(now.revenue, then.revenue),
+        payments_total=per_currency(now.payments_total, then.payments_total),
+    )
 
 
 TOOLS: list[Tool[Any]] = [
