@@ -19,6 +19,7 @@ from shared.telegram.formatting import (
     split_plain_text,
     utf16_length,
 )
+from tests.fakes.telegram_api import visible_text
 
 # ----- a strict validator for Telegram's HTML parse mode -----
 
@@ -110,6 +111,9 @@ def assert_valid_parts(parts: list[str], limit: int) -> None:
         assert utf16_length(html_to_plain_text(part)) <= limit
         part.encode("utf-16-le")  # no lone surrogates
         assert telegram_html_errors(part) == [], (part, telegram_html_errors(part))
+        shown, refusal = visible_text(part, "HTML")  # Telegram's own parser (TDLib)
+        assert refusal is None, (part, refusal)
+        assert shown == html_to_plain_text(part)  # the plain-text fallback shows what Telegram would
 
 
 def non_whitespace(text: str) -> str:
@@ -425,6 +429,44 @@ plain_text = st.text(
     max_size=400,
 )
 limits = st.sampled_from([50, 200, 4096])
+
+WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzäжщ0123456789😀", min_size=1, max_size=8)
+INLINE = [
+    "{}",
+    "**{}**",
+    "*{}*",
+    "_{}_",
+    "__{}__",
+    "~~{}~~",
+    "`{}`",
+    "[{}](https://x.io/a_(b)?c=1&d=2)",
+    "![{}](http://x.io/i.png)",
+]
+BLOCKS = [
+    "{0}\n{1}", "# {0}", "### {0}", "- {0}\n- {1}\n  - {2}", "1. {0}\n2. {1}", "> {0}\n> {1}", "```py\n{0}\n{1}\n```",
+    "| {0} | {1} |\n|---|:-:|\n| {2} | {3} |", "---", "1. {0}\n\n   ```\n   {1}\n   ```",
+]  # fmt: skip
+
+
+@st.composite
+def markdown_documents(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A document of the blocks and inline markup models write, and the words a reader must see, in order."""
+    words: list[str] = []
+
+    def line() -> str:
+        pieces = []
+        for word in draw(st.lists(WORDS, min_size=1, max_size=5)):
+            words.append(word)
+            pieces.append(draw(st.sampled_from(INLINE)).format(word))
+        return " ".join(pieces)
+
+    blocks = []
+    for template in draw(st.lists(st.sampled_from(BLOCKS), min_size=1, max_size=6)):
+        blocks.append(template.format(*[line() for _ in range(template.count("{"))]))
+        blocks.append(draw(st.sampled_from(["\n", "\n\n"])))
+    return "".join(blocks), words
+
+
 PROPERTY_SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -436,6 +478,20 @@ def test_render_reply_always_valid(text: str, limit: int) -> None:
     whole = markdown_to_telegram_html(text)
     assert telegram_html_errors(whole) == []
     assert visible(parts) == non_whitespace(html_to_plain_text(whole))  # splitting loses only whitespace
+
+
+@PROPERTY_SETTINGS
+@given(document=markdown_documents(), limit=limits)
+def test_rendered_markdown_shows_every_word_in_order(document: tuple[str, list[str]], limit: int) -> None:
+    markdown, words = document
+    parts = render_reply(markdown, limit)
+    assert_valid_parts(parts, limit)
+    shown = "".join(visible_text(part, "HTML")[0] for part in parts)
+    position = 0
+    for word in words:
+        found = shown.find(word, position)
+        assert found >= 0, (word, markdown, shown[position:])
+        position = found + len(word)
 
 
 @PROPERTY_SETTINGS
