@@ -19,6 +19,7 @@ from shared.telegram.formatting import (
     split_plain_text,
     utf16_length,
 )
+from tests.fakes.telegram_api import visible_text
 
 # ----- a strict validator for Telegram's HTML parse mode -----
 
@@ -110,6 +111,9 @@ def assert_valid_parts(parts: list[str], limit: int) -> None:
         assert utf16_length(html_to_plain_text(part)) <= limit
         part.encode("utf-16-le")  # no lone surrogates
         assert telegram_html_errors(part) == [], (part, telegram_html_errors(part))
+        shown, refusal = visible_text(part, "HTML")  # Telegram's own parser (TDLib)
+        assert refusal is None, (part, refusal)
+        assert shown == html_to_plain_text(part)  # the plain-text fallback shows what Telegram would
 
 
 def non_whitespace(text: str) -> str:
@@ -152,7 +156,7 @@ def test_typical_llm_markdown() -> None:
     assert "<b>Deal summary</b>" in html
     assert "<b>Client:</b> ACME &amp; Sons" in html
     assert "<i>Stage:</i>" in html
-    assert '<i>owner</i> <u>Anna</u> <s>lost</s> <span class="tg-spoiler">secret</span>' in html
+    assert "<i>owner</i> <b>Anna</b> <s>lost</s> ||secret||" in html  # CommonMark: __ is bold, || is no syntax
     assert "• Amount: <code>1 200 €</code>" in html
     assert "  • nested item" in html
     assert '• <a href="https://crm.example.com/deals/42?tab=notes&amp;sort=desc">Open in CRM</a>' in html
@@ -191,6 +195,53 @@ def test_links() -> None:
     assert markdown_to_telegram_html(r"\[not a link\](x) and \*stars\*") == "[not a link](x) and *stars*"
 
 
+def test_lists_keep_their_numbers_nesting_and_blank_lines() -> None:
+    markdown = "Steps:\n1. one\n   - sub *a*\n   - sub b\n\n   more about one\n3) three\n\n- loose\n\n- list\n\nEnd"
+    assert markdown_to_telegram_html(markdown) == (
+        "Steps:\n1. one\n   • sub <i>a</i>\n   • sub b\n\n   more about one\n3) three\n\n• loose\n\n• list\n\nEnd"
+    )
+    # code blocks and quotes are Telegram blocks of their own: below the marker, never indented
+    assert markdown_to_telegram_html("1. Run:\n   ```bash\n   make test\n   ```\n2. > quoted") == (
+        '1. Run:\n<pre><code class="language-bash">make test</code></pre>\n2.\n<blockquote>quoted</blockquote>'
+    )
+
+
+def test_headings_rules_quotes_and_images() -> None:
+    assert markdown_to_telegram_html("# Title\ntext\n\nSub\n---\n***\nend") == (
+        "<b>Title</b>\ntext\n\n<b>Sub</b>\n——————————\nend"
+    )
+    assert markdown_to_telegram_html("> a\n>\n> - b\n\n> > nested") == (
+        "<blockquote>a\n\n• b</blockquote>\n\n<blockquote>nested</blockquote>"  # Telegram nests no quotes
+    )
+    assert markdown_to_telegram_html(
+        "![logo](https://x.io/l.png) ![](https://x.io/b.png) ![x](data:image/png;base64,AA)"
+    ) == ('<a href="https://x.io/l.png">logo</a> <a href="https://x.io/b.png">https://x.io/b.png</a> x')
+    assert markdown_to_telegram_html("<https://x.io/a> <a@b.c> [](http://y.z)") == (
+        '<a href="https://x.io/a">https://x.io/a</a> <a href="mailto:a@b.c">a@b.c</a> <a href="http://y.z">http://y.z</a>'
+    )
+    assert markdown_to_telegram_html("    indented code\n    a < b\n\n```\n```\n\nafter") == (
+        "<pre>indented code\na &lt; b</pre>\n\nafter"  # an empty code block leaves no gap
+    )
+
+
+def test_tables_become_aligned_columns_in_a_pre_block() -> None:
+    markdown = (
+        "| Deal | Amount | Stage |\n|:--|--:|:-:|\n"
+        "| **ACME** & [Co](http://x) | 1 200 € | won |\n| 株式会社 | 5 |\n\nafter"
+    )
+    html = markdown_to_telegram_html(markdown)
+    assert html.startswith("<pre>Deal")
+    assert html.endswith("</pre>\n\nafter")
+    assert html_to_plain_text(html).split("\n") == [
+        "Deal      |  Amount | Stage",
+        "----------+---------+------",
+        "ACME & Co | 1 200 € |  won",
+        "株式会社  |       5 |",  # wide characters take two columns; a missing cell is empty
+        "",
+        "after",
+    ]
+
+
 @pytest.mark.parametrize(
     ("markdown", "expected"),
     [
@@ -226,6 +277,26 @@ def test_misnested_and_odd_markdown_stays_valid(markdown: str) -> None:
 def test_nested_brackets_do_not_backtrack() -> None:
     data = "[" + ", ".join(f"[{i}, {i}]" for i in range(200)) + "]"
     assert markdown_to_telegram_html(data) == data
+
+
+@pytest.mark.parametrize(
+    ("markdown", "expected"),
+    [
+        # chatgpt-md-converter's link regex took ~1 s at 22 nested labels here, doubling every two more
+        ("[" + "[a]" * 40 + "]x", "[" + "[a]" * 40 + "]x"),
+        ("[" * 10_000, "[" * 10_000),
+        ("![" * 5_000, "![" * 5_000),
+        ("x" + "*" * 10_000, "x" + "*" * 10_000),
+        ("x" + "`" * 10_000, "x" + "`" * 10_000),
+        ("x" + "_" * 10_000, "x" + "_" * 10_000),
+        ("**a " * 10_000, ("**a " * 10_000).strip()),  # openers that never close: the old lazy regexes were quadratic
+        ("*" * 10_000, "——————————"),  # a thematic break
+        ("> " * 10_000 + "deep", "&gt; " * 10_000 + "deep"),  # nested past the parser's limit: shown as written
+    ],
+)
+def test_pathological_markdown_converts_in_linear_time(markdown: str, expected: str) -> None:
+    assert markdown_to_telegram_html(markdown) == expected
+    assert visible(render_reply(markdown)) == non_whitespace(html_to_plain_text(expected))
 
 
 def test_shorten_cuts_long_text_with_an_ellipsis() -> None:
@@ -351,11 +422,51 @@ FRAGMENTS = [
 ]  # fmt: skip
 markdown_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=6)), max_size=60).map("".join)
 any_text = st.text(max_size=400)
+# Text with no Markdown syntax in it (no markers of emphasis, code, links, headings, quotes, lists, tables, setext
+# underlines or autolinks), and no NUL, which CommonMark replaces with U+FFFD.
 plain_text = st.text(
-    st.characters(exclude_categories=["Cs"], exclude_characters="*_~|`[]\\#>-"),
+    st.characters(exclude_categories=["Cs"], exclude_characters="*_~|`[]\\#>-+=<\x00"),
     max_size=400,
 )
 limits = st.sampled_from([50, 200, 4096])
+
+WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzäжщ0123456789😀", min_size=1, max_size=8)
+INLINE = [
+    "{}",
+    "**{}**",
+    "*{}*",
+    "_{}_",
+    "__{}__",
+    "~~{}~~",
+    "`{}`",
+    "[{}](https://x.io/a_(b)?c=1&d=2)",
+    "![{}](http://x.io/i.png)",
+]
+BLOCKS = [
+    "{0}\n{1}", "# {0}", "### {0}", "- {0}\n- {1}\n  - {2}", "1. {0}\n2. {1}", "> {0}\n> {1}", "```py\n{0}\n{1}\n```",
+    "| {0} | {1} |\n|---|:-:|\n| {2} | {3} |", "---", "1. {0}\n\n   ```\n   {1}\n   ```",
+]  # fmt: skip
+
+
+@st.composite
+def markdown_documents(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A document of the blocks and inline markup models write, and the words a reader must see, in order."""
+    words: list[str] = []
+
+    def line() -> str:
+        pieces = []
+        for word in draw(st.lists(WORDS, min_size=1, max_size=5)):
+            words.append(word)
+            pieces.append(draw(st.sampled_from(INLINE)).format(word))
+        return " ".join(pieces)
+
+    blocks = []
+    for template in draw(st.lists(st.sampled_from(BLOCKS), min_size=1, max_size=6)):
+        blocks.append(template.format(*[line() for _ in range(template.count("{"))]))
+        blocks.append(draw(st.sampled_from(["\n", "\n\n"])))
+    return "".join(blocks), words
+
+
 PROPERTY_SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -367,6 +478,20 @@ def test_render_reply_always_valid(text: str, limit: int) -> None:
     whole = markdown_to_telegram_html(text)
     assert telegram_html_errors(whole) == []
     assert visible(parts) == non_whitespace(html_to_plain_text(whole))  # splitting loses only whitespace
+
+
+@PROPERTY_SETTINGS
+@given(document=markdown_documents(), limit=limits)
+def test_rendered_markdown_shows_every_word_in_order(document: tuple[str, list[str]], limit: int) -> None:
+    markdown, words = document
+    parts = render_reply(markdown, limit)
+    assert_valid_parts(parts, limit)
+    shown = "".join(visible_text(part, "HTML")[0] for part in parts)
+    position = 0
+    for word in words:
+        found = shown.find(word, position)
+        assert found >= 0, (word, markdown, shown[position:])
+        position = found + len(word)
 
 
 @PROPERTY_SETTINGS

@@ -1,20 +1,24 @@
 """Turn LLM Markdown into Telegram messages that parse_mode "HTML" always accepts.
 
-Pipeline: protect the parts chatgpt-md-converter mishandles (code, link URLs, raw ``<``,
-backslash escapes, stray brackets and backticks) behind private-use placeholders, convert
-with ``telegram_format``, restore the placeholders, then rebuild the HTML with a small
-``html.parser`` sanitizer that keeps only Telegram's tags and attributes, repairs nesting
-and escapes everything else. Splitting works on the sanitized token stream, so no part is
-cut inside a tag, an entity or a surrogate pair, and open tags are closed and re-opened.
+Pipeline: parse the Markdown with markdown-it-py (CommonMark, strikethrough, tables; raw HTML
+stays text), render its syntax tree in the few tags Telegram knows (lists, headings, tables and
+rules become text lines), then rebuild the HTML with a small ``html.parser`` sanitizer that keeps
+only Telegram's tags and attributes, repairs nesting and escapes everything else. Splitting works
+on the sanitized token stream, so no part is cut inside a tag, an entity or a surrogate pair, and
+open tags are closed and re-opened.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+import unicodedata
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 
-from chatgpt_md_converter import telegram_format
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.tree import SyntaxTreeNode
 
 __all__ = [
     "TELEGRAM_MESSAGE_LIMIT",
@@ -41,19 +45,6 @@ _KIND = {
 _SAFE_HREF = re.compile(r"(?:https?://|tg://|mailto:)[^\s<>\"\x00-\x1f\x7f]+", re.IGNORECASE)
 _LANGUAGE = re.compile(r"language-[^\s\"'<>&]{1,64}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-_FENCE = re.compile(
-    r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<info>[^`\n]*)\n(?P<code>.*?)(?:^[ \t]*(?P=fence)`*[ \t]*$|\Z)",
-    re.MULTILINE | re.DOTALL,
-)
-_INLINE_CODE = re.compile(r"(?<![`\\])(?P<ticks>`+)(?!`)(?P<code>[^\n]+?)(?<!`)(?P=ticks)(?!`)")
-_BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_LINK = re.compile(
-    r"(?P<text>!?\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\])"
-    r"\(\s*(?:<(?P<angle>[^<>\n]*)>|(?P<url>(?:[^\s()]|\([^\s()]*\))+))(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\)"
-)
-_PROTECTED_CHARS = "<`【】"  # raw HTML, stray backticks, and the citation brackets the library deletes
-_PRIVATE_USE = ((0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD))
 
 _TEXT, _OPEN, _CLOSE = 0, 1, 2
 _PARAGRAPH, _LINE, _SPACE, _ANYWHERE = 0, 1, 2, 3
@@ -186,6 +177,15 @@ def split_plain_text(text: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str
 
 # ----- Markdown → raw HTML -----
 
+_MAX_NESTING = 20  # markdown-it's default; bracket floods cost time in proportion to it
+_LINK_SCHEMES = ("http://", "https://", "tg://", "mailto:")
+_INLINE_TAGS = {"strong": "b", "em": "i", "s": "s"}
+_HORIZONTAL_RULE = "—" * 10
+_BULLET = "• "
+
+# A rendered line: its HTML, and whether indentation may be put before it (not inside <pre> or <blockquote>).
+_Line = tuple[str, bool]
+
 
 def _fix_surrogates(text: str) -> str:
     """Join surrogate pairs and replace lone surrogates, so the text encodes to UTF-16."""
@@ -194,86 +194,152 @@ def _fix_surrogates(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-class _Placeholders:
-    """Single private-use characters (absent from the text) standing for protected snippets."""
+@functools.cache
+def _markdown_parser() -> MarkdownIt:
+    """CommonMark with GitHub's strikethrough and tables; raw HTML and entities in the model's text stay as written.
 
-    def __init__(self, text: str) -> None:
-        self._taken = set(text)
-        self._free: Iterator[str] = (chr(c) for low, high in _PRIVATE_USE for c in range(low, high + 1))
-        self._html: dict[int, str] = {}
-        self._plain: dict[int, str] = {}
-        self._chars: dict[str, str] = {}
+    Built on first use: notify and admin escape text but parse no Markdown, and the import costs ~50 ms.
+    """
+    from markdown_it import MarkdownIt
 
-    def add(self, plain: str, html: str) -> str:
-        key = next(c for c in self._free if c not in self._taken)
-        self._html[ord(key)] = html
-        self._plain[ord(key)] = plain
-        return key
-
-    def char(self, char: str) -> str:
-        if char not in self._chars:
-            self._chars[char] = self.add(char, escape_html(char))
-        return self._chars[char]
-
-    def to_html(self, text: str) -> str:
-        return text.translate(self._html)
-
-    def to_plain(self, text: str) -> str:
-        return text.translate(self._plain)
+    parser = MarkdownIt("commonmark", {"html": False, "maxNesting": _MAX_NESTING})
+    return parser.enable(["strikethrough", "table"]).disable("entity")
 
 
 def _convert(markdown: str) -> str:
-    """Run chatgpt-md-converter with the fragile parts protected; the result still needs sanitizing."""
-    text = _fix_surrogates(markdown).replace("\r\n", "\n").replace("\r", "\n")
-    holders = _Placeholders(text)
-    blocks: list[str] = []
+    """Parse the Markdown and render it in Telegram's tags; the result still needs sanitizing."""
+    from markdown_it.tree import SyntaxTreeNode
 
-    def fence(match: re.Match[str]) -> str:
-        code = re.sub(rf"(?m)^[ \t]{{0,{len(match['indent'])}}}", "", match["code"]).removesuffix("\n")
-        words = match["info"].split()
-        html = f"<pre>{escape_html(code)}</pre>"
-        if words:
-            html = f'<pre><code class="language-{escape_html(words[0], quote=True)}">{escape_html(code)}</code></pre>'
-        blocks.append(holders.add(code, html))
-        return blocks[-1]
+    text = _fix_surrogates(markdown)
+    tokens = _markdown_parser().parse(text)
+    if any(token.level >= _MAX_NESTING - 1 for token in tokens):
+        return escape_html(text.strip())  # the parser drops what is nested deeper than its limit
+    return "\n".join(html for html, _ in _blocks(SyntaxTreeNode(tokens).children))
 
-    def inline(match: re.Match[str]) -> str:
-        code = match["code"]
-        if len(code) > 2 and code[0] == code[-1] == " " and code.strip():
-            code = code[1:-1]
-        return holders.add(code, f"<code>{escape_html(code)}</code>")
 
-    def link(match: re.Match[str]) -> str:
-        label = match["text"]
-        start = label.index("[") + 1
-        inner = label[start:-1].replace("[", holders.char("[")).replace("]", holders.char("]"))
-        url = holders.to_plain(match["url"] or match["angle"] or "").strip()
-        return f"{label[:start]}{inner}]({holders.add(url, escape_html(url, quote=True))})"
+def _end_line(node: SyntaxTreeNode) -> int:
+    """The line after a block's last content line (a container's own map may include a blank line after it)."""
+    blocks = [child for child in node.children if child.type != "inline"]
+    if node.type == "table" or not blocks:
+        return node.map[1] if node.map else 0
+    return _end_line(blocks[-1])
 
-    def brackets(segment: str) -> str:
-        return segment.replace("[", holders.char("[")).replace("]", holders.char("]"))
 
-    text = _FENCE.sub(fence, text)
-    text = _INLINE_CODE.sub(inline, text)
-    text = _BACKSLASH_ESCAPE.sub(lambda match: holders.char(match[1]), text)
-    # Keep only brackets of real links: the library's link regex backtracks exponentially on nested brackets.
-    pieces: list[str] = []
-    position = 0
-    for match in _LINK.finditer(text):
-        pieces += [brackets(text[position : match.start()]), link(match)]
-        position = match.end()
-    text = "".join(pieces) + brackets(text[position:])
-    for char in _PROTECTED_CHARS:
-        text = text.replace(char, holders.char(char))
-    # Convert paragraph by paragraph, so emphasis never spans blank lines or code blocks.
-    separators = r"\n[ \t]*\n(?:[ \t]*\n)*" + (f"|[{re.escape(''.join(blocks))}]" if blocks else "")
-    pieces = re.split(f"({separators})", text)
-    for index in range(0, len(pieces), 2):
-        piece = pieces[index]
-        if piece.strip():
-            lead, trail = piece[: len(piece) - len(piece.lstrip())], piece[len(piece.rstrip()) :]
-            pieces[index] = lead + str(telegram_format(piece.strip())) + trail
-    return holders.to_html(re.sub(r"\n{3,}", "\n\n", "".join(pieces)).strip())
+def _blocks(nodes: list[SyntaxTreeNode]) -> list[_Line]:
+    """Render sibling blocks, separated by a blank line where the Markdown has one."""
+    lines: list[_Line] = []
+    end = None
+    for node in nodes:
+        rendered = _block(node)
+        if not html_to_plain_text("".join(html for html, _ in rendered)).strip():
+            continue
+        if end is not None and (node.map is None or node.map[0] > end):
+            lines.append(("", True))
+        lines += rendered
+        end = _end_line(node)
+    return lines
+
+
+def _block(node: SyntaxTreeNode) -> list[_Line]:
+    if node.type in ("paragraph", "heading"):
+        html = _inline(node.children[0].children) if node.children else ""
+        return [(line, True) for line in (f"<b>{html}</b>" if node.type == "heading" else html).split("\n")]
+    if node.type in ("bullet_list", "ordered_list"):
+        return _blocks(node.children)
+    if node.type == "list_item":
+        return _list_item(node)
+    if node.type == "blockquote":
+        return _wrap(_blocks(node.children), "<blockquote>", "</blockquote>")
+    if node.type in ("fence", "code_block"):
+        language = node.info.split()[0] if node.info.strip() else ""
+        start = f'<pre><code class="language-{escape_html(language, quote=True)}">' if language else "<pre>"
+        end = "</code></pre>" if language else "</pre>"
+        return _wrap([(escape_html(line), False) for line in node.content.removesuffix("\n").split("\n")], start, end)
+    if node.type == "table":
+        return _wrap([(escape_html(line), False) for line in _table(node)], "<pre>", "</pre>")
+    if node.type == "hr":
+        return [(_HORIZONTAL_RULE, True)]
+    return [(escape_html(node.content), True)]  # html_block, which is disabled
+
+
+def _wrap(lines: list[_Line], start: str, end: str) -> list[_Line]:
+    """Put a tag pair around the lines; a block entity is never indented (spaces before it would show)."""
+    if not lines:
+        return []
+    html = [html for html, _ in lines]
+    html[0] = start + html[0]
+    html[-1] += end
+    return [(line, False) for line in html]
+
+
+def _list_item(node: SyntaxTreeNode) -> list[_Line]:
+    """The item's blocks, the first line after its marker and the others indented to align with it."""
+    ordered = node.parent is not None and node.parent.type == "ordered_list"
+    marker = f"{node.info}{node.markup} " if ordered else _BULLET  # the number as written, like the old converter
+    lines = _blocks(node.children)
+    if not lines or not lines[0][1]:
+        lines.insert(0, ("", True))  # a code block or a quote starts below the marker
+    indent = " " * len(marker)
+    items = [((marker + lines[0][0]).rstrip(), True)]
+    items += [(indent + html if indentable and html else html, indentable) for html, indentable in lines[1:]]
+    return items
+
+
+def _inline(nodes: list[SyntaxTreeNode]) -> str:
+    out: list[str] = []
+    for node in nodes:
+        if node.type in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif node.type == "code_inline":
+            out.append(f"<code>{escape_html(node.content)}</code>")
+        elif node.type in _INLINE_TAGS:
+            tag = _INLINE_TAGS[node.type]
+            out.append(f"<{tag}>{_inline(node.children)}</{tag}>")
+        elif node.type in ("link", "image"):
+            out.append(_link(node))
+        else:
+            out.append(escape_html(node.content))  # text, and html_inline, which is disabled
+    return "".join(out)
+
+
+def _link(node: SyntaxTreeNode) -> str:
+    """A link, or an image as a link to it; with another scheme (or none) only its text is kept."""
+    href = str(node.attrGet("href") or node.attrGet("src") or "")
+    label = _inline(node.children)
+    if not html_to_plain_text(label).strip():
+        label = escape_html(href)
+    if not href.lower().startswith(_LINK_SCHEMES):
+        return label
+    return f'<a href="{escape_html(href, quote=True)}">{label}</a>'
+
+
+def _table(node: SyntaxTreeNode) -> list[str]:
+    """Telegram has no tables: the cells' text in aligned columns, the header ruled off, for a <pre> block."""
+    sections = {section.type: section.children for section in node.children}
+    header, body = sections.get("thead", []), sections.get("tbody", [])
+    rows = [[_cell_text(cell) for cell in row.children] for row in header + body]
+    aligns = [str(cell.attrGet("style") or "") for cell in (header + body)[0].children]
+    widths = [max(_width(row[column]) for row in rows if column < len(row)) for column in range(len(aligns))]
+
+    def line(row: list[str]) -> str:
+        cells = []
+        for text, width, align in zip(row, widths, aligns, strict=False):
+            space = width - _width(text)
+            left = space if "right" in align else space // 2 if "center" in align else 0
+            cells.append(" " * left + text + " " * (space - left))
+        return " | ".join(cells).rstrip()
+
+    lines = [line(row) for row in rows]
+    return [*lines[: len(header)], "-+-".join("-" * width for width in widths), *lines[len(header) :]]
+
+
+def _cell_text(cell: SyntaxTreeNode) -> str:
+    return html_to_plain_text(_inline(cell.children[0].children)) if cell.children else ""
+
+
+def _width(text: str) -> int:
+    """Columns the text takes in a monospace font: wide characters (CJK, most emoji) two, combining marks none."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 # ----- sanitizer: raw HTML → tree of allowed elements → tokens -----

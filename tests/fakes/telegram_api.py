@@ -2,15 +2,16 @@
 
 It speaks the real wire format (POST /bot<token>/<method>, JSON in, {"ok": ...} out), checks what
 Telegram checks for the methods we use (token, the length of messages, edits and callback answers, HTML
-entities), and can be told to fail: 429 with retry_after, 403 "bot was blocked by the user", 400, 5xx, or
-a slow answer.
+entities: parsed by TDLib, Telegram's own library, through tdjson), and can be told to fail: 429 with
+retry_after, 403 "bot was blocked by the user", 400, 5xx, or a slow answer.
 """
 
 from __future__ import annotations
 
-import html.parser
+import functools
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,24 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-ALLOWED_TAGS = {
-    "b": set(),
-    "strong": set(),
-    "i": set(),
-    "em": set(),
-    "u": set(),
-    "ins": set(),
-    "s": set(),
-    "strike": set(),
-    "del": set(),
-    "span": {"class"},
-    "tg-spoiler": set(),
-    "a": {"href"},
-    "code": {"class"},
-    "pre": set(),
-    "blockquote": {"expandable"},
-    "tg-emoji": {"emoji-id"},
-}
+from tdjson import td_execute
+
 MAX_TEXT_UTF16 = 4096
 MAX_CALLBACK_ANSWER_UTF16 = 200
 
@@ -57,47 +42,66 @@ class Failure:
     delay: float = 0.0
 
 
-class _EntityChecker(html.parser.HTMLParser):
-    """Parses Telegram HTML the way Telegram does, closely enough to reject what it rejects."""
+@dataclass(frozen=True)
+class ParsedText:
+    """A message text as Telegram stores it: what the user sees and its entities, or why Telegram refused it."""
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.error: str | None = None
-        self.text: list[str] = []
+    text: str
+    entities: list[dict[str, Any]] = field(default_factory=list)  # Bot API MessageEntity objects
+    error: str | None = None  # the Bot API's description after "Bad Request: "
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ALLOWED_TAGS:
-            self.error = self.error or f'unsupported start tag "{tag}"'
-            return
-        for name, _ in attrs:
-            if name not in ALLOWED_TAGS[tag]:
-                self.error = self.error or f'unsupported attribute "{name}" in tag "{tag}"'
-        self.stack.append(tag)
 
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack[-1] != tag:
-            self.error = self.error or f'unmatched end tag "{tag}"'
-            return
-        self.stack.pop()
+# TDLib's entity types that the Bot API names otherwise than by snake-casing them.
+_BOT_API_ENTITY_TYPES = {
+    "TextUrl": "text_link",
+    "PreCode": "pre",
+    "BlockQuote": "blockquote",
+    "ExpandableBlockQuote": "expandable_blockquote",
+    "MentionName": "text_mention",
+}
 
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
+
+def _tdlib(request: dict[str, Any]) -> dict[str, Any]:
+    answer = td_execute(json.dumps(request).encode())
+    assert answer is not None, f"TDLib does not execute {request['@type']} synchronously"
+    result: dict[str, Any] = json.loads(answer)
+    return result
+
+
+@functools.cache
+def _quiet_tdlib() -> None:
+    _tdlib({"@type": "setLogVerbosityLevel", "new_verbosity_level": 0})
+
+
+def _bot_api_entity(entity: dict[str, Any]) -> dict[str, Any]:
+    kind = entity["type"]
+    name = kind["@type"].removeprefix("textEntityType")
+    type_ = _BOT_API_ENTITY_TYPES.get(name) or re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    converted = {"type": type_, "offset": entity["offset"], "length": entity["length"]}
+    for field_name in ("language", "url", "custom_emoji_id"):
+        if kind.get(field_name):
+            converted[field_name] = kind[field_name]
+    if "user_id" in kind:
+        converted["user"] = {"id": kind["user_id"], "is_bot": False, "first_name": ""}
+    return converted
+
+
+def parse_text(text: str, parse_mode: str | None) -> ParsedText:
+    """Parse a message text as Telegram does: HTML with TDLib's own parser, anything else as plain text."""
+    if (parse_mode or "").upper() != "HTML":
+        return ParsedText(text)
+    _quiet_tdlib()
+    parsed = _tdlib({"@type": "parseTextEntities", "text": text, "parse_mode": {"@type": "textParseModeHTML"}})
+    if parsed["@type"] == "error":
+        message = str(parsed["message"])
+        return ParsedText(text, error=message[:1].lower() + message[1:])  # "Can't parse entities: ..."
+    return ParsedText(parsed["text"], [_bot_api_entity(entity) for entity in parsed["entities"]])
 
 
 def visible_text(text: str, parse_mode: str | None) -> tuple[str, str | None]:
-    """(the text a user would see, an entity parse error or None)."""
-    if (parse_mode or "").upper() != "HTML":
-        return text, None
-    checker = _EntityChecker()
-    checker.feed(text)
-    checker.close()
-    error = checker.error
-    if error is None and checker.stack:
-        error = f'can\'t find end tag corresponding to start tag "{checker.stack[-1]}"'
-    if error is None and checker.rawdata:
-        error = "unexpected end of text"
-    return "".join(checker.text), error
+    """(the text a user would see, why Telegram refuses it or None)."""
+    parsed = parse_text(text, parse_mode)
+    return parsed.text, parsed.error
 
 
 def utf16_len(text: str) -> int:
@@ -278,29 +282,30 @@ class FakeTelegram:
             return self._bad("chat not found")
         if chat_id in self._blocked_chats:
             return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
-        shown = self._judge_text(params, too_long="message is too long")
-        if isinstance(shown, tuple):
-            return shown
-        return {
+        parsed = self._judge_text(params, too_long="message is too long")
+        if isinstance(parsed, tuple):
+            return parsed
+        message = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
             "chat": {"id": chat_id, "type": "private"},
-            "text": shown,
+            "text": parsed.text,
         }
+        return message | ({"entities": parsed.entities} if parsed.entities else {})
 
-    def _judge_text(self, params: dict[str, Any], too_long: str) -> str | tuple[int, dict[str, Any]]:
-        """The visible text of a message, or Telegram's answer refusing it (empty, bad entities, too long)."""
+    def _judge_text(self, params: dict[str, Any], too_long: str) -> ParsedText | tuple[int, dict[str, Any]]:
+        """The text as Telegram stores it, or Telegram's answer refusing it (empty, bad entities, too long)."""
         text = params.get("text")
         if not isinstance(text, str) or not text.strip():
             return self._bad("message text is empty")
-        shown, error = visible_text(text, params.get("parse_mode"))
-        if error:
-            return self._bad(f"can't parse entities: {error}")
-        if not shown.strip():
+        parsed = parse_text(text, params.get("parse_mode"))
+        if parsed.error:
+            return self._bad(parsed.error)
+        if not parsed.text.strip():
             return self._bad("message text is empty")
-        if utf16_len(shown) > MAX_TEXT_UTF16:
+        if utf16_len(parsed.text) > MAX_TEXT_UTF16:  # counted after entity parsing, as Telegram does
             return self._bad(too_long)
-        return shown
+        return parsed
 
     def _method_editMessageText(self, params: dict[str, Any]) -> Any:  # noqa: N802
         judged = self._judge_text(params, too_long="MESSAGE_TOO_LONG")
