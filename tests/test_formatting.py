@@ -411,6 +411,12 @@ def test_empty_reply() -> None:
     assert render_reply("<b></b>") == ["&lt;b&gt;&lt;/b&gt;"]
 
 
+@pytest.mark.parametrize("markdown", ["```", "```\n```", "~~~python\n~~~"])
+def test_markdown_that_renders_to_nothing_is_sent_as_its_text(markdown: str) -> None:
+    """An answer of empty code fences rendered to no part at all: the user got no reply."""
+    assert render_reply(markdown) == [escape_html(markdown)]
+
+
 # ----- properties -----
 
 FRAGMENTS = [

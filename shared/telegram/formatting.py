@@ -98,9 +98,13 @@ def markdown_to_telegram_html(markdown: str) -> str:
         markdown: Markdown written by a model; raw HTML in it is shown literally.
 
     Returns:
-        Sanitized Telegram HTML (may exceed the message limit; see ``render_reply``).
+        Sanitized Telegram HTML (may exceed the message limit; see ``render_reply``). Markdown that renders to
+        nothing visible (empty code fences) is shown as its own text.
     """
-    return "".join(token.raw for token in _tokens(_convert(markdown)))
+    tokens = _tokens(_convert(markdown))
+    if markdown.strip() and not any(token.kind == _TEXT and not token.text.isspace() for token in tokens):
+        return escape_html(markdown.strip())
+    return "".join(token.raw for token in tokens)
 
 
 def split_html_message(html: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str]:
@@ -135,7 +139,7 @@ def render_reply(markdown: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str
         limit: Maximum UTF-16 length per message.
 
     Returns:
-        Parts to send in order with ``parse_mode="HTML"``; empty if nothing is visible.
+        Parts to send in order with ``parse_mode="HTML"``; empty only when the reply is blank.
     """
     return split_html_message(markdown_to_telegram_html(markdown), limit)
 
