@@ -54,6 +54,7 @@ def update_handling(result: dict[str, Any]) -> str:
                 kinds.get("duplicate"),
                 mode["firestore_ms_per_update"],
                 mode["bot_api_calls"],
+                mode.get("replies_in_webhook_answers", "-"),
                 mode.get("throughput_ratio_vs_ptb"),
             ]
         )
@@ -67,6 +68,7 @@ def update_handling(result: dict[str, Any]) -> str:
         "p50 dup",
         "Firestore ms/upd",
         "Bot API calls",
+        "in answers",
         "ours/PTB upd/s",
     ]
     password = result.get("password_check_ms_at_production_iterations")

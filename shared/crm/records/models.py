@@ -62,9 +62,9 @@ class CrmRecord(BaseModel):
         return any(needle in str(getattr(self, name) or "").casefold() for name in self.text_fields)
 
 
-class Customer(CrmRecord):
-    collection: ClassVar[str] = "customers"
-    noun: ClassVar[str] = "customer"
+class Contact(CrmRecord):
+    """A person the organisation deals with, assigned to one of its staff: a customer, or a lead."""
+
     text_fields: ClassVar[tuple[str, ...]] = ("name", "email", "phone", "company")
 
     name: str = ""
@@ -78,22 +78,18 @@ class Customer(CrmRecord):
         return self.name
 
 
-class Lead(CrmRecord):
+class Customer(Contact):
+    collection: ClassVar[str] = "customers"
+    noun: ClassVar[str] = "customer"
+
+
+class Lead(Contact):
     collection: ClassVar[str] = "leads"
     noun: ClassVar[str] = "lead"
-    text_fields: ClassVar[tuple[str, ...]] = ("name", "email", "phone", "company", "source")
+    text_fields: ClassVar[tuple[str, ...]] = (*Contact.text_fields, "source")
 
-    name: str = ""
     source: str | None = None
     status: str = "new"
-    email: str | None = None
-    phone: str | None = None
-    company: str | None = None
-    assigned_to: str | None = None
-
-    @property
-    def caption(self) -> str:
-        return self.name
 
 
 class Deal(CrmRecord):

@@ -78,6 +78,18 @@ class ListArgs(PageArgs):
         return (chosen.start, chosen.end) if chosen else (None, None)
 
 
+class NewContactArgs(ToolArgs):
+    """Who a new customer or lead is."""
+
+    name: str = Field(min_length=1, max_length=200, description="Their name.")
+    email: str | None = Field(None, max_length=254, description="Their email address.")
+    phone: str | None = Field(None, max_length=50, description="Their phone number.")
+    company: str | None = Field(None, max_length=200, description="Their company.")
+    assigned_to_email: str | None = Field(
+        None, max_length=254, description="Email of the staff member to assign them to; by default, me."
+    )
+
+
 def period_of(period: str | None, date_from: dt.date | None, date_to: dt.date | None) -> TimeRange | None:
     """The range the period arguments mean: explicit dates win over a period name; None when unfiltered."""
     if date_from or date_to:

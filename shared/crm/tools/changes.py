@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import clock
 from shared.crm.records import RECORD_TYPES, CrmRecord, RecordGone, create_record, delete_record, update_record
 from shared.crm.tools import access
+from shared.crm.tools.arguments import NewContactArgs
 from shared.crm.tools.caller import Caller, ToolFailed, ToolRefused
 from shared.crm.tools.results import (
     Created,
@@ -118,6 +119,22 @@ def creation(kind: RecordKind, caller: Caller, headline: str, fields: Mapping[st
     return Change(action="create", kind=kind, org_id=caller.org_id, headline=headline, fields=dict(fields), **options)
 
 
+def contact_creation(
+    kind: Literal["customer", "lead"], caller: Caller, headline: str, args: NewContactArgs, **fields: Any
+) -> Change:
+    """A new customer or lead, with its own `fields` beside who they are, assigned as asked (by default, to me)."""
+    contact = {
+        "name": args.name,
+        **fields,
+        "email": args.email.lower() if args.email else None,
+        "phone": args.phone,
+        "company": args.company,
+        "assigned_to": access.assignee(caller, args.assigned_to_email),
+    }
+    shown = {"assigned_to": access.person(caller, contact["assigned_to"])}
+    return creation(kind, caller, headline, contact, shown=shown)
+
+
 def update(
     record: CrmRecord,
     headline: str,
@@ -140,6 +157,13 @@ def update(
         previous={name: getattr(record, name, None) for name in touched},
         **options,
     )
+
+
+def status_change(model: type[CrmRecord], caller: Caller, reference: str, status: str) -> Change:
+    """A new status for the record `reference` names, which the caller must be allowed to change."""
+    record = access.find(model, caller, reference)
+    access.ensure_may_change(caller, record)
+    return update(record, f"Change {named(record)}", {"status": status})
 
 
 def deletion(record: CrmRecord, headline: str) -> Change:

@@ -6,12 +6,12 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.crm.records import Customer, Where, get_record
+from shared.crm.records import Customer, get_record
 from shared.crm.tools import access, changes
-from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.tools.arguments import ListArgs, NewContactArgs, ToolArgs
 from shared.crm.tools.caller import Caller, ToolFailed
 from shared.crm.tools.changes import Change
-from shared.crm.tools.results import RecordPage, RecordView, ToolReply, fetch_page, page_result
+from shared.crm.tools.results import RecordPage, RecordView, ToolReply, list_page
 from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE, STAFF, Role
 
@@ -21,10 +21,8 @@ class ListCustomersArgs(ListArgs):
 
 
 def list_customers(caller: Caller, args: ListCustomersArgs) -> RecordPage[Customer]:
-    since, before = args.created_range()
     equals = {"assigned_to": caller.crm_user_id} if args.assigned_to_me else {}
-    where = Where(caller.org_id, equals=equals, since=since, before=before, text=args.text)
-    return page_result(fetch_page(Customer, where, args.page_size, args.cursor), caller)
+    return list_page(Customer, caller, args, equals)
 
 
 class GetCustomerArgs(ToolArgs):
@@ -51,26 +49,8 @@ def get_customer(caller: Caller, args: GetCustomerArgs) -> CustomerProfile:
     return CustomerProfile(customer=RecordView.of(customer, caller))
 
 
-class CreateCustomerArgs(ToolArgs):
-    name: str = Field(min_length=1, max_length=200, description="The customer's name.")
-    email: str | None = Field(None, max_length=254, description="Their email address.")
-    phone: str | None = Field(None, max_length=50, description="Their phone number.")
-    company: str | None = Field(None, max_length=200, description="Their company.")
-    assigned_to_email: str | None = Field(
-        None, max_length=254, description="Email of the staff member to assign them to; by default, me."
-    )
-
-
-def plan_create_customer(caller: Caller, args: CreateCustomerArgs) -> Change:
-    fields = {
-        "name": args.name,
-        "email": args.email.lower() if args.email else None,
-        "phone": args.phone,
-        "company": args.company,
-        "assigned_to": access.assignee(caller, args.assigned_to_email),
-    }
-    shown = {"assigned_to": access.person(caller, fields["assigned_to"])}
-    return changes.creation("customer", caller, "Add a customer", fields, shown=shown)
+def plan_create_customer(caller: Caller, args: NewContactArgs) -> Change:
+    return changes.contact_creation("customer", caller, "Add a customer", args)
 
 
 TOOLS: list[Tool[Any]] = [
@@ -94,7 +74,7 @@ TOOLS: list[Tool[Any]] = [
     Tool(
         name="create_customer",
         description="Add a new customer to the CRM.",
-        args_model=CreateCustomerArgs,
+        args_model=NewContactArgs,
         roles=frozenset({Role.VENDOR}),
         plan=plan_create_customer,
     ),

@@ -6,12 +6,12 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.crm.records import CLOSED_DEAL_STAGES, DEFAULT_CURRENCY, OPEN_DEAL_STAGES, Deal, DealStage, Where
+from shared.crm.records import CLOSED_DEAL_STAGES, DEFAULT_CURRENCY, OPEN_DEAL_STAGES, Deal, DealStage
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
 from shared.crm.tools.caller import Caller
 from shared.crm.tools.changes import Change
-from shared.crm.tools.results import RecordPage, RecordView, ToolReply, fetch_page, page_result, related_customers
+from shared.crm.tools.results import RecordPage, RecordView, ToolReply, list_page, related_customers
 from shared.crm.tools.tool import Tool
 from shared.roles import STAFF
 
@@ -26,7 +26,6 @@ class ListDealsArgs(ListArgs):
 
 
 def list_deals(caller: Caller, args: ListDealsArgs) -> RecordPage[Deal]:
-    since, before = args.created_range()
     equals: dict[str, Any] = {"assigned_to": caller.crm_user_id} if args.assigned_to_me else {}
     one_of: dict[str, tuple[str, ...]] = {}
     if args.customer:
@@ -36,8 +35,7 @@ def list_deals(caller: Caller, args: ListDealsArgs) -> RecordPage[Deal]:
         equals["stage"] = args.stage
     elif args.open_only:
         one_of["stage"] = OPEN_DEAL_STAGES
-    where = Where(caller.org_id, equals=equals, one_of=one_of, since=since, before=before, text=args.text)
-    return page_result(fetch_page(Deal, where, args.page_size, args.cursor), caller)
+    return list_page(Deal, caller, args, equals, one_of)
 
 
 class GetDealArgs(ToolArgs):

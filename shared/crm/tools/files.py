@@ -6,11 +6,11 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.crm.records import CrmFile, FileStatus, Where
+from shared.crm.records import CrmFile, FileStatus
 from shared.crm.tools.arguments import ListArgs
 from shared.crm.tools.caller import Caller
 from shared.crm.tools.orders import customer_scope
-from shared.crm.tools.results import RecordPage, fetch_page, page_result
+from shared.crm.tools.results import RecordPage, list_page
 from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE
 
@@ -21,12 +21,10 @@ class ListFilesArgs(ListArgs):
 
 
 def list_files(caller: Caller, args: ListFilesArgs) -> RecordPage[CrmFile]:
-    since, before = args.created_range()
     equals, one_of = customer_scope(caller, args.customer, "files")
     if args.status:
         equals["status"] = args.status
-    where = Where(caller.org_id, equals=equals, one_of=one_of, since=since, before=before, text=args.text)
-    return page_result(fetch_page(CrmFile, where, args.page_size, args.cursor), caller)
+    return list_page(CrmFile, caller, args, equals, one_of)
 
 
 TOOLS: list[Tool[Any]] = [

@@ -12,14 +12,13 @@ from shared.crm.records import (
     Issue,
     IssuePriority,
     IssueStatus,
-    Where,
     get_record,
 )
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
 from shared.crm.tools.caller import Caller
 from shared.crm.tools.changes import Change
-from shared.crm.tools.results import RecordPage, fetch_page, page_result
+from shared.crm.tools.results import RecordPage, list_page
 from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE, STAFF, Role
 
@@ -32,7 +31,6 @@ class ListIssuesArgs(ListArgs):
 
 
 def list_issues(caller: Caller, args: ListIssuesArgs) -> RecordPage[Issue]:
-    since, before = args.created_range()
     equals: dict[str, Any] = {}
     one_of: dict[str, tuple[str, ...]] = {}
     if caller.role is Role.CUSTOMER:
@@ -48,8 +46,7 @@ def list_issues(caller: Caller, args: ListIssuesArgs) -> RecordPage[Issue]:
         equals["status"] = args.status
     elif args.open_only:
         one_of["status"] = OPEN_ISSUE_STATUSES
-    where = Where(caller.org_id, equals=equals, one_of=one_of, since=since, before=before, text=args.text)
-    return page_result(fetch_page(Issue, where, args.page_size, args.cursor), caller)
+    return list_page(Issue, caller, args, equals, one_of)
 
 
 class CreateIssueArgs(ToolArgs):
@@ -96,9 +93,7 @@ class UpdateIssueStatusArgs(ToolArgs):
 
 
 def plan_update_issue_status(caller: Caller, args: UpdateIssueStatusArgs) -> Change:
-    issue = access.find(Issue, caller, args.issue)
-    access.ensure_may_change(caller, issue)
-    return changes.update(issue, f"Change {changes.named(issue)}", {"status": args.status})
+    return changes.status_change(Issue, caller, args.issue, args.status)
 
 
 TOOLS: list[Tool[Any]] = [

@@ -6,12 +6,12 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.crm.records import OPEN_LEAD_STATUSES, Lead, LeadStatus, Where
-from shared.crm.tools import access, changes
-from shared.crm.tools.arguments import ListArgs, ToolArgs
+from shared.crm.records import OPEN_LEAD_STATUSES, Lead, LeadStatus
+from shared.crm.tools import changes
+from shared.crm.tools.arguments import ListArgs, NewContactArgs, ToolArgs
 from shared.crm.tools.caller import Caller
 from shared.crm.tools.changes import Change
-from shared.crm.tools.results import RecordPage, fetch_page, page_result
+from shared.crm.tools.results import RecordPage, list_page
 from shared.crm.tools.tool import Tool
 from shared.roles import STAFF
 
@@ -23,42 +23,23 @@ class ListLeadsArgs(ListArgs):
 
 
 def list_leads(caller: Caller, args: ListLeadsArgs) -> RecordPage[Lead]:
-    since, before = args.created_range()
     equals: dict[str, Any] = {"assigned_to": caller.crm_user_id} if args.assigned_to_me else {}
     one_of: dict[str, tuple[str, ...]] = {}
     if args.status:
         equals["status"] = args.status
     elif args.open_only:
         one_of["status"] = OPEN_LEAD_STATUSES
-    where = Where(caller.org_id, equals=equals, one_of=one_of, since=since, before=before, text=args.text)
-    return page_result(fetch_page(Lead, where, args.page_size, args.cursor), caller)
+    return list_page(Lead, caller, args, equals, one_of)
 
 
-class CreateLeadArgs(ToolArgs):
-    name: str = Field(min_length=1, max_length=200, description="The lead's name.")
+class CreateLeadArgs(NewContactArgs):
     source: str | None = Field(
         None, max_length=100, description="Where the lead came from, e.g. LinkedIn, Facebook, website, referral."
-    )
-    email: str | None = Field(None, max_length=254, description="Their email address.")
-    phone: str | None = Field(None, max_length=50, description="Their phone number.")
-    company: str | None = Field(None, max_length=200, description="Their company.")
-    assigned_to_email: str | None = Field(
-        None, max_length=254, description="Email of the staff member to assign the lead to; by default, me."
     )
 
 
 def plan_create_lead(caller: Caller, args: CreateLeadArgs) -> Change:
-    fields = {
-        "name": args.name,
-        "source": args.source,
-        "status": "new",
-        "email": args.email.lower() if args.email else None,
-        "phone": args.phone,
-        "company": args.company,
-        "assigned_to": access.assignee(caller, args.assigned_to_email),
-    }
-    shown = {"assigned_to": access.person(caller, fields["assigned_to"])}
-    return changes.creation("lead", caller, "Create a lead", fields, shown=shown)
+    return changes.contact_creation("lead", caller, "Create a lead", args, source=args.source, status="new")
 
 
 class UpdateLeadStatusArgs(ToolArgs):
@@ -67,9 +48,7 @@ class UpdateLeadStatusArgs(ToolArgs):
 
 
 def plan_update_lead_status(caller: Caller, args: UpdateLeadStatusArgs) -> Change:
-    lead = access.find(Lead, caller, args.lead)
-    access.ensure_may_change(caller, lead)
-    return changes.update(lead, f"Change {changes.named(lead)}", {"status": args.status})
+    return changes.status_change(Lead, caller, args.lead, args.status)
 
 
 TOOLS: list[Tool[Any]] = [

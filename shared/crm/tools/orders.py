@@ -18,7 +18,7 @@ from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
 from shared.crm.tools.caller import Caller, ToolFailed
 from shared.crm.tools.changes import Change
-from shared.crm.tools.results import RecordPage, RecordView, ToolReply, fetch_page, page_result, related_customers
+from shared.crm.tools.results import RecordPage, RecordView, ToolReply, list_page, related_customers
 from shared.crm.tools.tool import Tool
 from shared.roles import EVERYONE, STAFF
 
@@ -42,14 +42,12 @@ class ListOrdersArgs(ListArgs):
 
 
 def list_orders(caller: Caller, args: ListOrdersArgs) -> RecordPage[Order]:
-    since, before = args.created_range()
     equals, one_of = customer_scope(caller, args.customer, "orders")
     if args.status:
         equals["status"] = args.status
     elif args.open_only:
         one_of["status"] = list(OPEN_ORDER_STATUSES)
-    where = Where(caller.org_id, equals=equals, one_of=one_of, since=since, before=before, text=args.text)
-    return page_result(fetch_page(Order, where, args.page_size, args.cursor), caller)
+    return list_page(Order, caller, args, equals, one_of)
 
 
 class GetOrderArgs(ToolArgs):
@@ -91,14 +89,12 @@ class ListPaymentsArgs(ListArgs):
 
 
 def list_payments(caller: Caller, args: ListPaymentsArgs) -> RecordPage[Payment]:
-    since, before = args.created_range()
     if args.order:
         equals: dict[str, Any] = {"order_id": find_visible_order(caller, args.order).id}
         one_of: dict[str, list[str]] = {}
     else:
         equals, one_of = customer_scope(caller, args.customer, "payments")
-    where = Where(caller.org_id, equals=equals, one_of=one_of, since=since, before=before, text=args.text)
-    return page_result(fetch_page(Payment, where, args.page_size, args.cursor), caller, with_orders=True)
+    return list_page(Payment, caller, args, equals, one_of, with_orders=True)
 
 
 class RecordPaymentArgs(ToolArgs):

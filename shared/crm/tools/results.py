@@ -4,7 +4,7 @@ the records in them shaped for the caller's role."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from shared.crm.records import CrmRecord, Customer, InvalidCursor, Order, Page, Where, get_records, list_records
+from shared.crm.tools.arguments import ListArgs
 from shared.crm.tools.caller import Caller, ToolFailed
 from shared.roles import Role
 from shared.store.errors import MissingIndex
@@ -206,6 +207,21 @@ def related_orders(caller: Caller, records: Iterable[CrmRecord]) -> dict[str, Or
     ids = [str(getattr(record, "order_id", "") or "") for record in records]
     found = get_records(Order, [order_id for order_id in ids if order_id])
     return {key: order for key, order in found.items() if order.org_id == caller.org_id}
+
+
+def list_page(
+    model: type[R],
+    caller: Caller,
+    args: ListArgs,
+    equals: dict[str, Any] | None = None,
+    one_of: Mapping[str, Sequence[str]] | None = None,
+    *,
+    with_orders: bool = False,
+) -> RecordPage[R]:
+    """One page of the caller's organisation's records that match `args` (when, text, cursor) and the filters."""
+    since, before = args.created_range()
+    where = Where(caller.org_id, equals=equals or {}, one_of=one_of or {}, since=since, before=before, text=args.text)
+    return page_result(fetch_page(model, where, args.page_size, args.cursor), caller, with_orders=with_orders)
 
 
 def page_result(page: Page[R], caller: Caller, *, with_orders: bool = False) -> RecordPage[R]:
