@@ -10,11 +10,12 @@ open tags are closed and re-opened.
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
+
+from shared.instance import per_instance
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -198,7 +199,7 @@ def _fix_surrogates(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-@functools.cache
+@per_instance
 def _markdown_parser() -> MarkdownIt:
     """CommonMark with GitHub's strikethrough and tables; raw HTML and entities in the model's text stay as written.
 
