@@ -62,20 +62,18 @@ def render(event: Event, website_url: str, time_zone: str = "UTC") -> str:
         if data.comment:
             lines.append(f"📝 Comment: {_clipped(data.comment, NOTE_UNITS)}")
         link = "View your files"
-    elif isinstance(event, OrderEvent):
-        order = event.data
-        lines.append(f"🛒 Order: <b>{_order_number(order.order_number)}</b>")
-        lines.append(f"📊 Status: {heading.status}")
-        if order.total is not None:
-            lines.append(f"💰 Total: {_money(order.total, order.currency)}")
-        if order.tracking_url:
-            lines.append(f'🚚 Tracking: <a href="{escape_html(order.tracking_url, quote=True)}">follow your parcel</a>')
-        lines.append(f"💬 Update: {heading.update}")
-        link = "View your orders"
-    elif isinstance(event, PaymentEvent):
-        payment = event.data
-        lines.append(f"🛒 Order: <b>{_order_number(payment.order_number)}</b>")
-        lines.append(f"💵 Amount: {_money(payment.amount, payment.currency)}")
+    elif isinstance(event, OrderEvent | PaymentEvent):
+        lines.append(f"🛒 Order: <b>{_order_number(event.data.order_number)}</b>")
+        if isinstance(event, OrderEvent):
+            order = event.data
+            lines.append(f"📊 Status: {heading.status}")
+            if order.total is not None:
+                lines.append(f"💰 Total: {_money(order.total, order.currency)}")
+            if order.tracking_url:
+                url = escape_html(order.tracking_url, quote=True)
+                lines.append(f'🚚 Tracking: <a href="{url}">follow your parcel</a>')
+        else:
+            lines.append(f"💵 Amount: {_money(event.data.amount, event.data.currency)}")
         lines.append(f"💬 Update: {heading.update}")
         link = "View your orders"
     else:
