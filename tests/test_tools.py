@@ -461,6 +461,11 @@ def test_statistics_count_sum_and_compare_with_the_previous_period(env: dict[str
     assert stats["change_percent"]["payments_total"] == {"EUR": -50.0}
     last_month = ok(VENDOR, "get_statistics", {"period": "last_month"})
     assert last_month["current"]["revenue"] == {"EUR": 800.0}
+    # The month before last had nothing: the model reads null for "no base to compare with", not a missing key.
+    assert last_month["previous"]["lead_conversion_rate_percent"] is None
+    changes = last_month["change_percent"]
+    assert (changes["new_leads"], changes["deals_won"], changes["payments_count"]) == (None, None, None)
+    assert "partial" not in last_month["current"]
 
 
 def test_named_periods_follow_the_calendar_in_the_bot_time_zone() -> None:

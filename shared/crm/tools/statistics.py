@@ -6,7 +6,7 @@ import datetime as dt
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from shared.crm.periods import PeriodName, bot_zone, named_range
 from shared.crm.records import (
@@ -58,7 +58,21 @@ class NamedDays(Days):
     name: str
 
 
-class PeriodFigures(BaseModel):
+class NullsShown(BaseModel):
+    """Figures whose None the model must read as null ("nothing to compare with"), not miss as left out; an
+    optional field (one with a default) is still left out when it is None."""
+
+    @model_serializer(mode="wrap")
+    def _with_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {
+            name: data.get(name)
+            for name, field in type(self).model_fields.items()
+            if name in data or field.is_required()
+        }
+
+
+class PeriodFigures(NullsShown):
     """A period's leads, deals won and payments; sums per currency."""
 
     new_leads: int
@@ -72,7 +86,7 @@ class PeriodFigures(BaseModel):
     """Why the sums are not whole, when they are not."""
 
 
-class PercentChanges(BaseModel):
+class PercentChanges(NullsShown):
     """The period's figures against the one before, in percent (None where the one before had none)."""
 
     new_leads: float | None
