@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from shared import clock
+from shared.bot import conversation
 from shared.bot.webhook import SECRET_HEADER
 from shared.roles import Role
 from shared.store import db
@@ -17,6 +18,8 @@ from shared.store.links import Link, save_link
 from tests import firestore_rpcs
 from tests.chat import message_update, post_update
 from tests.crm_data import add_crm_user
+from tests.fakes import gemini_api
+from tests.fakes.gemini_api import FakeGemini
 from tests.fakes.telegram_api import FakeTelegram
 from tests.firestore_rpcs import FirestoreRpcs
 from tests.harness import WEBHOOK_SECRET, FunctionServer, run_webhook_answer
@@ -113,3 +116,19 @@ def test_of_two_replies_the_first_goes_by_the_bot_api_and_the_last_in_the_answer
     assert [call.method for call in telegram.calls] == ["setMyCommands", "sendMessage"]
     assert "employee" in telegram.last_text(linked)
     assert "Your account" in response.json()["text"]
+
+
+def test_a_reply_said_long_after_the_update_arrived_goes_by_the_bot_api(
+    webhook: FunctionServer,
+    telegram: FakeTelegram,
+    gemini: FakeGemini,
+    linked: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Telegram may have stopped waiting for the answer of a slow update (and send it again, answered as a
+    duplicate): a reply said that late would be lost with the first answer."""
+    monkeypatch.setattr(conversation, "HOLD_SECONDS", 0.3)
+    gemini.enqueue(gemini_api.slow(0.6, gemini_api.blocked_prompt()))
+    response = _raw_post(webhook, message_update(linked, "hello"))
+    assert response.json() == {"ok": True}
+    assert [call.method for call in telegram.calls if call.method != "sendChatAction"] == ["sendMessage"]

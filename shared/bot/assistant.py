@@ -76,7 +76,8 @@ class _typing:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self._conversation.telegram.send_chat_action(self._conversation.chat_id, "typing")
+                # The client, not .telegram: this thread must not send a held reply, and typing need not wait.
+                self._conversation.client.send_chat_action(self._conversation.chat_id, "typing")
             except Exception:  # noqa: BLE001  (a lost typing indicator must never break the turn)
                 log.debug("typing action failed", exc_info=True)
             self._stop.wait(TYPING_EVERY_SECONDS)

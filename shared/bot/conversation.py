@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,12 @@ REPLIES = SendPolicy(attempts=2, backoff=0.5, max_backoff=0.5, flood_waits=1, lo
 """Someone is waiting: one retry, and no flood wait longer than 5 s (a reply that late comes after they gave up)."""
 
 
+HOLD_SECONDS = 5.0
+"""How long after an update arrives its reply may still wait for the webhook's answer. Telegram does not say how
+long it waits for that answer (past it, it sends the update again, and the reply would be lost with the first
+answer): a reply of slower work (the assistant's) goes by the Bot API."""
+
+
 @dataclass(frozen=True)
 class HeldReply:
     chat_id: int
@@ -27,13 +34,29 @@ class HeldReply:
     markup: InlineKeyboardMarkup | None
 
 
+class ReplyLost(Exception):
+    """A held reply could not be sent when the handler's next Telegram call came. Not that call's failure, so the
+    call's own error handling must not take it for one: it ends the update, and the user gets the apology."""
+
+    def __init__(self, held: HeldReply, error: TelegramError) -> None:
+        super().__init__(f"a reply to chat {held.chat_id} was lost: {error}")
+        self.held = held
+
+
 @dataclass
 class WebhookReply:
     """A reply waiting to go back in the webhook's HTTP answer, which Telegram then sends itself: the user gets it
     without the bot waiting for a Bot API round trip first. Nobody learns whether it was sent, so only a reply whose
-    result nothing needs is held: the conversation's last one, of our own HTML, that fits one message."""
+    result nothing needs is held: the conversation's last one, of our own HTML, that fits one message, said within
+    HOLD_SECONDS of the update's arrival."""
 
     held: HeldReply | None = None
+    open_until: float = field(default_factory=lambda: time.monotonic() + HOLD_SECONDS)
+
+    @property
+    def open(self) -> bool:
+        """Whether a reply may still wait for the answer (see HOLD_SECONDS)."""
+        return time.monotonic() < self.open_until
 
     def take(self) -> HeldReply | None:
         held, self.held = self.held, None
@@ -69,10 +92,13 @@ class Conversation:
         return self.client
 
     def send_held_reply(self) -> None:
-        """Send the reply waiting for the webhook's answer now (another call comes, or the update failed)."""
+        """Send the reply waiting for the webhook's answer now, because another call comes; ReplyLost if it fails."""
         held = self.webhook_reply.take() if self.webhook_reply is not None else None
         if held is not None:
-            Sender(self.client, REPLIES).send(held.chat_id, held.html, held.markup).message_or_raise()
+            try:
+                Sender(self.client, REPLIES).send(held.chat_id, held.html, held.markup).message_or_raise()
+            except TelegramError as error:
+                raise ReplyLost(held, error) from error
 
     @property
     def audience(self) -> str:
@@ -95,14 +121,14 @@ class Conversation:
         the handler next calls Telegram. Otherwise a part Telegram cannot parse goes as plain text.
         """
         parts = message_parts(html)
-        if self.webhook_reply is not None and len(parts) == 1:
+        if self.webhook_reply is not None and self.webhook_reply.open and len(parts) == 1:
             self.send_held_reply()
             self.webhook_reply.held = HeldReply(self.chat_id, parts[0], markup)
             return
         self._sender.send_parts(self.chat_id, parts, markup).message_or_raise()
 
     def edit(self, message_id: int, html: str, markup: InlineKeyboardMarkup | None = None) -> None:
-        """Replace a message's text with Telegram HTML; never raises a Telegram error.
+        """Replace a message's text with Telegram HTML; never raises a Telegram error (ReplyLost, see telegram).
 
         Text longer than one message: the first part replaces the message and the rest follow as new messages.
         When Telegram refuses the edit (too old, deleted, down), the text is sent as new messages instead; if

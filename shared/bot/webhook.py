@@ -11,7 +11,7 @@ import flask
 from pydantic import ValidationError
 
 from shared.bot import texts
-from shared.bot.conversation import HeldReply, WebhookReply
+from shared.bot.conversation import REPLIES, HeldReply, ReplyLost, WebhookReply
 from shared.bot.router import Delivery, counts_of, handle_update, session_reader
 from shared.config import InvalidSettingsError, MissingSettingError, get_settings
 from shared.http import error_response, json_response
@@ -21,6 +21,7 @@ from shared.store.errors import StoreError
 from shared.store.updates import claim_update
 from shared.telegram.client import TelegramClient, get_telegram_client
 from shared.telegram.errors import TelegramError
+from shared.telegram.send_policy import Sender, message_parts
 from shared.telegram.types import Update
 
 log = logging.getLogger(__name__)
@@ -109,32 +110,48 @@ def parse_update(body: bytes) -> Update | str:
 def process_update(update: Update, telegram: TelegramClient, delivery: Delivery | None = None) -> None:
     """Route a claimed update; failures are logged and, where possible, the user is told."""
     delivery = delivery or Delivery()
+    reply = delivery.webhook_reply
     try:
         handle_update(update, telegram, delivery)
-    except (TelegramError, StoreError) as error:
+    except (TelegramError, StoreError, ReplyLost) as error:
         log.error("update %s (%s) failed: %s", update.update_id, update.kind, error)
-        _apologise(update, telegram, delivery.webhook_reply)
+        _apologise(update, telegram, reply, error.held if isinstance(error, ReplyLost) else None)
+        return
     except Exception:
         log.exception("update %s (%s) failed", update.update_id, update.kind)
-        _apologise(update, telegram, delivery.webhook_reply)
+        _apologise(update, telegram, reply)
+        return
+    if reply is not None and reply.held is not None and not reply.open:
+        held = reply.take()
+        assert held is not None
+        _send(telegram, held, "a reply to chat %s was lost: %s")
 
 
-def _apologise(update: Update, telegram: TelegramClient, webhook_reply: WebhookReply | None) -> None:
-    """Say something went wrong, after what was said before it went wrong (a held reply goes by the Bot API, and
-    the apology takes its place in the webhook's answer)."""
+def _apologise(
+    update: Update, telegram: TelegramClient, reply: WebhookReply | None, lost: HeldReply | None = None
+) -> None:
+    """Say something went wrong, after what was said before it went wrong: a held reply goes by the Bot API first,
+    and the apology takes its place in the webhook's answer, after the `lost` reply's text when it fits with it."""
     message = update.message or update.edited_message
     chat = message.chat if message else None
     if update.callback_query is not None and update.callback_query.message is not None:
         chat = update.callback_query.message.chat
     if chat is None or chat.type != "private":
         return
-    held = webhook_reply.take() if webhook_reply is not None else None
-    try:
-        if held is not None:
-            telegram.send_message(held.chat_id, held.html, reply_markup=held.markup)
-        if webhook_reply is None:
-            telegram.send_message(chat.id, texts.SOMETHING_WENT_WRONG)
-    except TelegramError:
-        log.warning("could not tell chat %s what was said before its update failed, or that it failed", chat.id)
-    if webhook_reply is not None:
-        webhook_reply.held = HeldReply(chat.id, texts.SOMETHING_WENT_WRONG, None)
+    held = reply.take() if reply is not None else None
+    if held is not None:
+        _send(telegram, held, "could not tell chat %s what was said before its update failed: %s")
+    apology = texts.SOMETHING_WENT_WRONG
+    if lost is not None and lost.chat_id == chat.id and len(message_parts(f"{lost.html}\n\n{apology}")) == 1:
+        apology = f"{lost.html}\n\n{apology}"
+    if reply is not None and reply.open:
+        reply.held = HeldReply(chat.id, apology, None)
+    else:
+        _send(telegram, HeldReply(chat.id, apology, None), "could not tell chat %s that its update failed: %s")
+
+
+def _send(telegram: TelegramClient, held: HeldReply, failure: str) -> None:
+    """Send a held reply by the Bot API, as replies are sent; a failure is logged with `failure` % (chat, error)."""
+    sent = Sender(telegram, REPLIES).send(held.chat_id, held.html, held.markup)
+    if not sent.sent:
+        log.warning(failure, held.chat_id, sent.error)

@@ -123,6 +123,18 @@ def test_login_stays_whole_when_telegram_fails_around_it(
     assert telegram.sent_texts(802_001)[-2] == texts.PASSWORD_NOT_DELETED
     assert "Authentication successful" in telegram.last_text(802_001)
     assert get_db().collection("tg_links").document("802001").get().exists
+
+    # ... and Telegram failing again when that request is sent (before the greeting): the greeting is not sent,
+    # and the webhook's answer carries the request with the apology.
+    add_crm_user("u-3", "ines@example.com", name="Ines")
+    third = ChatUser(webhook, 802_002)
+    third.send("/login ines@example.com")
+    telegram.fail("deleteMessage", 500, "Internal Server Error")
+    telegram.fail("sendMessage", *BAD_GATEWAY, times=2)
+    answer = third.send("correct horse").json()
+    assert answer["text"] == f"{texts.PASSWORD_NOT_DELETED}\n\n{texts.SOMETHING_WENT_WRONG}"
+    assert telegram.last_text(802_002) == answer["text"]
+    assert get_db().collection("tg_links").document("802002").get().exists, "the password was right: linked"
     assert server_log.crashes() == []
 
 
