@@ -184,6 +184,9 @@ def test_customer_files_show_status_eta_and_escaped_comments(
         created_at=T0 + dt.timedelta(hours=2),
     )
     put("files", "f-carl", number=4, customer_id="c-2", name="carl.bin", status="ready")
+    # A CRM that writes the ETA as text: an ISO time is still shown as a time (it was shown raw), other text as is.
+    put("files", "f-5", number=5, customer_id="c-1", name="iso.bin", status="processing", eta="2026-02-04T09:15:00Z")
+    put("files", "f-6", number=6, customer_id="c-1", name="words.bin", status="processing", eta="next week")
 
     ChatUser(webhook, CUSTOMER).send("/files")
     text = telegram.last_text(CUSTOMER)
@@ -193,6 +196,8 @@ def test_customer_files_show_status_eta_and_escaped_comments(
     assert "💬 <i>Working on it &lt;soon&gt; &amp; more</i>" in text
     assert "📥 <b>stage1_golf_tdi.bin</b> · Received" in text
     assert "carl.bin" not in text
+    assert "iso.bin</b> · Processing\n    ETA 04 Feb 09:15" in text
+    assert "words.bin</b> · Processing\n    ETA next week" in text
 
 
 def test_staff_orders_are_scoped_by_role_and_name_the_customer(

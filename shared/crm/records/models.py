@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 LeadStatus = Literal["new", "contacted", "qualified", "lost", "converted"]
 DealStage = Literal["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"]
@@ -165,7 +165,19 @@ class CrmFile(CrmRecord):
     name: str = ""
     status: str = "received"
     eta: dt.datetime | str | None = None
+    """A timestamp (docs/crm-schema.md); a CRM that writes text gets its ISO times read as times, other text kept."""
     admin_comment: str | None = None
+
+    @field_validator("eta", mode="before")
+    @classmethod
+    def _eta_as_time(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                moment = dt.datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+        return value
 
     @property
     def caption(self) -> str:
