@@ -233,10 +233,10 @@ def test_tables_become_aligned_columns_in_a_pre_block() -> None:
     assert html.startswith("<pre>Deal")
     assert html.endswith("</pre>\n\nafter")
     assert html_to_plain_text(html).split("\n") == [
-        "Deal      |  Amount | Stage",
-        "----------+---------+------",
-        "ACME & Co | 1 200 € |  won",
-        "株式会社  |       5 |",  # wide characters take two columns; a missing cell is empty
+        "Deal                 |  Amount | Stage",
+        "---------------------+---------+------",
+        "ACME & Co (http://x) | 1 200 € |  won",  # a <pre> holds no link: its address follows its text
+        "株式会社             |       5 |",  # wide characters take two columns; a missing cell is empty
         "",
         "after",
     ]
@@ -409,6 +409,14 @@ def test_empty_reply() -> None:
     assert render_reply("") == []
     assert render_reply(" \n\n ") == []
     assert render_reply("<b></b>") == ["&lt;b&gt;&lt;/b&gt;"]
+
+
+def test_a_link_in_a_table_keeps_its_address_beside_its_text() -> None:
+    """A <pre> block holds no links: the address was lost with the tag."""
+    markdown = "| name | site |\n|---|---|\n| ACME | [web](https://acme.example) |\n| B | <https://b.example> |"
+    [part] = render_reply(markdown)
+    assert "ACME | web (https://acme.example)" in part
+    assert "B    | https://b.example" in part
 
 
 @pytest.mark.parametrize("markdown", ["```", "```\n```", "~~~python\n~~~"])

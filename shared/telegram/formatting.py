@@ -339,7 +339,24 @@ def _table(node: SyntaxTreeNode) -> list[str]:
 
 
 def _cell_text(cell: SyntaxTreeNode) -> str:
-    return html_to_plain_text(_inline(cell.children[0].children)) if cell.children else ""
+    return _plain(cell.children[0].children) if cell.children else ""
+
+
+def _plain(nodes: list[SyntaxTreeNode]) -> str:
+    """Inline Markdown as the plain text of a <pre> block, which holds no links: a link's address follows its text."""
+    out: list[str] = []
+    for node in nodes:
+        if node.type in ("softbreak", "hardbreak"):
+            out.append(" ")
+        elif node.type in ("link", "image"):
+            href = str(node.attrGet("href") or node.attrGet("src") or "")
+            label = _plain(node.children).strip()
+            out.append(href if not label or label == href else f"{label} ({href})" if href else label)
+        elif node.children:
+            out.append(_plain(node.children))
+        else:
+            out.append(node.content)
+    return "".join(out)
 
 
 def _width(text: str) -> int:
