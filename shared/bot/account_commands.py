@@ -15,7 +15,9 @@ def start(conversation: Conversation, argument: str) -> None:
     if argument:
         redeem_link_code(conversation, argument)
     elif conversation.session is not None:
-        conversation.say(texts.welcome_back(conversation.session.user.name, get_settings().assistant_configured))
+        conversation.say(
+            texts.welcome_back(name=conversation.session.user.name, assistant=get_settings().assistant_configured)
+        )
     else:
         login_dialogue.start_login(conversation, greeting=texts.WELCOME)
 
@@ -52,7 +54,7 @@ def me(conversation: Conversation, argument: str) -> None:
 def logout(conversation: Conversation, argument: str) -> None:
     session = conversation.require_session()
     menus.end_session(conversation.telegram, session.link, reason="logout")
-    conversation.say(texts.logged_out())
+    conversation.say(texts.LOGGED_OUT)
 
 
 def clear(conversation: Conversation, argument: str) -> None:
@@ -68,7 +70,7 @@ def redeem_link_code(conversation: Conversation, code: str) -> None:
         if refusal is link_codes.RefusalWhileLinked.SAME_ACCOUNT:
             conversation.say(texts.ALREADY_LINKED_SAME)
         elif refusal is link_codes.RefusalWhileLinked.OTHER_ACCOUNT:
-            conversation.say(texts.code_refused_while_linked(session.link.name, session.link.email))
+            conversation.say(texts.code_refused_while_linked(name=session.link.name, email=session.link.email))
         else:
             conversation.say(texts.CODE_INVALID)
         return

@@ -29,7 +29,7 @@ def account_of(conversation: Conversation) -> TelegramAccount:
 def start_login(conversation: Conversation, email_argument: str = "", greeting: str | None = None) -> None:
     """Begin (or restart) the login flow; with an email argument, go straight to the password."""
     if conversation.session is not None:
-        conversation.say(texts.already_linked(conversation.session.user.name))
+        conversation.say(texts.already_linked(name=conversation.session.user.name))
         return
     lock_end = login.telegram_user_lock_end(conversation.user.id)
     if lock_end is not None:
@@ -118,7 +118,7 @@ def _password_step(conversation: Conversation, password: str) -> None:
     if outcome.verdict is login.Verdict.LINKED and outcome.link is not None:
         menus.after_link(conversation, outcome.link)
     elif outcome.verdict is login.Verdict.WRONG:
-        conversation.say(texts.wrong_credentials(outcome.attempts_left))
+        conversation.say(texts.wrong_credentials(attempts_left=outcome.attempts_left))
     elif outcome.verdict is login.Verdict.LOCKED and outcome.locked_until is not None:
         _say_locked_out(conversation, outcome.locked_until)
     else:
@@ -128,7 +128,9 @@ def _password_step(conversation: Conversation, password: str) -> None:
 def _say_locked_out(conversation: Conversation, lock_end: dt.datetime, before: str = "") -> None:
     """Say how long the lockout lasts, when it ends in the bot's time zone, and how to link without a password."""
     minutes = max(1, math.ceil((lock_end - clock.now()).total_seconds() / 60))
-    notice = texts.locked_out(minutes, lock_end.astimezone(bot_zone()), get_settings().website_url)
+    notice = texts.locked_out(
+        minutes=minutes, ends_at=lock_end.astimezone(bot_zone()), website_url=get_settings().website_url
+    )
     conversation.say(f"{before}\n\n{notice}" if before else notice)
 
 

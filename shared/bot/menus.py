@@ -31,7 +31,7 @@ def show_menu(conversation: Conversation, link: Link) -> None:
 def after_link(conversation: Conversation, link: Link) -> None:
     """Greet a newly linked user with their role's help and give them their role's command menu."""
     show_menu(conversation, link)
-    conversation.say(texts.linked_welcome(link.name) + role_help(conversation.commands, link.role))
+    conversation.say(texts.linked_welcome(name=link.name, help_html=role_help(conversation.commands, link.role)))
 
 
 def end_session(telegram: TelegramClient, link: Link, reason: str) -> None:

@@ -147,7 +147,7 @@ def _on_message(message: Message, telegram: TelegramClient, delivery: Delivery) 
             crm_user_id=state.session.crm_user_id,
             role=state.session.role.value,
         )
-        conversation.say(texts.role_changed(state.session.role.value))
+        conversation.say(texts.role_changed(role=state.session.role.value))
 
     text = message.text
     if text is None:
@@ -177,7 +177,7 @@ def _run_command(conversation: Conversation, name: str, argument: str) -> None:
         if conversation.session is None:
             conversation.say(texts.NOT_LINKED)
         elif GUEST in command.audiences:
-            conversation.say(texts.already_linked(conversation.session.user.name))
+            conversation.say(texts.already_linked(name=conversation.session.user.name))
         else:
             conversation.say(texts.NOT_FOR_YOUR_ROLE)
         return
