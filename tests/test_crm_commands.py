@@ -9,6 +9,7 @@ import pytest
 
 from shared import clock
 from shared.bot import crm_commands as commands  # registers the commands (until the router imports them)
+from shared.bot import texts
 from shared.roles import Role
 from shared.store.db import get_db
 from shared.store.links import Link, save_link
@@ -452,15 +453,15 @@ def test_support_can_be_cancelled_and_expires(
     user = ChatUser(webhook, CUSTOMER)
     user.send("/support")
     user.press("crmsupport:cancel")
-    assert telegram.last_text(CUSTOMER) == commands.SUPPORT_CANCELLED
+    assert telegram.last_text(CUSTOMER) == texts.SUPPORT_CANCELLED
     user.press("crmsupport:cancel")
-    assert telegram.calls_to("answerCallbackQuery")[-1].params["text"] == commands.SUPPORT_EXPIRED
+    assert telegram.calls_to("answerCallbackQuery")[-1].params["text"] == texts.SUPPORT_EXPIRED
     user.send("hello")
     assert telegram.last_text(CUSTOMER) == "assistant: hello"
 
     user.send("/support")
     user.send("cancel")
-    assert telegram.last_text(CUSTOMER) == commands.SUPPORT_CANCELLED
+    assert telegram.last_text(CUSTOMER) == texts.SUPPORT_CANCELLED
 
     user.send("/support")
     clock.advance(dt.timedelta(minutes=11))
@@ -486,7 +487,7 @@ def test_cancel_stops_a_support_draft_and_says_so(
     user = ChatUser(webhook, CUSTOMER)
     user.send("/support")
     user.send("/cancel")
-    assert telegram.last_text(CUSTOMER) == commands.SUPPORT_CANCELLED
+    assert telegram.last_text(CUSTOMER) == texts.SUPPORT_CANCELLED
     assert support_draft_until() is None
     user.send("hello")
     assert telegram.last_text(CUSTOMER) == "assistant: hello"

@@ -23,7 +23,7 @@ from shared.crm.tools.registry import ToolError, run_tool
 from shared.crm.tools.results import Created, RecordPage, RecordView
 from shared.crm.tools.statistics import Statistics
 from shared.roles import Role
-from shared.telegram.formatting import escape_html, shorten
+from shared.telegram.formatting import shorten
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
 log = logging.getLogger(__name__)
@@ -36,40 +36,6 @@ TITLE_LENGTH = 80
 LIST_FIELD_LENGTH = 80  # a name, title or other CRM text in a list line; a page of 8 stays readable
 COMMENT_LENGTH = 200
 
-ORDER_STATUS = {
-    "pending": ("🕐", "Pending"),
-    "confirmed": ("📋", "Confirmed"),
-    "paid": ("💳", "Paid"),
-    "shipped": ("🚚", "Shipped"),
-    "delivered": ("📦", "Delivered"),
-    "cancelled": ("❌", "Cancelled"),
-}
-FILE_STATUS = {
-    "received": ("📥", "Received"),
-    "processing": ("⏳", "Processing"),
-    "ready": ("✅", "Ready"),
-}
-DEAL_STAGE = {
-    "prospecting": "🔍 Prospecting",
-    "qualification": "🧐 Qualification",
-    "proposal": "📝 Proposal",
-    "negotiation": "🤝 Negotiation",
-    "closed_won": "🏆 Won",
-    "closed_lost": "🚫 Lost",
-}
-LEAD_STATUS = {
-    "new": "🆕 New",
-    "contacted": "📞 Contacted",
-    "qualified": "⭐ Qualified",
-    "lost": "🚫 Lost",
-    "converted": "🎉 Converted",
-}
-
-SUPPORT_FOLLOW_UP = "Our team will get back to you."
-SUPPORT_CANCELLED = "👌 OK, no support ticket was opened."
-SUPPORT_EXPIRED = "This request has already been handled."
-SUPPORT_CANCEL_WORDS = {"cancel", "/cancel", "stop", "never mind", "nevermind"}
-
 
 @dataclass(frozen=True)
 class Listing:
@@ -78,8 +44,7 @@ class Listing:
     code: str  # one letter, in the More button's callback_data
     tool: str
     args: dict[str, Any]
-    titles: dict[Role, str]
-    empty: dict[Role, str]
+    wording: dict[Role, tuple[str, str]]  # the title, and what is said when there is nothing to list
     line: Callable[[RecordView[Any], Role], str]
     own_only: frozenset[Role] = frozenset()  # roles shown only the records assigned to them
 
@@ -89,42 +54,41 @@ class Listing:
 
 def _order_line(view: RecordView[Order], role: Role) -> str:
     order = view.record
-    emoji, status = ORDER_STATUS.get(order.status, ("❔", order.status.title()))
+    emoji, status = texts.ORDER_STATUS.get(order.status, (texts.UNKNOWN_ORDER_STATUS, order.status.title()))
     details = [_money(order.total, order.currency), _day(order.created_at)]
-    return _entry(f"{emoji} <b>{_ref(order)}</b> · {_shown(status)}", details, view, role)
+    return _entry(texts.list_heading(emoji=emoji, reference=_ref(order), label=_cut(status)), details, view, role)
 
 
 def _file_line(view: RecordView[CrmFile], role: Role) -> str:
     file = view.record
-    emoji, status = FILE_STATUS.get(file.status, ("📄", file.status.title()))
-    heading = f"{emoji} <b>{_shown(file.name) or _ref(file)}</b> · {_shown(status)}"
+    emoji, status = texts.FILE_STATUS.get(file.status, (texts.UNKNOWN_FILE_STATUS, file.status.title()))
+    heading = texts.list_heading(emoji=emoji, reference=_cut(file.name) or _ref(file), label=_cut(status))
     eta = file.eta
-    details = [f"ETA {_moment(eta)}" if eta and file.status != "ready" else "", _day(file.created_at)]
+    details = [texts.list_eta(eta=_moment(eta)) if eta and file.status != "ready" else "", _day(file.created_at)]
     text = _entry(heading, details, view, role)
     comment = file.admin_comment
-    return f"{text}\n    💬 <i>{_shown(comment, COMMENT_LENGTH)}</i>" if comment else text
+    return texts.with_comment(entry_html=text, comment=_cut(comment, COMMENT_LENGTH)) if comment else text
 
 
 def _deal_line(view: RecordView[Deal], role: Role) -> str:
     deal = view.record
-    stage = DEAL_STAGE.get(deal.stage, _shown(deal.stage))
-    title = f"💼 <b>{_ref(deal)}</b> · {_shown(deal.title)}"
+    stage = texts.DEAL_STAGE.get(deal.stage, _cut(deal.stage))
+    title = texts.list_heading(emoji=texts.DEAL_EMOJI, reference=_ref(deal), label=_cut(deal.title))
     return _entry(title, [_money(deal.value, deal.currency), stage], view, role)
 
 
 def _lead_line(view: RecordView[Lead], role: Role) -> str:
     lead = view.record
-    status = LEAD_STATUS.get(lead.status, _shown(lead.status))
-    title = f"👤 <b>{_ref(lead)}</b> · {_shown(lead.name)}"
-    details = [_shown(lead.source), _shown(lead.company), status]
+    status = texts.LEAD_STATUS.get(lead.status, _cut(lead.status))
+    title = texts.list_heading(emoji=texts.LEAD_EMOJI, reference=_ref(lead), label=_cut(lead.name))
+    details = [_cut(lead.source), _cut(lead.company), status]
     return _entry(title, details, view, role, with_customer=False)
 
 
 def _entry(title: str, details: list[str], view: RecordView[Any], role: Role, with_customer: bool = True) -> str:
     if with_customer and role is not Role.CUSTOMER and view.customer_name:
-        details.append(f"👥 {_shown(view.customer_name)}")
-    shown = " · ".join(detail for detail in details if detail)
-    return f"{title}\n    {shown}" if shown else title
+        details.append(texts.list_customer(name=_cut(view.customer_name)))
+    return texts.list_entry(heading_html=title, details=details)
 
 
 LISTINGS = {
@@ -134,40 +98,21 @@ LISTINGS = {
             "o",
             "list_orders",
             {},
-            {
-                Role.CUSTOMER: "🧾 <b>Your orders</b>",
-                Role.EMPLOYEE: "🧾 <b>Orders of your customers</b>",
-                Role.VENDOR: "🧾 <b>Recent orders</b>",
-            },
-            {
-                Role.CUSTOMER: "You have no orders yet.",
-                Role.EMPLOYEE: "Your customers have no orders yet.",
-                Role.VENDOR: "There are no orders yet.",
-            },
+            texts.ORDER_LIST,
             _order_line,
         ),
         Listing(
             "f",
             "list_files",
             {},
-            {
-                Role.CUSTOMER: "📁 <b>Your files</b>",
-                Role.EMPLOYEE: "📁 <b>Files of your customers</b>",
-                Role.VENDOR: "📁 <b>Recent files</b>",
-            },
-            {
-                Role.CUSTOMER: "You have no files yet.",
-                Role.EMPLOYEE: "Your customers have no files yet.",
-                Role.VENDOR: "There are no files yet.",
-            },
+            texts.FILE_LIST,
             _file_line,
         ),
         Listing(
             "d",
             "list_deals",
             {"open_only": True},
-            {Role.EMPLOYEE: "💼 <b>Your open deals</b>", Role.VENDOR: "💼 <b>Open deals</b> (everyone's)"},
-            {Role.EMPLOYEE: "You have no open deals.", Role.VENDOR: "There are no open deals."},
+            texts.DEAL_LIST,
             _deal_line,
             frozenset({Role.EMPLOYEE}),
         ),
@@ -175,8 +120,7 @@ LISTINGS = {
             "l",
             "list_leads",
             {"open_only": True},
-            {Role.EMPLOYEE: "👤 <b>Your open leads</b>", Role.VENDOR: "👤 <b>Open leads</b> (everyone's)"},
-            {Role.EMPLOYEE: "You have no open leads.", Role.VENDOR: "There are no open leads."},
+            texts.LEAD_LIST,
             _lead_line,
             frozenset({Role.EMPLOYEE}),
         ),
@@ -209,11 +153,11 @@ def show_page(conversation: Conversation, listing: Listing, cursor: str | None =
         conversation.say(refusal_text(page))
         return
     role = session.role
-    title = listing.titles.get(role, "")
+    title, empty = listing.wording.get(role, ("", ""))
     if not page.items:
-        conversation.say(f"{title}\n\n{listing.empty.get(role, '')}" if cursor is None else "That's all.")
+        conversation.say(f"{title}\n\n{empty}" if cursor is None else texts.LIST_END)
         return
-    heading = title if cursor is None else f"{title} (continued)"
+    heading = title if cursor is None else texts.list_continued(title_html=title)
     body = "\n\n".join(listing.line(view, role) for view in page.items)
     conversation.say(f"{heading}\n\n{body}", _more_button(listing, page.next_cursor))
 
@@ -225,7 +169,7 @@ def _more_button(listing: Listing, cursor: str | None) -> InlineKeyboardMarkup |
     if len(data.encode()) > CALLBACK_DATA_LIMIT:
         log.warning("no More button: the cursor of %s is too long for callback_data", listing.tool)
         return None
-    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="More ⬇️", callback_data=data)]])
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=texts.MORE_BUTTON, callback_data=data)]])
 
 
 def more_pressed(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
@@ -244,7 +188,7 @@ def stats_command(conversation: Conversation, argument: str) -> None:
     session = conversation.require_session()
     period = "_".join(argument.lower().split()) or "this_month"
     if period not in PERIOD_NAMES:
-        conversation.say(f"✏️ Say a period: {escape_html(', '.join(PERIOD_NAMES))}. For example: /stats last_week")
+        conversation.say(texts.stats_usage(periods=PERIOD_NAMES))
         return
     outcome = run_tool(session.caller(), "get_statistics", {"period": period}, Statistics)
     if isinstance(outcome, ToolError):
@@ -258,37 +202,23 @@ def statistics_text(stats: Statistics) -> str:
     now, before, change = stats.current, stats.previous, stats.change_percent
     period = stats.period
     lines = [
-        f"📊 <b>Statistics: {escape_html(period.name.replace('_', ' '))}</b> "
-        f"({period.first.isoformat()} to {period.last.isoformat()}, against the period before)",
+        texts.stats_heading(period=period.name, first=period.first, last=period.last),
         "",
-        f"New leads: {now.new_leads}{_against(before.new_leads, change.new_leads)}",
-        f"Converted: {now.converted_leads}"
-        + (f" ({now.lead_conversion_rate_percent} %)" if now.lead_conversion_rate_percent is not None else ""),
-        f"Deals won: {now.deals_won}{_against(before.deals_won, change.deals_won)}",
-        f"Revenue: {_sums(now.revenue)}",
-        f"Payments: {now.payments_count}, {_sums(now.payments_total)}",
+        texts.stats_new_leads(count=now.new_leads, previous=before.new_leads, percent=change.new_leads),
+        texts.stats_converted(count=now.converted_leads, rate=now.lead_conversion_rate_percent),
+        texts.stats_deals_won(count=now.deals_won, previous=before.deals_won, percent=change.deals_won),
+        texts.stats_revenue(amounts=_sums(now.revenue)),
+        texts.stats_payments(count=now.payments_count, amounts=_sums(now.payments_total)),
     ]
     if now.partial:
-        lines.append(f"<i>{escape_html(now.partial)}</i>")
-    lines += ["", "<b>Now</b>"]
-    for title, counted in (
-        ("Deals", stats.deals_by_stage),
-        ("Leads", stats.leads_by_status),
-        ("Issues", stats.issues_by_status),
-    ):
-        counts = " · ".join(f"{escape_html(name.replace('_', ' '))} {count}" for name, count in counted.items())
-        lines.append(f"{title}: {counts}")
+        lines.append(texts.stats_partial(note=now.partial))
+    now_html = texts.stats_now(deals=stats.deals_by_stage, leads=stats.leads_by_status, issues=stats.issues_by_status)
+    lines += ["", now_html]
     return "\n".join(lines)
 
 
-def _against(previous: int, percent: float | None) -> str:
-    if percent is None:
-        return f" (before: {previous})"
-    return f" ({'+' if percent >= 0 else ''}{percent} % against {previous})"
-
-
 def _sums(totals: dict[str, float]) -> str:
-    return ", ".join(_money(amount, currency) for currency, amount in sorted(totals.items())) or "none"
+    return ", ".join(_money(amount, currency) for currency, amount in sorted(totals.items())) or texts.NO_AMOUNTS
 
 
 def support_command(conversation: Conversation, argument: str) -> None:
@@ -297,21 +227,17 @@ def support_command(conversation: Conversation, argument: str) -> None:
         open_ticket(conversation, argument)
         return
     support_drafts.start_draft(session.telegram_user_id)
-    website = escape_html(get_settings().website_url, quote=True)
-    cancel = InlineKeyboardButton(text="Cancel", callback_data=f"{SUPPORT_KIND}:cancel")
+    cancel = InlineKeyboardButton(text=texts.SUPPORT_CANCEL_BUTTON, callback_data=f"{SUPPORT_KIND}:cancel")
     conversation.say(
-        "🆘 <b>Support</b>\n\n"
-        "Describe your problem in your next message and I'll open a support ticket for our team.\n\n"
-        f'You can also reach us through the website: <a href="{website}">{website}</a>',
-        InlineKeyboardMarkup(inline_keyboard=[[cancel]]),
+        texts.support_prompt(website_url=get_settings().website_url), InlineKeyboardMarkup(inline_keyboard=[[cancel]])
     )
 
 
 def support_cancel_pressed(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
     taken = support_drafts.take_draft(query.from_user.id)
-    conversation.answer(query.id, None if taken else SUPPORT_EXPIRED)
+    conversation.answer(query.id, None if taken else texts.SUPPORT_EXPIRED)
     if taken:
-        conversation.say(SUPPORT_CANCELLED)
+        conversation.say(texts.SUPPORT_CANCELLED)
 
 
 def take_support_message(conversation: Conversation, text: str) -> bool:
@@ -324,8 +250,8 @@ def take_support_message(conversation: Conversation, text: str) -> bool:
         return False
     if not support_drafts.draft_waiting(session.link) or not support_drafts.take_draft(session.telegram_user_id):
         return False
-    if text.strip().lower() in SUPPORT_CANCEL_WORDS:
-        conversation.say(SUPPORT_CANCELLED)
+    if text.strip().lower() in texts.SUPPORT_CANCEL_WORDS:
+        conversation.say(texts.SUPPORT_CANCELLED)
         return True
     open_ticket(conversation, text)
     return True
@@ -336,55 +262,51 @@ def open_ticket(conversation: Conversation, text: str) -> None:
     session = conversation.require_session()
     text = text.strip()
     title = shorten(" ".join(text.splitlines()[0].split()), TITLE_LENGTH) if text else ""
-    arguments = {"title": title or "Support request", "description": text}
+    arguments = {"title": title or texts.SUPPORT_TICKET_TITLE, "description": text}
     created = run_tool(session.caller(), "create_issue", arguments, Created)
     if isinstance(created, ToolError):
-        conversation.say(f"⚠️ I couldn't open a support ticket: {escape_html(_reason(created))}")
+        conversation.say(texts.ticket_not_opened(reason=_reason(created)))
         return
     issue = created.created.record
-    number = f"#{issue.number}" if issue.number is not None else _shown(issue.label)
-    title = _shown(issue.caption, TITLE_LENGTH)
+    number = f"#{issue.number}" if issue.number is not None else _cut(issue.label)
+    title = _cut(issue.caption, TITLE_LENGTH)
     if session.role is Role.CUSTOMER:
-        conversation.say(f"✅ Thanks! Support ticket <b>{number}</b> is open: “{title}”.\n{SUPPORT_FOLLOW_UP}")
+        conversation.say(texts.ticket_opened(number=number, title=title))
         return
-    reference = escape_html(str(issue.number or issue.id))
-    conversation.say(
-        f"✅ Support ticket <b>{number}</b> is open: “{title}”.\n"
-        f"It is assigned to you; /status issue {reference} changes its status."
-    )
+    conversation.say(texts.ticket_opened_for_staff(number=number, title=title, reference=str(issue.number or issue.id)))
 
 
 def refusal_text(error: ToolError) -> str:
     """A failed tool call, for the user."""
     if error.refused:
-        return f"⛔ Not permitted: {escape_html(_reason(error))}."
-    return f"⚠️ {escape_html(_reason(error))}"
+        return texts.not_permitted(reason=_reason(error))
+    return texts.tool_failed(reason=_reason(error))
 
 
 def _reason(error: ToolError) -> str:
-    return error.reason or "unknown error"
+    return error.reason or texts.UNKNOWN_ERROR
 
 
-def _shown(value: str | None, length: int = LIST_FIELD_LENGTH) -> str:
-    """A CRM value for a list line: shortened, then escaped ('' for none)."""
-    return escape_html(shorten(value, length)) if value else ""
+def _cut(value: str | None, length: int = LIST_FIELD_LENGTH) -> str:
+    """A CRM value for a list line, shortened ('' for none)."""
+    return shorten(value, length) if value else ""
 
 
 def _ref(record: CrmRecord) -> str:
-    return _shown(record.label[:1].upper() + record.label[1:])
+    return _cut(record.label[:1].upper() + record.label[1:])
 
 
 def _money(amount: float, currency: str) -> str:
-    return _shown(money(amount, currency).strip())
+    return _cut(money(amount, currency).strip())
 
 
 def _day(moment: dt.datetime | None) -> str:
-    return f"{_local(moment):%d %b %Y}" if moment else ""
+    return texts.list_date(day=_local(moment)) if moment else ""
 
 
 def _moment(value: dt.datetime | str) -> str:
     """An ETA: a time, or what the CRM wrote instead of one."""
-    return f"{_local(value):%d %b %H:%M}" if isinstance(value, dt.datetime) else _shown(value)
+    return texts.list_time(moment=_local(value)) if isinstance(value, dt.datetime) else _cut(value)
 
 
 def _local(moment: dt.datetime) -> dt.datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.bot import crm_commands, login_dialogue, texts
+from shared.bot import login_dialogue, texts
 from shared.bot.conversation import Conversation
 from shared.crm import support_drafts
 
@@ -17,7 +17,7 @@ def cancel_support_draft(conversation: Conversation) -> str | None:
     session = conversation.session
     if session is None or not support_drafts.draft_waiting(session.link):
         return None
-    return crm_commands.SUPPORT_CANCELLED if support_drafts.take_draft(session.telegram_user_id) else None
+    return texts.SUPPORT_CANCELLED if support_drafts.take_draft(session.telegram_user_id) else None
 
 
 CANCELLERS: tuple[Canceller, ...] = (login_dialogue.cancel_login, cancel_support_draft)

@@ -8,7 +8,9 @@ escapes the values itself; a parameter whose name ends in _html is HTML already 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 
+from shared.roles import Role
 from shared.telegram.formatting import escape_html
 
 
@@ -156,3 +158,242 @@ def welcome_back(*, name: str, assistant: bool) -> str:
 LOGGED_OUT = "👋 You're logged out and your conversation history is cleared. Send /start to log in again."
 
 NOTHING_TO_CANCEL = "There's nothing to cancel."
+
+
+# Lists: /orders, /files, /deals, /leads
+
+ORDER_STATUS = {
+    "pending": ("🕐", "Pending"),
+    "confirmed": ("📋", "Confirmed"),
+    "paid": ("💳", "Paid"),
+    "shipped": ("🚚", "Shipped"),
+    "delivered": ("📦", "Delivered"),
+    "cancelled": ("❌", "Cancelled"),
+}
+UNKNOWN_ORDER_STATUS = "❔"
+"""The emoji of an order status not above (its label is the status as the CRM wrote it)."""
+
+FILE_STATUS = {
+    "received": ("📥", "Received"),
+    "processing": ("⏳", "Processing"),
+    "ready": ("✅", "Ready"),
+}
+UNKNOWN_FILE_STATUS = "📄"
+
+DEAL_STAGE = {
+    "prospecting": "🔍 Prospecting",
+    "qualification": "🧐 Qualification",
+    "proposal": "📝 Proposal",
+    "negotiation": "🤝 Negotiation",
+    "closed_won": "🏆 Won",
+    "closed_lost": "🚫 Lost",
+}
+LEAD_STATUS = {
+    "new": "🆕 New",
+    "contacted": "📞 Contacted",
+    "qualified": "⭐ Qualified",
+    "lost": "🚫 Lost",
+    "converted": "🎉 Converted",
+}
+DEAL_EMOJI = "💼"
+LEAD_EMOJI = "👤"
+
+ORDER_LIST = {
+    Role.CUSTOMER: ("🧾 <b>Your orders</b>", "You have no orders yet."),
+    Role.EMPLOYEE: ("🧾 <b>Orders of your customers</b>", "Your customers have no orders yet."),
+    Role.VENDOR: ("🧾 <b>Recent orders</b>", "There are no orders yet."),
+}
+"""The title of a list, and what it says when there is nothing in it, by role."""
+FILE_LIST = {
+    Role.CUSTOMER: ("📁 <b>Your files</b>", "You have no files yet."),
+    Role.EMPLOYEE: ("📁 <b>Files of your customers</b>", "Your customers have no files yet."),
+    Role.VENDOR: ("📁 <b>Recent files</b>", "There are no files yet."),
+}
+DEAL_LIST = {
+    Role.EMPLOYEE: ("💼 <b>Your open deals</b>", "You have no open deals."),
+    Role.VENDOR: ("💼 <b>Open deals</b> (everyone's)", "There are no open deals."),
+}
+LEAD_LIST = {
+    Role.EMPLOYEE: ("👤 <b>Your open leads</b>", "You have no open leads."),
+    Role.VENDOR: ("👤 <b>Open leads</b> (everyone's)", "There are no open leads."),
+}
+
+LIST_END = "That's all."
+
+MORE_BUTTON = "More ⬇️"
+
+
+def list_continued(*, title_html: str) -> str:
+    """The title of a list's next page."""
+    return _fill("{title} (continued)", title=title_html)
+
+
+def list_heading(*, emoji: str, reference: str, label: str) -> str:
+    """A record's first line in a list: 'Order #7 · Shipped'."""
+    return _fill(
+        "{emoji} <b>{reference}</b> · {label}", emoji=emoji, reference=escape_html(reference), label=escape_html(label)
+    )
+
+
+def list_entry(*, heading_html: str, details: Sequence[str]) -> str:
+    """A record in a list: its heading, then on a second line the details it has (plain text; '' for none)."""
+    shown = " · ".join(escape_html(detail) for detail in details if detail)
+    return _fill("{heading}\n    {details}", heading=heading_html, details=shown) if shown else heading_html
+
+
+def with_comment(*, entry_html: str, comment: str) -> str:
+    """A file in a list with the staff's comment on it."""
+    return _fill("{entry}\n    💬 <i>{comment}</i>", entry=entry_html, comment=escape_html(comment))
+
+
+# The details of a list entry (plain text: list_entry escapes them)
+
+
+def list_customer(*, name: str) -> str:
+    return _fill("👥 {name}", name=name)
+
+
+def list_eta(*, eta: str) -> str:
+    """When a file should be ready: a time from list_time, or what the CRM wrote instead of one."""
+    return _fill("ETA {eta}", eta=eta)
+
+
+def list_date(*, day: dt.datetime) -> str:
+    return _fill("{day:%d %b %Y}", day=day)
+
+
+def list_time(*, moment: dt.datetime) -> str:
+    return _fill("{moment:%d %b %H:%M}", moment=moment)
+
+
+# /stats
+
+
+def stats_usage(*, periods: Sequence[str]) -> str:
+    return _fill("✏️ Say a period: {periods}. For example: /stats last_week", periods=escape_html(", ".join(periods)))
+
+
+def stats_heading(*, period: str, first: dt.date, last: dt.date) -> str:
+    """The first line: the period by name ('this_month') and its days."""
+    return _fill(
+        "📊 <b>Statistics: {period}</b> ({first} to {last}, against the period before)",
+        period=escape_html(period.replace("_", " ")),
+        first=first.isoformat(),
+        last=last.isoformat(),
+    )
+
+
+def _signed(percent: float) -> str:
+    return f"{'+' if percent >= 0 else ''}{percent}"
+
+
+def stats_new_leads(*, count: int, previous: int, percent: float | None) -> str:
+    """A count against the period before: by how many percent, when the period before had any."""
+    if percent is None:
+        return _fill("New leads: {count} (before: {previous})", count=count, previous=previous)
+    return _fill(
+        "New leads: {count} ({change} % against {previous})", count=count, previous=previous, change=_signed(percent)
+    )
+
+
+def stats_converted(*, count: int, rate: float | None) -> str:
+    if rate is None:
+        return _fill("Converted: {count}", count=count)
+    return _fill("Converted: {count} ({rate} %)", count=count, rate=rate)
+
+
+def stats_deals_won(*, count: int, previous: int, percent: float | None) -> str:
+    if percent is None:
+        return _fill("Deals won: {count} (before: {previous})", count=count, previous=previous)
+    return _fill(
+        "Deals won: {count} ({change} % against {previous})", count=count, previous=previous, change=_signed(percent)
+    )
+
+
+NO_AMOUNTS = "none"
+"""Revenue or payments of a period without any."""
+
+
+def stats_revenue(*, amounts: str) -> str:
+    return _fill("Revenue: {amounts}", amounts=escape_html(amounts))
+
+
+def stats_payments(*, count: int, amounts: str) -> str:
+    return _fill("Payments: {count}, {amounts}", count=count, amounts=escape_html(amounts))
+
+
+def stats_partial(*, note: str) -> str:
+    return _fill("<i>{note}</i>", note=escape_html(note))
+
+
+def stats_now(*, deals: Mapping[str, int], leads: Mapping[str, int], issues: Mapping[str, int]) -> str:
+    """The pipeline as it is now: how many deals are at each stage, leads and issues at each status."""
+    return _fill(
+        "<b>Now</b>\nDeals: {deals}\nLeads: {leads}\nIssues: {issues}",
+        deals=_tally(deals),
+        leads=_tally(leads),
+        issues=_tally(issues),
+    )
+
+
+def _tally(counts: Mapping[str, int]) -> str:
+    return " · ".join(
+        _fill("{name} {count}", name=escape_html(name.replace("_", " ")), count=count) for name, count in counts.items()
+    )
+
+
+# /support
+
+SUPPORT_CANCELLED = "👌 OK, no support ticket was opened."
+SUPPORT_EXPIRED = "This request has already been handled."
+SUPPORT_CANCEL_WORDS = {"cancel", "/cancel", "stop", "never mind", "nevermind"}
+"""What a user may send instead of their problem to open no ticket after all (lower case)."""
+SUPPORT_TICKET_TITLE = "Support request"
+"""The title of a ticket whose message has no words."""
+SUPPORT_CANCEL_BUTTON = "Cancel"
+
+
+def support_prompt(*, website_url: str) -> str:
+    return _fill(
+        "🆘 <b>Support</b>\n\n"
+        "Describe your problem in your next message and I'll open a support ticket for our team.\n\n"
+        'You can also reach us through the website: <a href="{website}">{website}</a>',
+        website=escape_html(website_url, quote=True),
+    )
+
+
+def ticket_opened(*, number: str, title: str) -> str:
+    """A customer's ticket; `number` is '#12' (or the ticket's reference when it has none)."""
+    return _fill(
+        "✅ Thanks! Support ticket <b>{number}</b> is open: “{title}”.\nOur team will get back to you.",
+        number=escape_html(number),
+        title=escape_html(title),
+    )
+
+
+def ticket_opened_for_staff(*, number: str, title: str, reference: str) -> str:
+    """A staff member's ticket, assigned to them: `reference` is what /status takes."""
+    return _fill(
+        "✅ Support ticket <b>{number}</b> is open: “{title}”.\n"
+        "It is assigned to you; /status issue {reference} changes its status.",
+        number=escape_html(number),
+        title=escape_html(title),
+        reference=escape_html(reference),
+    )
+
+
+def ticket_not_opened(*, reason: str) -> str:
+    return _fill("⚠️ I couldn't open a support ticket: {reason}", reason=escape_html(reason))
+
+
+# A tool's refusal or failure, for any command
+
+UNKNOWN_ERROR = "unknown error"
+
+
+def not_permitted(*, reason: str) -> str:
+    return _fill("⛔ Not permitted: {reason}.", reason=escape_html(reason))
+
+
+def tool_failed(*, reason: str) -> str:
+    return _fill("⚠️ {reason}", reason=escape_html(reason))
