@@ -21,7 +21,6 @@ from shared.crm.tools.changes import propose
 from shared.crm.tools.registry import ToolError, plan_tool_call, run_tool, tools
 from shared.crm.tools.results import Created, Updated, Written
 from shared.roles import Role
-from shared.telegram.formatting import escape_html
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
 COMPLETE_KIND = "cmd"
@@ -52,8 +51,6 @@ class ChangeCommand:
 
     name: str
     tool: str
-    summary: str
-    example: str
     parse: Callable[[str], dict[str, Any] | Choice]
 
     @property
@@ -62,8 +59,12 @@ class ChangeCommand:
         assert tool is not None, f"/{self.name} names no tool {self.tool}"
         return tool.roles
 
+    @property
+    def example(self) -> str:
+        return texts.CHANGE_EXAMPLES[self.name]
+
     def description(self) -> str:
-        return f"{self.summary}, e.g. {self.example}"
+        return texts.COMMAND_DESCRIPTIONS[self.name]
 
 
 def _parts(line: str) -> list[str]:
@@ -75,7 +76,7 @@ def _contact(line: str, first: str, others: tuple[str, ...]) -> dict[str, Any]:
     order into `others`."""
     parts = _parts(line)
     if not parts:
-        raise Usage(f"say the {first}")
+        raise Usage(texts.usage_first_part(first=first))
     args: dict[str, Any] = {first: parts[0]}
     rest = []
     for part in parts[1:]:
@@ -86,7 +87,7 @@ def _contact(line: str, first: str, others: tuple[str, ...]) -> dict[str, Any]:
         else:
             rest.append(part)
     if len(rest) > len(others):
-        raise Usage(f"too many parts: after the {first}, give at most an email, a phone and {', '.join(others)}")
+        raise Usage(texts.usage_too_many_parts(first=first, others=others))
     args.update(zip(others, rest, strict=False))
     return args
 
@@ -102,32 +103,32 @@ def _new_customer(line: str) -> dict[str, Any]:
 def _new_deal(line: str) -> dict[str, Any]:
     parts = _parts(line)
     if not parts:
-        raise Usage("say the deal's title, then its value")
+        raise Usage(texts.USAGE_DEAL)
     args: dict[str, Any] = {"title": parts[0]}
     for part in parts[1:]:
         amount, customer = _AMOUNT.match(part), _CUSTOMER.match(part)
         stage = _with_underscores(part, DEAL_STAGES).lower()
         if amount:
             if "value" in args:
-                raise Usage("give the value once, without a thousands separator (12000, not 12,000)")
+                raise Usage(texts.USAGE_VALUE_TWICE)
             args["value"] = float(amount.group(1).replace(",", "."))
             if amount.group(2):
                 args["currency"] = amount.group(2)
         elif customer:
             if "customer" in args:
-                raise Usage("name one customer")
+                raise Usage(texts.USAGE_ONE_CUSTOMER)
             args["customer"] = customer.group(1)
         elif stage in DEAL_STAGES:
             args["stage"] = stage
         else:
-            raise Usage(f"{part!r} is not a value (12000 EUR), a stage or 'customer 3'")
+            raise Usage(texts.usage_deal_part(part=part))
     return args
 
 
 def _new_issue(line: str) -> dict[str, Any]:
     title, _, description = line.partition(",")
     if not title.strip():
-        raise Usage("say the issue's title, then (after a comma) what happened")
+        raise Usage(texts.USAGE_ISSUE)
     return {"title": title.strip(), "description": description.strip()}
 
 
@@ -143,51 +144,51 @@ def _with_underscores(line: str, values: tuple[str, ...]) -> str:
 def _stage(line: str) -> dict[str, Any] | Choice:
     words = _with_underscores(line, DEAL_STAGES).split()
     if not words:
-        raise Usage("say the deal's number and the stage")
+        raise Usage(texts.USAGE_STAGE)
     if words[-1].lower() in DEAL_STAGES and len(words) > 1:
         return {"deal": " ".join(words[:-1]), "stage": words[-1].lower()}
     deal = " ".join(words)
-    return Choice(f"Which stage should deal {deal} move to?", f"stage {deal}", DEAL_STAGES)
+    return Choice(texts.choose_stage(deal=deal), f"stage {deal}", DEAL_STAGES)
 
 
 def _status(line: str) -> dict[str, Any] | Choice:
     words = _with_underscores(line, ISSUE_STATUSES).split()
     kind = words[0].lower() if words else ""
     if len(words) < 2 or kind not in ("lead", "issue"):
-        raise Usage("say 'lead' or 'issue', its number, and the status")
+        raise Usage(texts.USAGE_STATUS)
     statuses = LEAD_STATUSES if kind == "lead" else ISSUE_STATUSES
     if words[-1].lower() in statuses and len(words) > 2:
         return {kind: " ".join(words[1:-1]), "status": words[-1].lower()}
     record = " ".join(words[1:])
-    return Choice(f"Which status should {kind} {record} have?", f"status {kind} {record}", statuses)
+    return Choice(texts.choose_status(kind=kind, record=record), f"status {kind} {record}", statuses)
 
 
-def _kind_and_record(line: str, what: str) -> tuple[str, list[str]]:
+def _kind_and_record(line: str, usage: str) -> tuple[str, list[str]]:
     words = line.split()
     if len(words) < 2:
-        raise Usage(f"say what kind of record, its number{what}")
+        raise Usage(usage)
     return words[0].lower(), words[1:]
 
 
 def _assign(line: str) -> dict[str, Any]:
-    kind, rest = _kind_and_record(line, " and the email of who takes it over")
+    kind, rest = _kind_and_record(line, texts.USAGE_ASSIGN)
     if len(rest) < 2 or "@" not in rest[-1]:
-        raise Usage("end with the email of the staff member who takes it over")
+        raise Usage(texts.USAGE_ASSIGNEE)
     return {"kind": kind, "record": " ".join(rest[:-1]), "assignee_email": rest[-1]}
 
 
 def _delete(line: str) -> dict[str, Any]:
-    kind, rest = _kind_and_record(line, "")
+    kind, rest = _kind_and_record(line, texts.USAGE_DELETE)
     return {"kind": kind, "record": " ".join(rest)}
 
 
 def _payment(line: str) -> dict[str, Any]:
     words = line.split()
     if len(words) < 2:
-        raise Usage("say the order's number and the amount")
+        raise Usage(texts.USAGE_PAYMENT)
     amount = _AMOUNT.match(words[1])
     if amount is None:
-        raise Usage(f"{words[1]!r} is not an amount")
+        raise Usage(texts.usage_amount(amount=words[1]))
     args: dict[str, Any] = {"order": words[0], "amount": float(amount.group(1).replace(",", "."))}
     rest = words[2:]
     if amount.group(2):
@@ -200,15 +201,15 @@ def _payment(line: str) -> dict[str, Any]:
 
 
 CHANGE_COMMANDS = [
-    ChangeCommand("newlead", "create_lead", "Add a lead", "/newlead Jane Doe, LinkedIn, jane@mail.example", _new_lead),
-    ChangeCommand("customer", "create_customer", "Add a customer", "/customer Bob Buyer, bob@b.example", _new_customer),
-    ChangeCommand("newdeal", "create_deal", "Create a deal", "/newdeal Fleet deal, 12000 EUR, customer 3", _new_deal),
-    ChangeCommand("stage", "update_deal_stage", "Move a deal to another stage", "/stage 5 negotiation", _stage),
-    ChangeCommand("status", "update_lead_status", "Change a lead's or issue's status", "/status lead 4 lost", _status),
-    ChangeCommand("issue", "create_issue", "Open a support issue", "/issue Login fails, since the update", _new_issue),
-    ChangeCommand("payment", "record_payment", "Record a payment", "/payment 3 5000 card", _payment),
-    ChangeCommand("assign", "assign_record", "Assign a record", "/assign lead 4 ed@demo.example", _assign),
-    ChangeCommand("delete", "delete_record", "Delete a record", "/delete deal 5", _delete),
+    ChangeCommand("newlead", "create_lead", _new_lead),
+    ChangeCommand("customer", "create_customer", _new_customer),
+    ChangeCommand("newdeal", "create_deal", _new_deal),
+    ChangeCommand("stage", "update_deal_stage", _stage),
+    ChangeCommand("status", "update_lead_status", _status),
+    ChangeCommand("issue", "create_issue", _new_issue),
+    ChangeCommand("payment", "record_payment", _payment),
+    ChangeCommand("assign", "assign_record", _assign),
+    ChangeCommand("delete", "delete_record", _delete),
 ]
 BY_NAME = {command.name: command for command in CHANGE_COMMANDS}
 
@@ -224,19 +225,19 @@ def run_change_command(conversation: Conversation, command: ChangeCommand, line:
     """Propose the command's change with Confirm / Cancel (or make it, where the role needs no tap)."""
     session = conversation.require_session()
     if not line.strip():
-        conversation.say(f"✏️ {escape_html(command.description())}")
+        conversation.say(texts.change_usage(description=command.description()))
         return
     try:
         parsed = command.parse(line.strip())
     except Usage as usage:
-        conversation.say(f"✏️ {escape_html(str(usage))}. For example: {escape_html(command.example)}")
+        conversation.say(texts.usage_error(usage=str(usage), example=command.example))
         return
     if isinstance(parsed, Choice):
         buttons = _choice_buttons(parsed)
         if buttons is None:  # the record's reference is too long for the buttons' data
-            conversation.say(f"✏️ Say it whole, for example: {escape_html(command.example)}")
+            conversation.say(texts.say_it_whole(example=command.example))
         else:
-            conversation.say(f"❔ {escape_html(parsed.prompt)}", buttons)
+            conversation.say(texts.choice_question(question=parsed.prompt), buttons)
         return
     caller = session.caller()
     name = _tool_of(command, parsed)
@@ -256,10 +257,9 @@ def _done_text(written: Written) -> str:
     """A change made without a tap (a customer's support issue)."""
     match written:
         case Created(created=saved) | Updated(updated=saved):
-            reference = saved.ref
+            return texts.change_saved(record=saved.ref[:1].upper() + saved.ref[1:])
         case _:
-            reference = "it"
-    return f"✅ Done: {escape_html(reference[:1].upper() + reference[1:])} is saved."
+            return texts.CHANGE_SAVED_UNNAMED
 
 
 def _choice_buttons(choice: Choice) -> InlineKeyboardMarkup | None:

@@ -35,32 +35,27 @@ log = logging.getLogger(__name__)
 
 COMMANDS = CommandRegistry(
     (
-        Command("start", "Start: log in, or see what I can do", ANYONE, account_commands.start),
-        Command("help", "Show help and examples", ANYONE, account_commands.help_command),
-        Command("login", "Log in with your CRM email and password", GUESTS, account_commands.login_command),
-        Command("link", "Link your CRM account (same as /login)", GUESTS, account_commands.link_command),
-        Command("me", "View your account information", EVERYONE, account_commands.me),
-        Command("logout", "Log out from the bot", EVERYONE, account_commands.logout, aliases=("unlink",)),
-        Command("clear", "Clear conversation history", EVERYONE, account_commands.clear),
-        Command("orders", "View recent orders", EVERYONE, crm_commands.orders_command),
-        Command("files", "View recent files and their status", EVERYONE, crm_commands.files_command),
-        Command("deals", "Open deals (an employee's: their own)", STAFF, crm_commands.deals_command),
-        Command("leads", "Open leads (an employee's: their own)", STAFF, crm_commands.leads_command),
-        Command(
-            "stats",
-            "Statistics of a period and the pipeline now, e.g. /stats last_month",
-            STAFF,
-            crm_commands.stats_command,
-        ),
+        Command("start", texts.COMMAND_DESCRIPTIONS["start"], ANYONE, account_commands.start),
+        Command("help", texts.COMMAND_DESCRIPTIONS["help"], ANYONE, account_commands.help_command),
+        Command("login", texts.COMMAND_DESCRIPTIONS["login"], GUESTS, account_commands.login_command),
+        Command("link", texts.COMMAND_DESCRIPTIONS["link"], GUESTS, account_commands.link_command),
+        Command("me", texts.COMMAND_DESCRIPTIONS["me"], EVERYONE, account_commands.me),
+        Command("logout", texts.COMMAND_DESCRIPTIONS["logout"], EVERYONE, account_commands.logout, aliases=("unlink",)),
+        Command("clear", texts.COMMAND_DESCRIPTIONS["clear"], EVERYONE, account_commands.clear),
+        Command("orders", texts.COMMAND_DESCRIPTIONS["orders"], EVERYONE, crm_commands.orders_command),
+        Command("files", texts.COMMAND_DESCRIPTIONS["files"], EVERYONE, crm_commands.files_command),
+        Command("deals", texts.COMMAND_DESCRIPTIONS["deals"], STAFF, crm_commands.deals_command),
+        Command("leads", texts.COMMAND_DESCRIPTIONS["leads"], STAFF, crm_commands.leads_command),
+        Command("stats", texts.COMMAND_DESCRIPTIONS["stats"], STAFF, crm_commands.stats_command),
         *change_commands.COMMANDS,
-        Command("support", "Contact support or open a support ticket", EVERYONE, crm_commands.support_command),
+        Command("support", texts.COMMAND_DESCRIPTIONS["support"], EVERYONE, crm_commands.support_command),
         Command(
             "notifications",
-            "Choose which notifications you get",
+            texts.COMMAND_DESCRIPTIONS["notifications"],
             EVERYONE,
             notification_settings.notifications_command,
         ),
-        Command("cancel", "Cancel what's in progress (a login, a support request)", ANYONE, in_progress.cancel_command),
+        Command("cancel", texts.COMMAND_DESCRIPTIONS["cancel"], ANYONE, in_progress.cancel_command),
     )
 )
 """Every command, in the order /help and the menus list them: the account, reading the CRM, changing it, then

@@ -56,6 +56,49 @@ def role_changed(*, role: str) -> str:
     )
 
 
+# The command menu (plain text: /help escapes the descriptions) and /help
+
+CHANGE_EXAMPLES = {
+    "newlead": "/newlead Jane Doe, LinkedIn, jane@mail.example",
+    "customer": "/customer Bob Buyer, bob@b.example",
+    "newdeal": "/newdeal Fleet deal, 12000 EUR, customer 3",
+    "stage": "/stage 5 negotiation",
+    "status": "/status lead 4 lost",
+    "issue": "/issue Login fails, since the update",
+    "payment": "/payment 3 5000 card",
+    "assign": "/assign lead 4 ed@demo.example",
+    "delete": "/delete deal 5",
+}
+"""A change command's example line, in its description and in the answer to a line it cannot read."""
+
+COMMAND_DESCRIPTIONS = {
+    "start": "Start: log in, or see what I can do",
+    "help": "Show help and examples",
+    "login": "Log in with your CRM email and password",
+    "link": "Link your CRM account (same as /login)",
+    "me": "View your account information",
+    "logout": "Log out from the bot",
+    "clear": "Clear conversation history",
+    "orders": "View recent orders",
+    "files": "View recent files and their status",
+    "deals": "Open deals (an employee's: their own)",
+    "leads": "Open leads (an employee's: their own)",
+    "stats": "Statistics of a period and the pipeline now, e.g. /stats last_month",
+    "newlead": _fill("Add a lead, e.g. {example}", example=CHANGE_EXAMPLES["newlead"]),
+    "customer": _fill("Add a customer, e.g. {example}", example=CHANGE_EXAMPLES["customer"]),
+    "newdeal": _fill("Create a deal, e.g. {example}", example=CHANGE_EXAMPLES["newdeal"]),
+    "stage": _fill("Move a deal to another stage, e.g. {example}", example=CHANGE_EXAMPLES["stage"]),
+    "status": _fill("Change a lead's or issue's status, e.g. {example}", example=CHANGE_EXAMPLES["status"]),
+    "issue": _fill("Open a support issue, e.g. {example}", example=CHANGE_EXAMPLES["issue"]),
+    "payment": _fill("Record a payment, e.g. {example}", example=CHANGE_EXAMPLES["payment"]),
+    "assign": _fill("Assign a record, e.g. {example}", example=CHANGE_EXAMPLES["assign"]),
+    "delete": _fill("Delete a record, e.g. {example}", example=CHANGE_EXAMPLES["delete"]),
+    "support": "Contact support or open a support ticket",
+    "notifications": "Choose which notifications you get",
+    "cancel": "Cancel what's in progress (a login, a support request)",
+}
+"""What each command does, by its name: in the command menu and in /help."""
+
 # Logging in and linking
 
 WELCOME = (
@@ -397,3 +440,82 @@ def not_permitted(*, reason: str) -> str:
 
 def tool_failed(*, reason: str) -> str:
     return _fill("⚠️ {reason}", reason=escape_html(reason))
+
+
+# The change commands (/newlead, /stage, ...)
+
+
+def change_usage(*, description: str) -> str:
+    """The answer to a change command without a line: what it does, with an example."""
+    return _fill("✏️ {description}", description=escape_html(description))
+
+
+def usage_error(*, usage: str, example: str) -> str:
+    """The answer to a line that does not make the command's arguments: `usage` is one of the texts below."""
+    return _fill("✏️ {usage}. For example: {example}", usage=escape_html(usage), example=escape_html(example))
+
+
+# What a change command's line lacks (plain text: usage_error escapes it)
+
+USAGE_DEAL = "say the deal's title, then its value"
+USAGE_VALUE_TWICE = "give the value once, without a thousands separator (12000, not 12,000)"
+USAGE_ONE_CUSTOMER = "name one customer"
+USAGE_ISSUE = "say the issue's title, then (after a comma) what happened"
+USAGE_STAGE = "say the deal's number and the stage"
+USAGE_STATUS = "say 'lead' or 'issue', its number, and the status"
+USAGE_ASSIGN = "say what kind of record, its number and the email of who takes it over"
+USAGE_ASSIGNEE = "end with the email of the staff member who takes it over"
+USAGE_DELETE = "say what kind of record, its number"
+USAGE_PAYMENT = "say the order's number and the amount"
+
+
+def usage_first_part(*, first: str) -> str:
+    """A contact's line without its first part; `first` is the argument's name ('name')."""
+    return _fill("say the {first}", first=first)
+
+
+def usage_too_many_parts(*, first: str, others: Sequence[str]) -> str:
+    """`first` and `others` are the names of the arguments that the line's parts go into."""
+    return _fill(
+        "too many parts: after the {first}, give at most an email, a phone and {others}",
+        first=first,
+        others=", ".join(others),
+    )
+
+
+def usage_deal_part(*, part: str) -> str:
+    return _fill("{part!r} is not a value (12000 EUR), a stage or 'customer 3'", part=part)
+
+
+def usage_amount(*, amount: str) -> str:
+    return _fill("{amount!r} is not an amount", amount=amount)
+
+
+# A value left out of a change command's line, asked for with buttons
+
+
+def choice_question(*, question: str) -> str:
+    """`question` is choose_stage's or choose_status' (plain text)."""
+    return _fill("❔ {question}", question=escape_html(question))
+
+
+def choose_stage(*, deal: str) -> str:
+    return _fill("Which stage should deal {deal} move to?", deal=deal)
+
+
+def choose_status(*, kind: str, record: str) -> str:
+    """`kind` is 'lead' or 'issue'."""
+    return _fill("Which status should {kind} {record} have?", kind=kind, record=record)
+
+
+def say_it_whole(*, example: str) -> str:
+    """When the buttons cannot carry the line (its record's reference is too long)."""
+    return _fill("✏️ Say it whole, for example: {example}", example=escape_html(example))
+
+
+def change_saved(*, record: str) -> str:
+    """A change made without a tap (a customer's support issue): `record` is its reference, capitalised."""
+    return _fill("✅ Done: {record} is saved.", record=escape_html(record))
+
+
+CHANGE_SAVED_UNNAMED = "✅ Done: It is saved."
