@@ -8,7 +8,6 @@ from shared.bot.conversation import Conversation
 from shared.bot.help import guest_help, role_help
 from shared.config import get_settings
 from shared.store import history
-from shared.telegram.formatting import escape_html
 
 
 def start(conversation: Conversation, argument: str) -> None:
@@ -27,7 +26,7 @@ def help_command(conversation: Conversation, argument: str) -> None:
     if session is None:
         conversation.say(guest_help(conversation.commands))
     else:
-        conversation.say("ℹ️ <b>Help</b>\n\n" + role_help(conversation.commands, session.role))
+        conversation.say(texts.help_page(body_html=role_help(conversation.commands, session.role)))
 
 
 def login_command(conversation: Conversation, argument: str) -> None:
@@ -42,12 +41,13 @@ def me(conversation: Conversation, argument: str) -> None:
     session = conversation.require_session()
     user, link = session.user, session.link
     conversation.say(
-        "👤 <b>Your account</b>\n\n"
-        f"Name: {escape_html(user.name)}\n"
-        f"Email: {escape_html(user.email)}\n"
-        f"Role: {escape_html(user.role.value)}\n"
-        f"Organisation: {escape_html(user.org_name or user.org_id)}\n"
-        f"Linked since: {link.linked_at:%Y-%m-%d %H:%M} UTC"
+        texts.account(
+            name=user.name,
+            email=user.email,
+            role=user.role.value,
+            organisation=user.org_name or user.org_id,
+            linked_at=link.linked_at,
+        )
     )
 
 
@@ -59,7 +59,7 @@ def logout(conversation: Conversation, argument: str) -> None:
 
 def clear(conversation: Conversation, argument: str) -> None:
     history.forget_conversation(conversation.user.id)
-    conversation.say("🧹 Conversation history cleared.")
+    conversation.say(texts.HISTORY_CLEARED)
 
 
 def redeem_link_code(conversation: Conversation, code: str) -> None:

@@ -8,7 +8,7 @@ import threading
 
 from shared.agent import turn
 from shared.agent.gemini import Failure
-from shared.bot import confirmations
+from shared.bot import confirmations, texts
 from shared.bot.conversation import Conversation
 from shared.config import get_settings
 
@@ -17,19 +17,15 @@ log = logging.getLogger(__name__)
 TYPING_EVERY_SECONDS = 5.0
 
 REPLIES = {
-    Failure.NOT_CONFIGURED: (
-        "🤖 I can't answer questions in my own words on this bot, but everything I do has a command: see /help."
-    ),
-    Failure.BUSY: "⏳ The assistant is busy right now. Please try again in a moment, or use the commands in /help.",
-    Failure.TIMEOUT: "⏳ That took too long to answer. Please try again in a moment, or use the commands in /help.",
-    Failure.BLOCKED: "🚫 I can't help with that request.",
-    Failure.EMPTY: "🤔 I didn't get an answer for that. Could you rephrase it?",
-    Failure.MALFORMED: "🤔 I couldn't work out how to do that. Could you rephrase it?",
-    Failure.TOO_MANY_STEPS: "😕 I could not finish that. Please ask for something smaller or more specific.",
-    Failure.REJECTED: "⚠️ The assistant could not process that message. Please try again or rephrase it.",
-    Failure.OVER_BUDGET: (
-        "📊 You've reached today's assistant usage limit. It resets at midnight UTC; commands still work (/help)."
-    ),
+    Failure.NOT_CONFIGURED: texts.ASSISTANT_NOT_CONFIGURED,
+    Failure.BUSY: texts.ASSISTANT_BUSY,
+    Failure.TIMEOUT: texts.ASSISTANT_TIMEOUT,
+    Failure.BLOCKED: texts.ASSISTANT_BLOCKED,
+    Failure.EMPTY: texts.ASSISTANT_EMPTY,
+    Failure.MALFORMED: texts.ASSISTANT_MALFORMED,
+    Failure.TOO_MANY_STEPS: texts.ASSISTANT_TOO_MANY_STEPS,
+    Failure.REJECTED: texts.ASSISTANT_REJECTED,
+    Failure.OVER_BUDGET: texts.ASSISTANT_OVER_BUDGET,
 }
 
 
@@ -53,8 +49,7 @@ def answer(conversation: Conversation, text: str) -> None:
 
 def _refusal_text(refusal: turn.Refusal) -> str:
     if refusal is turn.Refusal.TOO_FAST:
-        per_minute = get_settings().assistant_messages_per_minute
-        return f"🐢 You've sent {per_minute} messages to the assistant in the last minute. Please wait a moment."
+        return texts.assistant_too_fast(per_minute=get_settings().assistant_messages_per_minute)
     return REPLIES[Failure.OVER_BUDGET]
 
 

@@ -20,7 +20,6 @@ from shared.store import audit
 from shared.store.errors import StoreError
 from shared.store.pending_actions import PendingAction, finish_pending_action, resolve_pending_action
 from shared.telegram.errors import TelegramError
-from shared.telegram.formatting import escape_html
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
 log = logging.getLogger(__name__)
@@ -29,23 +28,21 @@ KIND = "act"
 
 ANSWERS = {
     "run": None,
-    "cancelled": "Cancelled.",
-    "expired": "This confirmation has expired. Please ask again.",
-    "running": "⏳ This change is being made right now.",
-    "done": "✅ This was already done.",
-    "failed": "❌ This change was not made.",
-    "was_cancelled": "This change was cancelled.",
+    "cancelled": texts.TAP_CANCELLED,
+    "expired": texts.CONFIRMATION_EXPIRED,
+    "running": texts.CHANGE_RUNNING,
+    "done": texts.CHANGE_ALREADY_DONE,
+    "failed": texts.CHANGE_NOT_MADE,
+    "was_cancelled": texts.CHANGE_WAS_CANCELLED,
     "not_yours": texts.BUTTON_EXPIRED,
     "unknown": texts.BUTTON_EXPIRED,
 }
 """What a tap is answered with, by how the pending action took it."""
 
-ACCOUNT_CHANGED = "your account's organisation or role changed since this was proposed; please ask again"
-
 
 def ask(conversation: Conversation, action_id: str, change: Change) -> None:
     """Show the preview, every field the change writes, with Confirm / Cancel."""
-    conversation.say(change.preview_html("❓ "), markup=_buttons(action_id))
+    conversation.say(change.preview_html(texts.ASKING), markup=_buttons(action_id))
 
 
 def on_tap(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
@@ -53,7 +50,7 @@ def on_tap(conversation: Conversation, query: CallbackQuery, payload: str) -> No
     action_id, _, choice = payload.rpartition(":")
     session = conversation.session
     if session is None:
-        conversation.answer(query.id, "Please log in first (/start).")
+        conversation.answer(query.id, texts.LOG_IN_FIRST)
         return
     resolution, action = resolve_pending_action(action_id, conversation.user.id, confirm=choice == "y")
     conversation.answer(query.id, ANSWERS[resolution])
@@ -65,9 +62,9 @@ def on_tap(conversation: Conversation, query: CallbackQuery, payload: str) -> No
         outcome, again = _run(session, action_id, action, change)
         _show(conversation, message_id, outcome, _buttons(action_id) if again else None)
     elif resolution in ("cancelled", "was_cancelled"):
-        _show(conversation, message_id, change.preview_html("✖️ Cancelled: ", ""))
+        _show(conversation, message_id, change.preview_html(texts.CANCELLED_HEADLINE, ""))
     elif resolution == "expired":
-        _show(conversation, message_id, change.preview_html("⌛ Expired: ", ""))
+        _show(conversation, message_id, change.preview_html(texts.EXPIRED_HEADLINE, ""))
     elif action.outcome:  # done or failed before: show it again, in case that message was lost
         _show(conversation, message_id, action.outcome)
 
@@ -76,7 +73,7 @@ def _run(session: Session, action_id: str, action: PendingAction, change: Change
     """Run the confirmed change and record how it ended: what to show, and whether Confirm may be tapped again."""
     result: Written | ToolError
     if (action.crm_user_id, action.org_id, action.role) != (session.crm_user_id, session.org_id, session.role):
-        result = ToolError(error=ACCOUNT_CHANGED)
+        result = ToolError(error=texts.ACCOUNT_CHANGED)
     else:
         result = confirm_tool_call(session.caller(), action.tool, action.args, change, record_id=action_id)
     failure = result if isinstance(result, ToolError) else None
@@ -101,19 +98,19 @@ def _run(session: Session, action_id: str, action: PendingAction, change: Change
 
 def _outcome(change: Change, failure: ToolError | None, retry: bool) -> str:
     if failure is None:
-        return change.preview_html("✅ Done: ", "")
-    reason = failure.reason or "it could not be done"
+        return change.preview_html(texts.DONE_HEADLINE, "")
+    reason = failure.reason or texts.NOT_DONE_UNKNOWN
     if retry:
-        return change.preview_html("⚠️ Not done yet: ", "") + f"\n{escape_html(reason)} Tap Confirm to try again."
-    return change.preview_html("❌ Not done: ", "") + f"\n{escape_html(reason)}"
+        return texts.not_done_yet(preview_html=change.preview_html(texts.NOT_DONE_YET_HEADLINE, ""), reason=reason)
+    return texts.not_done(preview_html=change.preview_html(texts.NOT_DONE_HEADLINE, ""), reason=reason)
 
 
 def _buttons(action_id: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
-                InlineKeyboardButton(text="✅ Confirm", callback_data=f"{KIND}:{action_id}:y"),
-                InlineKeyboardButton(text="✖️ Cancel", callback_data=f"{KIND}:{action_id}:n"),
+                InlineKeyboardButton(text=texts.CONFIRM_BUTTON, callback_data=f"{KIND}:{action_id}:y"),
+                InlineKeyboardButton(text=texts.CANCEL_CHANGE_BUTTON, callback_data=f"{KIND}:{action_id}:n"),
             ]
         ]
     )

@@ -13,38 +13,25 @@ from shared.store.links import NOTIFICATION_GROUPS, NotificationPreferences
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
 CALLBACK_KIND = "notif"
-GROUP_LABELS = {
-    "files": "📄 Files",
-    "orders": "🛒 Orders",
-    "payments": "💳 Payments",
-    "messages": "💬 Messages from our team",
-}
 
 
 def settings_text(preferences: NotificationPreferences) -> str:
     """The settings message: what is on and off."""
     if not preferences.enabled:
-        return (
-            "🔕 <b>Notification settings</b>\n\n"
-            "All notifications are off: you won't get status updates here until you turn them back on."
-        )
-    lines = ["🔔 <b>Notification settings</b>", "", "Status updates sent here as they happen:"]
-    for group in NOTIFICATION_GROUPS:
-        state = "✅ on" if preferences.wants(group) else "⛔ off"
-        lines.append(f"{GROUP_LABELS[group]}: {state}")
-    lines += ["", "Tap a button to turn a group on or off."]
-    return "\n".join(lines)
+        return texts.NOTIFICATIONS_OFF
+    return texts.notification_settings(wanted={group: preferences.wants(group) for group in NOTIFICATION_GROUPS})
 
 
 def settings_markup(preferences: NotificationPreferences) -> InlineKeyboardMarkup:
     """One button per group (showing its state, setting the opposite) and one for all."""
     if not preferences.enabled:
-        return InlineKeyboardMarkup(inline_keyboard=[[_button("🔔 Turn all on", "all", True)]])
+        return InlineKeyboardMarkup(inline_keyboard=[[_button(texts.TURN_ALL_ON, "all", True)]])
     rows = []
     for group in NOTIFICATION_GROUPS:  # a button says what it does: 🔕 turns off, 🔔 turns on, everywhere
         on = preferences.wants(group)
-        rows.append([_button(f"{'🔕 Turn off' if on else '🔔 Turn on'} {GROUP_LABELS[group]}", group, not on)])
-    rows.append([_button("🔕 Turn all off", "all", False)])
+        label = texts.turn_group_off(group=group) if on else texts.turn_group_on(group=group)
+        rows.append([_button(label, group, not on)])
+    rows.append([_button(texts.TURN_ALL_OFF, "all", False)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -85,7 +72,7 @@ def on_settings_button(conversation: Conversation, query: CallbackQuery, payload
         enabled=preferences.enabled,
         muted_groups=preferences.muted_groups,
     )
-    conversation.answer(query.id, "Saved")
+    conversation.answer(query.id, texts.SAVED)
     conversation.edit(query.message.message_id, settings_text(preferences), settings_markup(preferences))
 
 

@@ -99,6 +99,60 @@ COMMAND_DESCRIPTIONS = {
 }
 """What each command does, by its name: in the command menu and in /help."""
 
+ASSISTANT_EXAMPLES: dict[Role, tuple[str, ...]] = {
+    Role.VENDOR: (
+        "Show my open deals",
+        "Create a lead named Jane from LinkedIn",
+        "Move my newest deal to negotiation",
+        "What's our conversion rate this month?",
+    ),
+    Role.EMPLOYEE: (
+        "Show my deals",
+        "Which of my customers have open issues?",
+        "Create a lead named John from Facebook",
+        "Show statistics for this month",
+    ),
+    Role.CUSTOMER: (
+        "Where is my latest order?",
+        "Show my files",
+        "Open a support issue about login problems",
+        "Show my payments",
+    ),
+}
+"""Questions for the assistant that name no record: they work for anyone of the role, whatever their data."""
+
+
+def command_line(*, name: str, aliases: Sequence[str], description: str) -> str:
+    """A command in /help: '/logout, /unlink — Log out from the bot'."""
+    names = ", ".join(_fill("/{name}", name=escape_html(each)) for each in (name, *aliases))
+    return _fill("{names} — {description}", names=names, description=escape_html(description))
+
+
+def help_page(*, body_html: str) -> str:
+    return _fill("ℹ️ <b>Help</b>\n\n{body}", body=body_html)
+
+
+def help_for_guest(*, commands_html: str) -> str:
+    return _fill(
+        "{commands}\n\nYou can also use the <b>Link Telegram</b> button on the CRM website: it opens this chat and "
+        "links you without typing a password here.",
+        commands=commands_html,
+    )
+
+
+def help_for_role(*, commands_html: str) -> str:
+    return _fill("<b>Commands</b>\n{commands}", commands=commands_html)
+
+
+def help_for_role_with_examples(*, commands_html: str, examples: Sequence[str]) -> str:
+    listed = "\n".join(_fill("• {example}", example=escape_html(example)) for example in examples)
+    return _fill(
+        "<b>Commands</b>\n{commands}\n\n<b>Or just ask me</b>, for example:\n{examples}",
+        commands=commands_html,
+        examples=listed,
+    )
+
+
 # Logging in and linking
 
 WELCOME = (
@@ -198,7 +252,26 @@ def welcome_back(*, name: str, assistant: bool) -> str:
 # The account: /me, /logout, /clear, /cancel
 
 
+def account(*, name: str, email: str, role: str, organisation: str, linked_at: dt.datetime) -> str:
+    """/me; `linked_at` is in UTC."""
+    return _fill(
+        "👤 <b>Your account</b>\n\n"
+        "Name: {name}\n"
+        "Email: {email}\n"
+        "Role: {role}\n"
+        "Organisation: {organisation}\n"
+        "Linked since: {linked_at:%Y-%m-%d %H:%M} UTC",
+        name=escape_html(name),
+        email=escape_html(email),
+        role=escape_html(role),
+        organisation=escape_html(organisation),
+        linked_at=linked_at,
+    )
+
+
 LOGGED_OUT = "👋 You're logged out and your conversation history is cleared. Send /start to log in again."
+
+HISTORY_CLEARED = "🧹 Conversation history cleared."
 
 NOTHING_TO_CANCEL = "There's nothing to cancel."
 
@@ -519,3 +592,113 @@ def change_saved(*, record: str) -> str:
 
 
 CHANGE_SAVED_UNNAMED = "✅ Done: It is saved."
+
+
+# Confirm / Cancel under a change's preview (the preview itself is the domain's: shared/crm/tools)
+
+CONFIRM_BUTTON = "✅ Confirm"
+CANCEL_CHANGE_BUTTON = "✖️ Cancel"
+
+ASKING = "❓ "
+"""Before the headline of a change waiting for Confirm or Cancel."""
+CANCELLED_HEADLINE = "✖️ Cancelled: "
+EXPIRED_HEADLINE = "⌛ Expired: "
+DONE_HEADLINE = "✅ Done: "
+NOT_DONE_YET_HEADLINE = "⚠️ Not done yet: "
+NOT_DONE_HEADLINE = "❌ Not done: "
+
+
+def not_done_yet(*, preview_html: str, reason: str) -> str:
+    """A change that failed on our side: Confirm may be tapped again."""
+    return _fill("{preview}\n{reason} Tap Confirm to try again.", preview=preview_html, reason=escape_html(reason))
+
+
+def not_done(*, preview_html: str, reason: str) -> str:
+    return _fill("{preview}\n{reason}", preview=preview_html, reason=escape_html(reason))
+
+
+NOT_DONE_UNKNOWN = "it could not be done"
+"""The reason of a failure that gives none."""
+
+ACCOUNT_CHANGED = "your account's organisation or role changed since this was proposed; please ask again"
+"""Why a confirmed change was not made (plain text, like the tools' reasons)."""
+
+# The answers to a tap on Confirm or Cancel (plain text, shown by Telegram over the chat)
+
+LOG_IN_FIRST = "Please log in first (/start)."
+TAP_CANCELLED = "Cancelled."
+CONFIRMATION_EXPIRED = "This confirmation has expired. Please ask again."
+CHANGE_RUNNING = "⏳ This change is being made right now."
+CHANGE_ALREADY_DONE = "✅ This was already done."
+CHANGE_NOT_MADE = "❌ This change was not made."
+CHANGE_WAS_CANCELLED = "This change was cancelled."
+
+
+# The assistant's answers when it has none of its own
+
+ASSISTANT_NOT_CONFIGURED = (
+    "🤖 I can't answer questions in my own words on this bot, but everything I do has a command: see /help."
+)
+ASSISTANT_BUSY = "⏳ The assistant is busy right now. Please try again in a moment, or use the commands in /help."
+ASSISTANT_TIMEOUT = "⏳ That took too long to answer. Please try again in a moment, or use the commands in /help."
+ASSISTANT_BLOCKED = "🚫 I can't help with that request."
+ASSISTANT_EMPTY = "🤔 I didn't get an answer for that. Could you rephrase it?"
+ASSISTANT_MALFORMED = "🤔 I couldn't work out how to do that. Could you rephrase it?"
+ASSISTANT_TOO_MANY_STEPS = "😕 I could not finish that. Please ask for something smaller or more specific."
+ASSISTANT_REJECTED = "⚠️ The assistant could not process that message. Please try again or rephrase it."
+ASSISTANT_OVER_BUDGET = (
+    "📊 You've reached today's assistant usage limit. It resets at midnight UTC; commands still work (/help)."
+)
+
+
+def assistant_too_fast(*, per_minute: int) -> str:
+    return _fill(
+        "🐢 You've sent {per_minute} messages to the assistant in the last minute. Please wait a moment.",
+        per_minute=per_minute,
+    )
+
+
+# /notifications (button labels are plain text)
+
+GROUP_LABELS = {
+    "files": "📄 Files",
+    "orders": "🛒 Orders",
+    "payments": "💳 Payments",
+    "messages": "💬 Messages from our team",
+}
+
+NOTIFICATIONS_OFF = (
+    "🔕 <b>Notification settings</b>\n\n"
+    "All notifications are off: you won't get status updates here until you turn them back on."
+)
+
+
+def notification_settings(*, wanted: Mapping[str, bool]) -> str:
+    """The settings while notifications are on: `wanted` says whether each group is, in the order shown."""
+    groups = "\n".join(_group_state(group, on) for group, on in wanted.items())
+    return _fill(
+        "🔔 <b>Notification settings</b>\n\n"
+        "Status updates sent here as they happen:\n"
+        "{groups}\n\n"
+        "Tap a button to turn a group on or off.",
+        groups=groups,
+    )
+
+
+def _group_state(group: str, on: bool) -> str:
+    if on:
+        return _fill("{group}: ✅ on", group=GROUP_LABELS[group])
+    return _fill("{group}: ⛔ off", group=GROUP_LABELS[group])
+
+
+def turn_group_on(*, group: str) -> str:
+    return _fill("🔔 Turn on {group}", group=GROUP_LABELS[group])
+
+
+def turn_group_off(*, group: str) -> str:
+    return _fill("🔕 Turn off {group}", group=GROUP_LABELS[group])
+
+
+TURN_ALL_ON = "🔔 Turn all on"
+TURN_ALL_OFF = "🔕 Turn all off"
+SAVED = "Saved"
