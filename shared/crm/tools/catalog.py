@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.crm.tools import admin, customers, deals, files, issues, leads, orders, statistics
+from shared.crm.tools import customers, deals, files, issues, leads, orders, statistics, vendor
 from shared.crm.tools.tool import ToolRegistry
 
 CATALOG = [
@@ -13,7 +13,7 @@ CATALOG = [
     *orders.TOOLS,
     *files.TOOLS,
     *statistics.TOOLS,
-    *admin.TOOLS,
+    *vendor.TOOLS,
 ]
 
 tools = ToolRegistry(CATALOG)
