@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from devstack.reference_crm.access import CREATE, Caller, customer_of, may_update, visible
+from devstack.reference_crm.access import CREATE, READ, Caller, customer_of, may_update, visible
 from devstack.reference_crm.data import KINDS, CrmData
 from shared import clock
 from shared.auth.passwords import verify_password
@@ -241,7 +241,7 @@ class ReferenceCrm:
 
     # ----- records -----
     def _list_records(self, request: Request, caller: Caller | None, kind: str) -> Response:
-        who = _staff_or_user(caller)
+        who = _staff_or_user(caller, kind)
         args = request.args
         limit = _integer(args, "limit", default=10, low=1, high=50) or 10
         match = _matcher(self.data, kind, args)
@@ -258,7 +258,7 @@ class ReferenceCrm:
 
     def _get_record(self, request: Request, caller: Caller | None, kind: str, record_id: str) -> Response:
         with self.data.lock:
-            return _json(self._visible(_staff_or_user(caller), kind, record_id).model_dump(mode="json"))
+            return _json(self._visible(_staff_or_user(caller, kind), kind, record_id).model_dump(mode="json"))
 
     def _create(self, request: Request, caller: Caller | None, kind: str) -> Response:
         who = _staff_or_user(caller)
@@ -422,9 +422,12 @@ def _user_json(user: CrmUser) -> dict[str, Any]:
     return user.model_dump(mode="json", exclude={"password_hash"})
 
 
-def _staff_or_user(caller: Caller | None) -> Caller:
+def _staff_or_user(caller: Caller | None, kind: str | None = None) -> Caller:
+    """The user a record endpoint acts for; 403 for the bot itself, or for a kind the role never reads."""
     if caller is None:
         raise Problem(403, "records are read and written for a user: sub must be a CRM user id")
+    if kind is not None and caller.role not in READ[kind]:
+        raise Problem(403, f"a {caller.role} does not see {kind}")
     return caller
 
 
