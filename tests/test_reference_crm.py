@@ -29,8 +29,12 @@ from schemathesis.specs.openapi.checks import (
 )
 from werkzeug.serving import make_server
 
+from devstack.reference_crm import app as reference_app
 from devstack.reference_crm.app import ReferenceCrm
 from devstack.reference_crm.data import CrmData, load
+from shared.auth.passwords import hash_password, verify_password
+from shared.crm.users import CrmUser
+from shared.roles import Role
 from tests.harness import ROOT
 
 SECRET = "test-reference-crm-signing-secret-of-32-bytes-or-more"
@@ -125,6 +129,37 @@ def test_login_answers_the_user_or_one_uniform_401(crm: ReferenceCrm) -> None:
     assert "password_hash" not in right.json()
     assert (wrong.status_code, wrong.headers["Content-Type"]) == (401, "application/problem+json")
     assert (unknown.status_code, unknown.content) == (wrong.status_code, wrong.content)
+
+
+def test_an_inactive_account_or_one_without_a_hash_gets_the_same_401(crm: ReferenceCrm) -> None:
+    inactive = CrmUser(
+        id="test-inactive", email="gone@demo.example", name="Gone", role=Role.EMPLOYEE, org_id=ORG, is_active=False
+    )
+    crm.data.users[inactive.id] = inactive.model_copy(update={"password_hash": hash_password("right-one", 1000)})
+    crm.data.users["test-no-hash"] = inactive.model_copy(update={"id": "test-no-hash", "email": "nohash@demo.example"})
+    answers = [
+        call(crm, "POST", "/auth/login", BOT, json={"email": email, "password": password})
+        for email, password in [("gone@demo.example", "right-one"), ("nohash@demo.example", ""), ("x@y.z", "")]
+    ]
+
+    assert {(answer.status_code, answer.content) for answer in answers} == {(401, answers[2].content)}
+
+
+def test_an_unknown_email_still_checks_a_hash_of_the_files_cost(
+    crm: ReferenceCrm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str] = []
+
+    def verify(password: str, encoded: str | None) -> bool:
+        checked.append(str(encoded))
+        return verify_password(password, encoded)
+
+    monkeypatch.setattr(reference_app, "verify_password", verify)
+    call(crm, "POST", "/auth/login", BOT, json={"email": "ed@demo.example", "password": "nope"})
+    call(crm, "POST", "/auth/login", BOT, json={"email": "nobody@demo.example", "password": "nope"})
+
+    assert [encoded.split("$")[:2] for encoded in checked] == [["pbkdf2_sha256", "100000"]] * 2
+    assert checked[0] != checked[1]
 
 
 def test_users_by_id_and_by_email(crm: ReferenceCrm) -> None:

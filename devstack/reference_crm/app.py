@@ -217,9 +217,10 @@ class ReferenceCrm:
     def _login(self, request: Request, caller: Caller | None) -> Response:
         login = _body(request, Login)
         user = self.data.user_by_email(login.email)
-        # An unknown email checks a dummy hash of the same cost, so the answer takes as long as a wrong password.
-        matches = verify_password(login.password, user.password_hash if user else self.data.dummy_hash)
-        if user is None or not matches or not user.is_active:
+        stored = user.password_hash if user is not None else ""
+        # No account (or no hash): check a dummy of the same cost, so the answer takes as long as a wrong password.
+        matches = verify_password(login.password, stored or self.data.dummy_hash)
+        if user is None or not stored or not matches or not user.is_active:
             raise UNAUTHORIZED
         return _json(_user_json(user))
 

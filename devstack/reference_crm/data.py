@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +76,7 @@ def load(path: Path | str) -> CrmData:
     if not isinstance(raw, dict) or not isinstance(raw.get("organisations"), list):
         raise demo.DemoDataError(f"{path}: expected an object with an 'organisations' list")
     iterations = int(raw.get("password_iterations") or DEFAULT_ITERATIONS)
-    data = CrmData(dummy_hash=hash_password("no account has this password", iterations))
+    data = CrmData(dummy_hash=hash_password(secrets.token_urlsafe(32), iterations))  # a password nobody knows
     writer = _MemoryWriter(data)
     now = clock.now()
     for index, organisation in enumerate(raw["organisations"]):
