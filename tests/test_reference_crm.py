@@ -7,6 +7,9 @@ way the bot signs them. Last, schemathesis holds every answer to docs/crm-connec
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -70,6 +73,24 @@ def call(crm: ReferenceCrm, method: str, path: str, who: dict[str, str] = VENDOR
 
 def org_ids(crm: ReferenceCrm, kind: str, org_id: str = ORG) -> set[str]:
     return {record.id for record in crm.data.records[kind].values() if record.org_id == org_id}
+
+
+def test_the_command_prints_its_url_and_the_secret_it_was_given() -> None:
+    command = [sys.executable, "-m", "devstack.reference_crm", "--port", "0"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CRM_SIGNING_SECRET": SECRET}
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().strip().removeprefix("CRM_API_URL=")
+            secret = process.stdout.readline().strip().removeprefix("CRM_SIGNING_SECRET=")
+            served = ReferenceCrm(CrmData(), secret, url)  # only to mint a token for that URL
+            response = requests.get(url + "/deals", headers=token(served, VENDOR), timeout=10)
+        finally:
+            process.terminate()
+
+    assert url.startswith("http://127.0.0.1:")
+    assert secret == SECRET
+    assert response.status_code == 200
 
 
 # ----- the token -----
