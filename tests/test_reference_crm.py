@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jwt
@@ -242,6 +243,23 @@ def test_the_same_idempotency_key_twice_makes_one_record(crm: ReferenceCrm) -> N
     assert first.json()["assigned_to"] == "demo-vendor"
     assert [deal for deal in crm.data.records["deals"].values() if getattr(deal, "title", "") == title] != []
     assert sum(getattr(deal, "title", "") == title for deal in crm.data.records["deals"].values()) == 1
+
+
+def test_concurrent_creates_share_neither_a_key_nor_a_number(crm: ReferenceCrm) -> None:
+    same_key = {"Idempotency-Key": f'"{uuid.uuid4().hex}"'}
+    body = {"name": f"Concurrent {uuid.uuid4().hex}"}
+
+    def create(headers: dict[str, str]) -> requests.Response:
+        return call(crm, "POST", "/leads", json=body, headers=headers)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        retried = list(pool.map(create, [same_key] * 8))
+        distinct = list(pool.map(create, [{"Idempotency-Key": uuid.uuid4().hex} for _ in range(8)]))
+
+    assert sorted(answer.status_code for answer in retried) == [200] * 7 + [201]
+    assert len({answer.json()["id"] for answer in retried}) == 1
+    numbers = [answer.json()["number"] for answer in distinct]
+    assert len(set(numbers)) == 8
 
 
 def test_a_patch_whose_expect_no_longer_holds_is_a_412_and_writes_nothing(crm: ReferenceCrm) -> None:
