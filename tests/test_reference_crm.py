@@ -20,12 +20,10 @@ from typing import Any
 import jwt
 import pytest
 import requests
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis import APIOperation, Case, GenerationMode
+from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -40,6 +38,7 @@ from shared.auth.passwords import hash_password, verify_password
 from shared.crm.users import CrmUser
 from shared.roles import Role
 from tests.harness import ROOT
+from tests.openapi_operations import operations_of
 
 SECRET = "test-reference-crm-signing-secret-of-32-bytes-or-more"
 ORG = "demo-org"
@@ -334,21 +333,8 @@ def test_stats_count_every_value_of_the_organisation(crm: ReferenceCrm) -> None:
 
 
 # ----- the schema -----
-SCHEMA = schemathesis.openapi.from_path(ROOT / "docs" / "crm-connector.yaml")
+SCHEMA, OPERATIONS = operations_of("crm-connector.yaml")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-
-
-def _operations() -> dict[str, APIOperation[Any, Any, Any, Any]]:
-    operations = {}
-    for result in SCHEMA.get_all_operations():
-        if isinstance(result, Err):
-            raise result.err()
-        operation = result.ok()
-        operations[f"{operation.method.upper()} {operation.path}"] = operation
-    return operations
-
-
-OPERATIONS = _operations()
 
 
 class Minted(requests.auth.AuthBase):

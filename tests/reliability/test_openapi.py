@@ -13,12 +13,10 @@ from typing import Any
 
 import pytest
 import requests
-import schemathesis
 from hypothesis import given
 from pydantic import BaseModel
-from schemathesis import APIOperation, Case, GenerationMode
+from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -31,28 +29,14 @@ from shared.admin.endpoint import ROUTES
 from shared.admin.routing import Caller, Route
 from shared.notify.signature import sign
 from tests.crm_data import add_crm_user
-from tests.harness import ADMIN_TOKEN, LINK_CODE_TOKEN, NOTIFY_SECRET, ROOT, FunctionServer
+from tests.harness import ADMIN_TOKEN, LINK_CODE_TOKEN, NOTIFY_SECRET, FunctionServer
+from tests.openapi_operations import Operation, operations_of
 from tests.reliability.conftest import ServerLog, fuzz_settings
 from tests.test_notify import link_user
 
 pytestmark = pytest.mark.emulator
 
-SCHEMA = schemathesis.openapi.from_path(ROOT / "docs" / "openapi.yaml")
-
-Operation = APIOperation[Any, Any, Any, Any]
-
-
-def _operations() -> dict[str, Operation]:
-    operations = {}
-    for result in SCHEMA.get_all_operations():
-        if isinstance(result, Err):
-            raise result.err()
-        operation = result.ok()
-        operations[f"{operation.method.upper()} {operation.path}"] = operation
-    return operations
-
-
-OPERATIONS = _operations()
+SCHEMA, OPERATIONS = operations_of("openapi.yaml")
 ADMIN_OPERATIONS = sorted(route.label for route in ROUTES.routes)
 """The declared admin routes (the test below holds the schema to them)."""
 CHECKS = [
