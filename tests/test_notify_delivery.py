@@ -47,7 +47,9 @@ def test_overall_rate_is_capped(env: dict[str, str], telegram: FakeTelegram) -> 
     batch = events(*(event(f"e{n}", "message", user_id=f"u{n}") for n in range(40)))
     assert statuses(notify_events(batch, options=DeliveryOptions(per_second=30))) == ["sent"] * 40
     starts = sorted(call.at for call in telegram.calls_to("sendMessage"))
-    tolerance = 0.1  # arrivals at the fake lag the starts by scheduling noise; exact starts: test_notify_units
+    # Arrivals at the fake lag the starts by scheduling noise (0.1 s was exceeded once on a loaded machine); an
+    # uncapped sender would land 31 in well under 0.5 s. Exact starts: test_notify_units.
+    tolerance = 0.25
     assert all(starts[i + 30] - starts[i] >= 1.0 - tolerance for i in range(len(starts) - 30))
     assert starts[-1] - starts[0] >= 39 / 30 - tolerance
 
