@@ -12,7 +12,7 @@ from shared.bot.commands import CommandRegistry
 from shared.telegram.client import TelegramClient, send_message_params
 from shared.telegram.errors import TelegramError
 from shared.telegram.formatting import render_reply
-from shared.telegram.send_policy import Sender, SendPolicy, message_parts
+from shared.telegram.send_policy import Sender, SendPolicy, SendResult, message_parts
 from shared.telegram.types import InlineKeyboardMarkup, Message, User
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,10 @@ class HeldReply:
     chat_id: int
     html: str
     markup: InlineKeyboardMarkup | None
+
+    def send(self, client: TelegramClient) -> SendResult:
+        """Send it by the Bot API after all, as replies are sent."""
+        return Sender(client, REPLIES).send(self.chat_id, self.html, self.markup)
 
 
 class ReplyLost(Exception):
@@ -96,7 +100,7 @@ class Conversation:
         held = self.webhook_reply.take() if self.webhook_reply is not None else None
         if held is not None:
             try:
-                Sender(self.client, REPLIES).send(held.chat_id, held.html, held.markup).message_or_raise()
+                held.send(self.client).message_or_raise()
             except TelegramError as error:
                 raise ReplyLost(held, error) from error
 

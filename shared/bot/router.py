@@ -84,13 +84,13 @@ class Delivery:
     webhook_reply: WebhookReply | None = None
 
 
-def handle_update(update: Update, telegram: TelegramClient, delivery: Delivery | None = None) -> None:
+def handle_update(update: Update, telegram: TelegramClient, delivery: Delivery) -> None:
     """Answer one (already de-duplicated) update."""
     handler = UPDATE_HANDLERS.get(update.kind)
     if handler is None:
         log.info("ignoring update %s of kind %s", update.update_id, update.kind)
         return
-    handler(update, telegram, delivery or Delivery())
+    handler(update, telegram, delivery)
 
 
 def session_reader(update: Update) -> int | None:
@@ -220,9 +220,11 @@ def _say_private_only(chat_id: int, telegram: TelegramClient) -> None:
 
 
 UPDATE_HANDLERS: dict[str, Callable[[Update, TelegramClient, Delivery], None]] = {
-    "message": lambda update, telegram, read: _on_message(_given(update.message), telegram, read),
+    "message": lambda update, telegram, delivery: _on_message(_given(update.message), telegram, delivery),
     "edited_message": lambda update, telegram, _: _on_edited(_given(update.edited_message), telegram),
-    "callback_query": lambda update, telegram, read: _on_callback(_given(update.callback_query), telegram, read),
+    "callback_query": lambda update, telegram, delivery: _on_callback(
+        _given(update.callback_query), telegram, delivery
+    ),
     "my_chat_member": lambda update, telegram, _: _on_membership(_given(update.my_chat_member), telegram),
 }
 UPDATE_KINDS = tuple(UPDATE_HANDLERS)

@@ -11,7 +11,7 @@ import flask
 from pydantic import ValidationError
 
 from shared.bot import texts
-from shared.bot.conversation import REPLIES, HeldReply, ReplyLost, WebhookReply
+from shared.bot.conversation import HeldReply, ReplyLost, WebhookReply
 from shared.bot.router import Delivery, counts_of, handle_update, session_reader
 from shared.config import InvalidSettingsError, MissingSettingError, get_settings
 from shared.http import error_response, json_response
@@ -21,7 +21,7 @@ from shared.store.errors import StoreError
 from shared.store.updates import claim_update
 from shared.telegram.client import TelegramClient, get_telegram_client
 from shared.telegram.errors import TelegramError
-from shared.telegram.send_policy import Sender, message_parts
+from shared.telegram.send_policy import message_parts
 from shared.telegram.types import Update
 
 log = logging.getLogger(__name__)
@@ -107,9 +107,8 @@ def parse_update(body: bytes) -> Update | str:
         return f"not a Telegram Update: invalid or missing field '{where}'"
 
 
-def process_update(update: Update, telegram: TelegramClient, delivery: Delivery | None = None) -> None:
+def process_update(update: Update, telegram: TelegramClient, delivery: Delivery) -> None:
     """Route a claimed update; failures are logged and, where possible, the user is told."""
-    delivery = delivery or Delivery()
     reply = delivery.webhook_reply
     try:
         handle_update(update, telegram, delivery)
@@ -151,7 +150,7 @@ def _apologise(
 
 
 def _send(telegram: TelegramClient, held: HeldReply, failure: str) -> None:
-    """Send a held reply by the Bot API, as replies are sent; a failure is logged with `failure` % (chat, error)."""
-    sent = Sender(telegram, REPLIES).send(held.chat_id, held.html, held.markup)
+    """Send a held reply by the Bot API; a failure is logged with `failure` % (chat, error)."""
+    sent = held.send(telegram)
     if not sent.sent:
         log.warning(failure, held.chat_id, sent.error)
