@@ -122,11 +122,24 @@ class RecordView(BaseModel, Generic[R]):
         return {"ref": self.ref, **fields, **names}
 
 
-class RecordPage(ToolReply, Generic[R]):
-    """One page of a list, newest first; `next_cursor` asks for the next one."""
+class NullsShown(BaseModel):
+    """A model whose required fields reach the model as null when None ("nothing to compare with", "no next page")
+    instead of being left out with the optional ones."""
+
+    @model_serializer(mode="wrap")
+    def _with_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name, field in type(self).model_fields.items():
+            if field.is_required():
+                data.setdefault(name, None)
+        return data
+
+
+class RecordPage(ToolReply, NullsShown, Generic[R]):
+    """One page of a list, newest first; `next_cursor` asks for the next one (null on the last page says so)."""
 
     items: list[RecordView[R]]
-    next_cursor: str | None = None
+    next_cursor: str | None
     note: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
@@ -138,12 +151,6 @@ class RecordPage(ToolReply, Generic[R]):
     @property
     def more(self) -> bool:
         return self.next_cursor is not None
-
-    @model_serializer(mode="wrap")
-    def _with_next_cursor(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        data["next_cursor"] = self.next_cursor  # null on the last page says so to the model
-        return data
 
 
 class RecordReference(BaseModel):
@@ -197,16 +204,18 @@ def missing_index(collection: str, error: MissingIndex) -> ToolFailed:
 
 def related_customers(caller: Caller, records: Iterable[CrmRecord]) -> dict[str, Customer]:
     """The customers these records point to (same organisation only), in one read."""
-    ids = [str(getattr(record, "customer_id", "") or "") for record in records]
-    found = get_records(Customer, [customer_id for customer_id in ids if customer_id])
-    return {key: customer for key, customer in found.items() if customer.org_id == caller.org_id}
+    return _related(Customer, "customer_id", caller, records)
 
 
 def related_orders(caller: Caller, records: Iterable[CrmRecord]) -> dict[str, Order]:
     """The orders these records (payments) point to, same organisation only."""
-    ids = [str(getattr(record, "order_id", "") or "") for record in records]
-    found = get_records(Order, [order_id for order_id in ids if order_id])
-    return {key: order for key, order in found.items() if order.org_id == caller.org_id}
+    return _related(Order, "order_id", caller, records)
+
+
+def _related(model: type[R], field: str, caller: Caller, records: Iterable[CrmRecord]) -> dict[str, R]:
+    ids = [str(getattr(record, field, "") or "") for record in records]
+    found = get_records(model, [record_id for record_id in ids if record_id])
+    return {key: record for key, record in found.items() if record.org_id == caller.org_id}
 
 
 def list_page(

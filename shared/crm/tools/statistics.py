@@ -6,7 +6,7 @@ import datetime as dt
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Self
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, Field
 
 from shared.crm.periods import PeriodName, bot_zone, named_range
 from shared.crm.records import (
@@ -26,7 +26,7 @@ from shared.crm.records import (
 )
 from shared.crm.tools.arguments import DAY_FORMAT, Day, ToolArgs, period_of
 from shared.crm.tools.caller import Caller
-from shared.crm.tools.results import ToolReply, missing_index
+from shared.crm.tools.results import NullsShown, ToolReply, missing_index
 from shared.crm.tools.tool import Tool
 from shared.roles import STAFF
 from shared.store.errors import MissingIndex
@@ -56,20 +56,6 @@ class Days(BaseModel):
 
 class NamedDays(Days):
     name: str
-
-
-class NullsShown(BaseModel):
-    """Figures whose None the model must read as null ("nothing to compare with"), not miss as left out; an
-    optional field (one with a default) is still left out when it is None."""
-
-    @model_serializer(mode="wrap")
-    def _with_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {
-            name: data.get(name)
-            for name, field in type(self).model_fields.items()
-            if name in data or field.is_required()
-        }
 
 
 class PeriodFigures(NullsShown):
