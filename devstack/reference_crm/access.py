@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from devstack.reference_crm.data import CrmData
 from shared.crm.records import CrmRecord
 from shared.crm.users import CrmUser
@@ -32,45 +30,26 @@ BY_CUSTOMER_ASSIGNMENT = frozenset({"orders", "payments", "files"})
 """Kinds an employee sees only for customers assigned to them."""
 
 
-@dataclass(frozen=True)
-class Caller:
-    """The CRM user a token acts for, as stored here (the token's role and org_id must agree with it)."""
-
-    user: CrmUser
-
-    @property
-    def id(self) -> str:
-        return self.user.id
-
-    @property
-    def role(self) -> Role:
-        return self.user.role
-
-    @property
-    def org_id(self) -> str:
-        return self.user.org_id
-
-
 def customer_of(data: CrmData, record: CrmRecord) -> CrmRecord | None:
     """The customer record a record belongs to (a customer is its own)."""
     customer_id = record.id if record.collection == "customers" else getattr(record, "customer_id", None)
     return data.records["customers"].get(customer_id) if customer_id else None
 
 
-def visible(data: CrmData, caller: Caller, kind: str, record: CrmRecord) -> bool:
+def visible(data: CrmData, caller: CrmUser, kind: str, record: CrmRecord) -> bool:
     """True when the caller may see the record: their organisation, and for customers and employees their share."""
     if record.org_id != caller.org_id or caller.role not in READ[kind]:
         return False
     if caller.role is Role.CUSTOMER:
         own = record.id if kind == "customers" else getattr(record, "customer_id", None)
-        return own is not None and own == caller.user.customer_id
+        return own is not None and own == caller.customer_id
     if caller.role is Role.EMPLOYEE and kind in BY_CUSTOMER_ASSIGNMENT:
         customer = customer_of(data, record)
         return customer is not None and getattr(customer, "assigned_to", None) == caller.id
     return True
 
 
-def may_update(caller: Caller, kind: str, record: CrmRecord, fields: set[str]) -> bool:
+def may_update(caller: CrmUser, kind: str, record: CrmRecord, fields: set[str]) -> bool:
     """Vendors change anything changeable; employees only what is assigned to them, and never its assignment."""
     if caller.role not in UPDATE.get(kind, frozenset()):
         return False

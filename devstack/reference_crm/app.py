@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from devstack.reference_crm.access import CREATE, READ, Caller, customer_of, may_update, visible
+from devstack.reference_crm.access import CREATE, READ, customer_of, may_update, visible
 from devstack.reference_crm.data import KINDS, CrmData
 from shared import clock
 from shared.auth.passwords import verify_password
@@ -170,7 +170,7 @@ class ReferenceCrm:
             return Problem(error.code or 400, error.description).response()
 
     # ----- the token -----
-    def _caller(self, request: Request) -> Caller | None:
+    def _caller(self, request: Request) -> CrmUser | None:
         """The user the token acts for, or None for the bot's own lookups (`sub: bot`); 401 for any bad token."""
         claims = self._claims(request)
         if claims["sub"] == "bot":
@@ -178,7 +178,7 @@ class ReferenceCrm:
         user = self.data.users.get(str(claims["sub"]))
         if user is None or not user.is_active or claims.get("role") != user.role or claims.get("org_id") != user.org_id:
             raise Problem(403, "sub, role and org_id must name an active user of this CRM")
-        return Caller(user)
+        return user
 
     def _claims(self, request: Request) -> dict[str, Any]:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -214,7 +214,7 @@ class ReferenceCrm:
             self._jtis[jti] = now + REPLAY_WINDOW_SECONDS
 
     # ----- users -----
-    def _login(self, request: Request, caller: Caller | None) -> Response:
+    def _login(self, request: Request, caller: CrmUser | None) -> Response:
         login = _body(request, Login)
         user = self.data.user_by_email(login.email)
         stored = user.password_hash if user is not None else ""
@@ -224,7 +224,7 @@ class ReferenceCrm:
             raise UNAUTHORIZED
         return _json(_user_json(user))
 
-    def _find_user(self, request: Request, caller: Caller | None) -> Response:
+    def _find_user(self, request: Request, caller: CrmUser | None) -> Response:
         email = request.args.get("email")
         if email is None:
             raise invalid("email", "required")
@@ -234,14 +234,14 @@ class ReferenceCrm:
         found = user is not None and (caller is None or user.org_id == caller.org_id)
         return _json({"items": [_user_json(user)] if found and user else []})
 
-    def _get_user(self, request: Request, caller: Caller | None, record_id: str) -> Response:
+    def _get_user(self, request: Request, caller: CrmUser | None, record_id: str) -> Response:
         user = self.data.users.get(record_id)
         if user is None or (caller is not None and user.org_id != caller.org_id):
             raise Problem(404)
         return _json(_user_json(user))
 
     # ----- records -----
-    def _list_records(self, request: Request, caller: Caller | None, kind: str) -> Response:
+    def _list_records(self, request: Request, caller: CrmUser | None, kind: str) -> Response:
         who = _staff_or_user(caller, kind)
         args = request.args
         limit = _integer(args, "limit", default=10, low=1, high=50) or 10
@@ -257,11 +257,11 @@ class ReferenceCrm:
         cursor = self._cursor(page[-1], _filters_digest(args)) if more else None
         return _json({"items": [record.model_dump(mode="json") for record in page], "next_cursor": cursor})
 
-    def _get_record(self, request: Request, caller: Caller | None, kind: str, record_id: str) -> Response:
+    def _get_record(self, request: Request, caller: CrmUser | None, kind: str, record_id: str) -> Response:
         with self.data.lock:
             return _json(self._visible(_staff_or_user(caller, kind), kind, record_id).model_dump(mode="json"))
 
-    def _create(self, request: Request, caller: Caller | None, kind: str) -> Response:
+    def _create(self, request: Request, caller: CrmUser | None, kind: str) -> Response:
         who = _staff_or_user(caller)
         if kind not in CREATE:
             raise Problem(405)
@@ -286,7 +286,7 @@ class ReferenceCrm:
             self._created[(who.org_id, kind, key)] = Created(fingerprint, record, now)
         return _json(record.model_dump(mode="json"), 201)
 
-    def _update(self, request: Request, caller: Caller | None, kind: str, record_id: str) -> Response:
+    def _update(self, request: Request, caller: CrmUser | None, kind: str, record_id: str) -> Response:
         who = _staff_or_user(caller)
         if kind not in CHANGEABLE:
             raise Problem(405)
@@ -307,7 +307,7 @@ class ReferenceCrm:
             self.data.records[kind][record.id] = updated
         return _json(updated.model_dump(mode="json"))
 
-    def _delete(self, request: Request, caller: Caller | None, kind: str, record_id: str) -> Response:
+    def _delete(self, request: Request, caller: CrmUser | None, kind: str, record_id: str) -> Response:
         who = _staff_or_user(caller)
         with self.data.lock:
             record = self._visible(who, kind, record_id)
@@ -316,7 +316,7 @@ class ReferenceCrm:
             del self.data.records[kind][record.id]
         return Response(status=204)
 
-    def _stats(self, request: Request, caller: Caller | None) -> Response:
+    def _stats(self, request: Request, caller: CrmUser | None) -> Response:
         who = _staff_or_user(caller)
         if who.role not in STAFF:
             raise Problem(403, "statistics are for staff")
@@ -328,14 +328,14 @@ class ReferenceCrm:
         return _json(_statistics(mine, since, before))
 
     # ----- helpers that need the state -----
-    def _visible(self, caller: Caller, kind: str, record_id: str) -> CrmRecord:
+    def _visible(self, caller: CrmUser, kind: str, record_id: str) -> CrmRecord:
         """The record, or 404 when it is missing or the caller may not see it (the same answer for both)."""
         record = self.data.records[kind].get(record_id)
         if record is None or not visible(self.data, caller, kind, record):
             raise Problem(404)
         return record
 
-    def _new_record(self, caller: Caller, kind: str, fields: dict[str, Any]) -> CrmRecord:
+    def _new_record(self, caller: CrmUser, kind: str, fields: dict[str, Any]) -> CrmRecord:
         model = KINDS[kind]
         for name in fields:
             if name in COMMON_FIELDS or name not in model.model_fields:
@@ -352,14 +352,14 @@ class ReferenceCrm:
         self.data.next_number(caller.org_id, kind)
         return record
 
-    def _implied(self, caller: Caller, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def _implied(self, caller: CrmUser, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
         """What the permissions fix on a create: the assignee, the customer of a support issue, a payment's order."""
         implied: dict[str, Any] = {}
         if caller.role is Role.CUSTOMER:  # a support issue: theirs, for the staff member who looks after them
-            if fields.get("customer_id") not in (None, caller.user.customer_id):
+            if fields.get("customer_id") not in (None, caller.customer_id):
                 raise Problem(403, "a customer reports issues of their own")
-            customer = self.data.records["customers"].get(caller.user.customer_id or "")
-            implied = {"customer_id": caller.user.customer_id, "reported_by": caller.id}
+            customer = self.data.records["customers"].get(caller.customer_id or "")
+            implied = {"customer_id": caller.customer_id, "reported_by": caller.id}
             implied["assigned_to"] = getattr(customer, "assigned_to", None)
         elif "assigned_to" in KINDS[kind].model_fields:
             implied["assigned_to"] = fields.get("assigned_to") or caller.id
@@ -375,7 +375,7 @@ class ReferenceCrm:
             implied["recorded_by"] = implied["recorded_by"] or caller.id
         return implied
 
-    def _check_values(self, caller: Caller, kind: str, record: CrmRecord, written: dict[str, Any]) -> None:
+    def _check_values(self, caller: CrmUser, kind: str, record: CrmRecord, written: dict[str, Any]) -> None:
         """422 for a value the CRM does not accept: an unknown status, a currency, a person or customer not ours."""
         for name, allowed in ALLOWED.get(kind, {}).items():
             if name in written and getattr(record, name) not in allowed:
@@ -423,7 +423,7 @@ def _user_json(user: CrmUser) -> dict[str, Any]:
     return user.model_dump(mode="json", exclude={"password_hash"})
 
 
-def _staff_or_user(caller: Caller | None, kind: str | None = None) -> Caller:
+def _staff_or_user(caller: CrmUser | None, kind: str | None = None) -> CrmUser:
     """The user a record endpoint acts for; 403 for the bot itself, or for a kind the role never reads."""
     if caller is None:
         raise Problem(403, "records are read and written for a user: sub must be a CRM user id")

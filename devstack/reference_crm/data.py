@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared import clock
-from shared.auth.passwords import DEFAULT_ITERATIONS, hash_password
+from shared.auth.passwords import hash_password
 from shared.crm import demo
 from shared.crm.records import CrmRecord
 from shared.crm.users import CrmUser
@@ -69,16 +67,8 @@ def load(path: Path | str) -> CrmData:
     The file is parsed by shared/crm/demo.py itself, so the reference server and `make run`'s Firestore load cannot
     read one file two ways.
     """
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise demo.DemoDataError(f"cannot read demo data {path}: {error}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("organisations"), list):
-        raise demo.DemoDataError(f"{path}: expected an object with an 'organisations' list")
-    iterations = int(raw.get("password_iterations") or DEFAULT_ITERATIONS)
-    data = CrmData(dummy_hash=hash_password(secrets.token_urlsafe(32), iterations))  # a password nobody knows
-    writer = _MemoryWriter(data)
-    now = clock.now()
-    for index, organisation in enumerate(raw["organisations"]):
-        demo._load_organisation(organisation, f"organisations[{index}]", iterations, now, writer)
+    raw = demo.read_demo_file(path)
+    rounds = demo.password_rounds(raw)
+    data = CrmData(dummy_hash=hash_password(secrets.token_urlsafe(32), rounds))  # a password nobody knows
+    demo.write_organisations(raw, rounds, _MemoryWriter(data))
     return data

@@ -68,19 +68,35 @@ def load_demo_data(path: Path | str, iterations: int | None = None) -> list[Logi
     Documents get fixed ids (given, or '<org>-<kind>-<number>'), so loading twice overwrites instead of
     duplicating. Sequence counters are set to the highest number loaded.
     """
+    data = read_demo_file(path)
+    writer = BatchWriter()
+    logins = write_organisations(data, password_rounds(data, iterations), writer)
+    writer.commit()
+    return logins
+
+
+def read_demo_file(path: Path | str) -> dict[str, Any]:
+    """The file's JSON, checked to be an object with an 'organisations' list; DemoDataError otherwise."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise DemoDataError(f"cannot read demo data {path}: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("organisations"), list):
         raise DemoDataError(f"{path}: expected an object with an 'organisations' list")
-    rounds = iterations or int(data.get("password_iterations") or DEFAULT_ITERATIONS)
-    writer = BatchWriter()
+    return data
+
+
+def password_rounds(data: dict[str, Any], iterations: int | None = None) -> int:
+    """The PBKDF2 rounds the file's plain passwords are hashed with: `iterations`, the file's, or the default."""
+    return iterations or int(data.get("password_iterations") or DEFAULT_ITERATIONS)
+
+
+def write_organisations(data: dict[str, Any], rounds: int, writer: BatchWriter) -> list[Login]:
+    """Write every organisation of a read demo file through `writer` (not committed); the plain-password logins."""
     logins: list[Login] = []
     now = clock.now()
     for index, organisation in enumerate(data["organisations"]):
         logins += _load_organisation(organisation, f"organisations[{index}]", rounds, now, writer)
-    writer.commit()
     return logins
 
 
