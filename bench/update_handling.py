@@ -180,7 +180,7 @@ async def _ptb_stream(stack: Stack, stream: list[Item]) -> tuple[float, list[flo
     me = "👤 <b>Your account</b>\n\nName: Vera Vendor\nEmail: vendor@demo.example\nRole: vendor\nOrganisation: demo-org"
     replies = {
         "start": texts.WELCOME,
-        "help": "ℹ️ <b>Help</b>\n\n" + role_help(COMMANDS, Role.VENDOR),
+        "help": texts.help_page(body_html=role_help(COMMANDS, Role.VENDOR)),
         "me": me,
         "deals": deals,
         "cancel": texts.NOTHING_TO_CANCEL,
