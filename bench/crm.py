@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bench.stack import BENCH_ITERATIONS
 from shared import clock
+from shared.crm.backend import get_crm
 from shared.crm.demo import DEMO_DATA_PATH, load_demo_data
-from shared.crm.users import get_crm_user
 from shared.store import links
 from shared.store.links import Link
 from tests.crm_data import add_crm_user
@@ -25,7 +25,7 @@ def load_demo() -> None:
 
 def link(telegram_user_id: int, crm_user_id: str) -> Link:
     """Link a Telegram user (private chat id = user id) to an existing CRM user, as a finished login would."""
-    user = get_crm_user(crm_user_id)
+    user = get_crm().get_user(crm_user_id)
     if user is None:
         raise LookupError(f"no CRM user {crm_user_id}: load the demo data first")
     link = Link(

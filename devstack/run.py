@@ -112,11 +112,11 @@ def function_environment(emulator: Emulator, state: Path, sandbox: terminal_chat
 def load_demo_users() -> list[DemoUser]:
     """Load the demo organisations into the emulator; returns their users who can log in, with their CRM ids."""
     from shared.crm.demo import DEMO_DATA_PATH, load_demo_data
-    from shared.crm.users import find_crm_user_by_email
+    from shared.crm.firestore_crm import FirestoreCrm
 
     users = []
     for email, password, role in load_demo_data(DEMO_DATA_PATH):
-        account = find_crm_user_by_email(email)
+        account = FirestoreCrm().find_user_by_email(email)
         if account is None:
             raise RuntimeError(f"the demo user {email} was loaded but cannot be found in crm_users")
         users.append(DemoUser(account.id, email, password, role, account.name, account.org_id))

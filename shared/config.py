@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.instance import per_instance
@@ -19,6 +20,8 @@ HOW_TO_SET = {
     "ADMIN_API_TOKEN": "generate one with 'openssl rand -hex 32'",
     "LINK_CODE_API_TOKEN": "generate one with 'openssl rand -hex 32' and give it to the CRM website",
     "GOOGLE_CLOUD_PROJECT": "set it to the Google Cloud project id",
+    "CRM_API_URL": "set it to the base URL of the CRM's connector API (docs/crm-connector.md)",
+    "CRM_SIGNING_SECRET": "generate one with 'openssl rand -hex 32' and give it to the CRM",
 }
 
 
@@ -57,6 +60,12 @@ class Settings(BaseSettings):
     link_code_api_token: SecretStr | None = Field(default=None, validation_alias="LINK_CODE_API_TOKEN")
     website_url: str = Field(default="https://example.com", validation_alias="WEBSITE_URL")
 
+    # Where the CRM's data lives: our Firestore (docs/crm-schema.md) or the CRM's own API (docs/crm-connector.md).
+    crm_backend: Literal["firestore", "rest"] = Field(default="firestore", validation_alias="CRM_BACKEND")
+    crm_api_url: str | None = Field(default=None, validation_alias="CRM_API_URL")
+    crm_signing_secret: SecretStr | None = Field(default=None, validation_alias="CRM_SIGNING_SECRET")
+    crm_api_timeout_seconds: float = Field(default=8.0, gt=0, le=30, validation_alias="CRM_API_TIMEOUT_SECONDS")
+
     bot_time_zone: str = Field(default="UTC", validation_alias="BOT_TIME_ZONE")
     assistant_messages_per_minute: int = Field(default=20, ge=1, validation_alias="ASSISTANT_MESSAGES_PER_MINUTE")
     assistant_turn_seconds: float = Field(default=40.0, gt=0, le=50, validation_alias="ASSISTANT_TURN_SECONDS")
@@ -79,12 +88,33 @@ class Settings(BaseSettings):
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("crm_api_url")
+    @classmethod
+    def _crm_api_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"CRM_API_URL must be an http(s) URL, not {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _rest_needs_the_crm(self) -> Self:
+        if self.crm_backend == "rest":
+            missing = [name for name in ("CRM_API_URL", "CRM_SIGNING_SECRET") if not getattr(self, name.lower())]
+            if missing:
+                raise ValueError(
+                    f"CRM_BACKEND=rest needs {' and '.join(missing)}: "
+                    + "; ".join(f"{name}: {HOW_TO_SET[name]}" for name in missing)
+                )
+        return self
+
     @field_validator(
         "tg_bot_token",
         "gemini_api_key",
         "notify_signing_secret",
         "admin_api_token",
         "link_code_api_token",
+        "crm_signing_secret",
         mode="before",
     )
     @classmethod

@@ -29,11 +29,11 @@ from shared import clock
 from shared.bot.commands import GUEST
 from shared.bot.router import COMMANDS as commands
 from shared.crm import demo
+from shared.crm.backend import get_crm
 from shared.crm.periods import PERIOD_NAMES
-from shared.crm.records import RECORD_TYPES, Customer, get_record
+from shared.crm.records import RECORD_TYPES, Customer
 from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import Caller, Tool, ToolResult, call_tool, plan_tool_call, tools
-from shared.crm.users import find_crm_user_by_email
 from shared.notify.signature import sign
 from shared.roles import Role
 from shared.store import db
@@ -383,14 +383,14 @@ def load_demo_organisation() -> tuple[dict[Role, Caller], dict[str, str]]:
     logins = demo.load_demo_data(demo.DEMO_DATA_PATH, iterations=FAST_ITERATIONS)
     callers = {}
     for role, email in EMAILS.items():
-        user = find_crm_user_by_email(email)
+        user = get_crm().find_user_by_email(email)
         assert user is not None, email
         callers[role] = Caller(user.id, user.role, user.org_id, user.customer_id, CHATS[role], user.name)
     return callers, {email: password for email, password, _ in logins}
 
 
 def tool_workload(callers: dict[Role, Caller]) -> ToolWorkload:
-    named = get_record(Customer, NAMED_CUSTOMER)
+    named = get_crm().get_record(None, Customer, NAMED_CUSTOMER)
     assert named is not None
     orders = call_tool(callers[Role.VENDOR], "list_orders", {"customer": str(named.number)})
     today = clock.now().date()

@@ -14,7 +14,7 @@ import pytest
 from shared import clock
 from shared.auth.link_codes import issue_link_code
 from shared.config import get_settings
-from shared.crm.users import get_crm_user
+from shared.crm.backend import get_crm
 from shared.store import db
 from shared.store.db import get_db
 from tests.chat import ChatUser
@@ -229,7 +229,7 @@ def test_the_lockout_notice_says_when_it_ends_and_how_to_log_in_without_a_passwo
     assert "/login — Log in" in telegram.last_text(331)
     assert len(telegram.calls_to("deleteMessage")) == deleted, "commands are answered, not deleted"
 
-    crm_user = get_crm_user("u-1")
+    crm_user = get_crm().get_user("u-1")
     assert crm_user is not None
     user.send(f"/start {issue_link_code(crm_user, 'crm_test_bot').code}")
     assert "Welcome, Locked Lou" in telegram.last_text(331)
@@ -472,7 +472,7 @@ def test_login_while_linked_does_not_start_a_flow(webhook: FunctionServer, teleg
 
 def test_deep_link_code_links_once(webhook: FunctionServer, telegram: FakeTelegram) -> None:
     add_crm_user("u-1", "a@example.com", PASSWORD, name="Coded Carl")
-    crm_user = get_crm_user("u-1")
+    crm_user = get_crm().get_user("u-1")
     assert crm_user is not None
     issued = issue_link_code(crm_user, "crm_test_bot")
     assert issued.deep_link == f"https://t.me/crm_test_bot?start={issued.code}"
@@ -502,7 +502,7 @@ def test_a_linked_user_opening_another_accounts_deep_link_keeps_their_link(
     add_crm_user("u-2", "olga@example.com", PASSWORD, name="Olga Other", org_id="org-2")
     vendor = ChatUser(webhook, 1010)
     log_in(vendor, "vera@example.com")
-    other = get_crm_user("u-2")
+    other = get_crm().get_user("u-2")
     assert other is not None
     issued = issue_link_code(other, "crm_test_bot")
 
@@ -532,7 +532,7 @@ def test_a_linked_user_opening_their_own_deep_link_is_told_so(webhook: FunctionS
     add_crm_user("u-1", "vera@example.com", PASSWORD, name="Vera Vendor")
     vendor = ChatUser(webhook, 1012)
     log_in(vendor, "vera@example.com")
-    crm_user = get_crm_user("u-1")
+    crm_user = get_crm().get_user("u-1")
     assert crm_user is not None
     vendor.send(f"/start {issue_link_code(crm_user, 'crm_test_bot').code}")
     assert "already linked to your CRM account" in telegram.last_text(1012)
@@ -552,7 +552,7 @@ def test_a_linked_user_opening_an_invalid_deep_link_is_not_sent_to_log_out(
 
 def test_expired_and_unknown_codes_change_nothing(webhook: FunctionServer, telegram: FakeTelegram) -> None:
     add_crm_user("u-1", "a@example.com", PASSWORD)
-    crm_user = get_crm_user("u-1")
+    crm_user = get_crm().get_user("u-1")
     assert crm_user is not None
     issued = issue_link_code(crm_user, "crm_test_bot")
     clock.advance(dt.timedelta(minutes=10, seconds=1))

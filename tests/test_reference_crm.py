@@ -33,9 +33,8 @@ from werkzeug.serving import make_server
 
 from devstack.reference_crm import app as reference_app
 from devstack.reference_crm.app import ReferenceCrm
-from devstack.reference_crm.data import CrmData, load
+from devstack.reference_crm.data import CrmData, StoredUser, load
 from shared.auth.passwords import hash_password, verify_password
-from shared.crm.users import CrmUser
 from shared.roles import Role
 from tests.harness import ROOT
 from tests.openapi_operations import operations_of
@@ -153,7 +152,7 @@ def test_login_answers_the_user_or_one_uniform_401(crm: ReferenceCrm) -> None:
 
 
 def test_an_inactive_account_or_one_without_a_hash_gets_the_same_401(crm: ReferenceCrm) -> None:
-    inactive = CrmUser(
+    inactive = StoredUser(
         id="test-inactive", email="gone@demo.example", name="Gone", role=Role.EMPLOYEE, org_id=ORG, is_active=False
     )
     crm.data.users[inactive.id] = inactive.model_copy(update={"password_hash": hash_password("right-one", 1000)})

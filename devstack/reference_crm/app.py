@@ -259,6 +259,11 @@ class ReferenceCrm:
 
     def _get_record(self, request: Request, caller: CrmUser | None, kind: str, record_id: str) -> Response:
         with self.data.lock:
+            if caller is None:  # the bot's own look-up (notify's recipient check): it checks the organisation itself
+                record = self.data.records[kind].get(record_id)
+                if record is None:
+                    raise Problem(404)
+                return _json(record.model_dump(mode="json"))
             return _json(self._visible(_staff_or_user(caller, kind), kind, record_id).model_dump(mode="json"))
 
     def _create(self, request: Request, caller: CrmUser | None, kind: str) -> Response:
@@ -420,7 +425,7 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 def _user_json(user: CrmUser) -> dict[str, Any]:
-    return user.model_dump(mode="json", exclude={"password_hash"})
+    return CrmUser.model_validate(user.model_dump()).model_dump(mode="json")
 
 
 def _staff_or_user(caller: CrmUser | None, kind: str | None = None) -> CrmUser:

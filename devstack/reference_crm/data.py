@@ -20,18 +20,24 @@ KINDS: dict[str, type[CrmRecord]] = dict(demo.SECTIONS)
 """The record kinds of the contract's paths ('deals' → Deal)."""
 
 
+class StoredUser(CrmUser):
+    """A login as the CRM keeps it: the user, and the hash of their password (which never leaves the CRM)."""
+
+    password_hash: str = ""
+
+
 @dataclass
 class CrmData:
     """Users and records of every organisation. Hold `lock` around anything that reads and then writes."""
 
-    users: dict[str, CrmUser] = field(default_factory=dict)
+    users: dict[str, StoredUser] = field(default_factory=dict)
     records: dict[str, dict[str, CrmRecord]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
     last_numbers: dict[tuple[str, str], int] = field(default_factory=dict)
     dummy_hash: str = ""
     """A hash of the same cost as the file's, checked for unknown emails so a refusal takes the same time."""
     lock: threading.RLock = field(default_factory=threading.RLock)
 
-    def user_by_email(self, email: str) -> CrmUser | None:
+    def user_by_email(self, email: str) -> StoredUser | None:
         wanted = email.strip().lower()
         return next((user for user in self.users.values() if user.email == wanted), None)
 
@@ -50,7 +56,7 @@ class _MemoryWriter(BatchWriter):
 
     def set(self, collection: str, doc_id: str, fields: dict[str, Any]) -> None:
         if collection == CRM_USERS:
-            self._data.users[doc_id] = CrmUser.model_validate({**fields, "id": doc_id})
+            self._data.users[doc_id] = StoredUser.model_validate({**fields, "id": doc_id})
         else:
             self._data.records[collection][doc_id] = KINDS[collection].model_validate({**fields, "id": doc_id})
 

@@ -28,7 +28,7 @@ from shared.auth.link_codes import LinkCodeError, issue_link_code
 from shared.bot import menus
 from shared.bot.commands import GUEST
 from shared.config import InvalidSettingsError, MissingSettingError, Settings, get_settings
-from shared.crm.users import find_crm_user_by_email, get_crm_user
+from shared.crm.backend import get_crm
 from shared.http import error_response, json_response
 from shared.instance import per_instance
 from shared.notify import ledger
@@ -133,7 +133,8 @@ def commands_sync() -> flask.Response:
 
 
 def create_link_code(body: LinkCodeRequest) -> flask.Response:
-    user = get_crm_user(body.user_id) if body.user_id else find_crm_user_by_email(body.email or "")
+    crm = get_crm()
+    user = crm.get_user(body.user_id) if body.user_id else crm.find_user_by_email(body.email or "")
     if user is None:
         return error_response(404, "no such CRM user")
     try:

@@ -10,7 +10,8 @@ from enum import StrEnum
 
 from shared import clock
 from shared.auth.linking import TelegramAccount, link_in_transaction
-from shared.crm.users import CrmUser, get_crm_user
+from shared.crm.backend import get_crm
+from shared.crm.users import CrmUser
 from shared.store import audit, documents
 from shared.store.documents import Transaction
 from shared.store.link_codes import CODE_LIFETIME, LinkCode, mark_used, read_code, save_code
@@ -53,7 +54,14 @@ def issue_link_code(user: CrmUser, bot_username: str) -> IssuedCode:
 
 def redeem(account: TelegramAccount, code: str) -> Link | None:
     """Link the account with the code's CRM user, once; None (audited) when the code links no one."""
-    link = documents.in_transaction(_redeem, account, code) if CODE_PATTERN.match(code) else None
+    link = None
+    stored = read_code(code) if CODE_PATTERN.match(code) else None
+    if stored is not None and stored.usable(clock.now()):
+        # The CRM user is read before the transaction (the CRM may be a web API); the transaction then holds the
+        # code to the same user, so a code is redeemed once, for the account it was issued to.
+        user = get_crm().get_user(stored.crm_user_id)
+        if user is not None and user.is_active:
+            link = documents.in_transaction(_redeem, account, code, user)
     if link is None:
         audit.record("link_code_rejected", telegram_user_id=account.user_id)
     return link
@@ -77,13 +85,10 @@ def refuse_while_linked(telegram_user_id: int, link: Link, code: str) -> Refusal
     return RefusalWhileLinked.OTHER_ACCOUNT
 
 
-def _redeem(transaction: Transaction, account: TelegramAccount, code: str) -> Link | None:
+def _redeem(transaction: Transaction, account: TelegramAccount, code: str, user: CrmUser) -> Link | None:
     now = clock.now()
     stored = read_code(code, transaction)
-    if stored is None or not stored.usable(now):
-        return None
-    user = get_crm_user(stored.crm_user_id, transaction)
-    if user is None or not user.is_active:
+    if stored is None or not stored.usable(now) or stored.crm_user_id != user.id:
         return None
     link = link_in_transaction(transaction, account, user, method="link_code")
     mark_used(code, account.user_id, now, transaction)

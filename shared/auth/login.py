@@ -1,10 +1,16 @@
-"""The rules of logging in with an email and a password: the flow's steps, failure counters and lockouts, each
-step one Firestore transaction. The dialogue that asks and answers is the chat layer's (shared/bot/login_dialogue.py).
+"""The rules of logging in with an email and a password: the flow's steps, failure counters and lockouts. The
+dialogue that asks and answers is the chat layer's (shared/bot/login_dialogue.py).
+
+The password step asks the CRM (through the port: it may be a web API), so it never runs inside a transaction:
+one transaction charges the attempt as a failure first, so that passwords sent at once cannot get more guesses
+than the lockout allows; the CRM is asked; a second transaction links and gives the charge back, or records the
+failure. An instance that dies in between leaves the charge: a failure too many, never one too few.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -12,7 +18,9 @@ from enum import StrEnum
 from shared import clock
 from shared.auth.linking import TelegramAccount, link_in_transaction
 from shared.auth.passwords import PasswordCheck
-from shared.crm.users import CrmUser, find_crm_user_by_email
+from shared.crm.backend import get_crm
+from shared.crm.port import CrmUnreachable
+from shared.crm.users import CrmUser
 from shared.store import audit, documents
 from shared.store.documents import Transaction
 from shared.store.links import Link
@@ -44,6 +52,8 @@ __all__ = [
     "take_email",
     "telegram_user_lock_end",
 ]
+
+log = logging.getLogger(__name__)
 
 EMAIL_PATTERN = re.compile(r"^[^@\s<>\"'(),;:\\]{1,64}@(?:[\w-]{1,63}\.){1,8}[^\W\d_]{2,63}$")
 MAX_EMAIL_LENGTH = 254
@@ -111,6 +121,8 @@ class Verdict(StrEnum):
     LOCKED = "locked"
     EXPIRED = "expired"
     GONE = "gone"
+    UNAVAILABLE = "unavailable"
+    """The CRM could not check the password now: nothing counted, the flow still waits for it."""
 
 
 @dataclass(frozen=True)
@@ -121,17 +133,36 @@ class PasswordOutcome:
     locked_until: dt.datetime | None = None
 
 
+@dataclass(frozen=True)
+class _Charge:
+    """A password attempt counted as a failure before the CRM was asked: the counters before and after."""
+
+    email: str
+    telegram_before: FailureCounter
+    telegram_charged: FailureCounter
+    email_before: FailureCounter
+    email_charged: FailureCounter
+
+
 def check_password(account: TelegramAccount, password: str, check: PasswordCheck) -> PasswordOutcome:
-    """The password step, in one transaction: linked, or a failure counted against the Telegram user and the
-    email (a lockout once either has too many), with the audit entries."""
-    return documents.in_transaction(_check_password, account, password, check)
+    """The password step: linked, or a failure counted against the Telegram user and the email (a lockout once
+    either has too many), with the audit entries."""
+    charge = documents.in_transaction(_charge, account.user_id)
+    if isinstance(charge, PasswordOutcome):
+        return charge
+    try:
+        answer = get_crm().check_login(charge.email, password, check.verify)
+    except CrmUnreachable as error:
+        log.warning("the CRM could not check a password: %s", error)
+        documents.in_transaction(_give_back, account.user_id, charge)
+        return PasswordOutcome(Verdict.UNAVAILABLE)
+    if answer.user is not None:
+        return documents.in_transaction(_link, account, answer.user, charge)
+    return documents.in_transaction(_fail, account.user_id, charge, answer.account_id)
 
 
-def _check_password(
-    transaction: Transaction, account: TelegramAccount, password: str, check: PasswordCheck
-) -> PasswordOutcome:
+def _charge(transaction: Transaction, telegram_user_id: int) -> _Charge | PasswordOutcome:
     now = clock.now()
-    telegram_user_id = account.user_id
     flow = read_flow(telegram_user_id, transaction)
     if flow is None or flow.step != "password" or flow.email is None:
         return PasswordOutcome(Verdict.GONE)
@@ -144,32 +175,47 @@ def _check_password(
     if locked_until is not None:
         _hold_while_locked(transaction, telegram_user_id, now, locked_until)
         return PasswordOutcome(Verdict.LOCKED, locked_until=locked_until)
+    charge = _Charge(
+        flow.email, tg_counter, tg_counter.after_failure(now), email_counter, email_counter.after_failure(now)
+    )
+    save_counter(tg_ref, charge.telegram_charged, transaction)
+    save_counter(email_ref, charge.email_charged, transaction)
+    return charge
 
-    user = find_crm_user_by_email(flow.email, transaction)
-    if _credentials_match(check, user, password) and user is not None:
-        link = link_in_transaction(transaction, account, user, method="password")
-        # The email's failures end with its owner's login; the Telegram user's stay: a login into one's own
-        # account must not reset the count of guesses at other emails.
-        delete_counter(email_ref, transaction)
-        return PasswordOutcome(Verdict.LINKED, link=link)
 
-    tg_after, email_after = tg_counter.after_failure(now), email_counter.after_failure(now)
-    save_counter(tg_ref, tg_after, transaction)
-    save_counter(email_ref, email_after, transaction)
-    crm_user_id = user.id if user else None
-    audit.record("login_failed", telegram_user_id=telegram_user_id, crm_user_id=crm_user_id, writes=transaction)
-    locked_until = _lock_end(now, tg_after, email_after)
+def _give_back(transaction: Transaction, telegram_user_id: int, charge: _Charge) -> None:
+    """Undo the charge, on each counter no other attempt charged since."""
+    tg_ref, email_ref = telegram_failures_ref(telegram_user_id), email_failures_ref(charge.email)
+    tg_now, email_now = read_counter(tg_ref, transaction), read_counter(email_ref, transaction)
+    if tg_now == charge.telegram_charged:
+        save_counter(tg_ref, charge.telegram_before, transaction)
+    if email_now == charge.email_charged:
+        save_counter(email_ref, charge.email_before, transaction)
+
+
+def _link(transaction: Transaction, account: TelegramAccount, user: CrmUser, charge: _Charge) -> PasswordOutcome:
+    # Reads before writes (Firestore's rule): the counter, then link_in_transaction's reads. The email's failures
+    # end with its owner's login; the Telegram user's stay (minus this attempt): a login into one's own account
+    # must not reset the count of guesses at other emails.
+    tg_ref, email_ref = telegram_failures_ref(account.user_id), email_failures_ref(charge.email)
+    tg_now = read_counter(tg_ref, transaction)
+    link = link_in_transaction(transaction, account, user, method="password")
+    if tg_now == charge.telegram_charged:
+        save_counter(tg_ref, charge.telegram_before, transaction)
+    delete_counter(email_ref, transaction)
+    return PasswordOutcome(Verdict.LINKED, link=link)
+
+
+def _fail(transaction: Transaction, telegram_user_id: int, charge: _Charge, account_id: str | None) -> PasswordOutcome:
+    now = clock.now()
+    audit.record("login_failed", telegram_user_id=telegram_user_id, crm_user_id=account_id, writes=transaction)
+    locked_until = _lock_end(now, charge.telegram_charged, charge.email_charged)
     if locked_until is not None:
         _hold_while_locked(transaction, telegram_user_id, now, locked_until)
-        audit.record("login_locked_out", telegram_user_id=telegram_user_id, crm_user_id=crm_user_id, writes=transaction)
+        audit.record("login_locked_out", telegram_user_id=telegram_user_id, crm_user_id=account_id, writes=transaction)
         return PasswordOutcome(Verdict.LOCKED, locked_until=locked_until)
-    return PasswordOutcome(Verdict.WRONG, attempts_left=MAX_FAILURES - max(tg_after.failures, email_after.failures))
-
-
-def _credentials_match(check: PasswordCheck, user: CrmUser | None, password: str) -> bool:
-    """The password against the account's hash (none for an unknown email); an inactive account never matches."""
-    matches = check.verify(password, user.password_hash if user is not None else None)
-    return matches and user is not None and user.is_active
+    failures = max(charge.telegram_charged.failures, charge.email_charged.failures)
+    return PasswordOutcome(Verdict.WRONG, attempts_left=MAX_FAILURES - failures)
 
 
 def _lock_end(now: dt.datetime, *counters: FailureCounter) -> dt.datetime | None:

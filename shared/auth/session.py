@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from shared.crm.backend import get_crm
 from shared.crm.tools.caller import Caller
-from shared.crm.users import CrmUser, get_crm_user
+from shared.crm.users import CrmUser
 from shared.roles import Role
 from shared.store import links
 from shared.store.links import Link
@@ -75,7 +76,7 @@ def load_session(telegram_user_id: int, read_link: Callable[[], Link | None] | N
     link = read_link() if read_link is not None else links.get_link(telegram_user_id)
     if link is None:
         return SessionState(None)
-    user = get_crm_user(link.crm_user_id)
+    user = get_crm().get_user(link.crm_user_id)
     if user is None or not user.is_active:
         return SessionState(None, SessionChange.DEACTIVATED, ended_link=link)
     identity = (user.role, user.org_id, user.customer_id, user.name, user.email)

@@ -121,6 +121,8 @@ def _password_step(conversation: Conversation, password: str) -> None:
         conversation.say(texts.wrong_credentials(attempts_left=outcome.attempts_left))
     elif outcome.verdict is login.Verdict.LOCKED and outcome.locked_until is not None:
         _say_locked_out(conversation, outcome.locked_until)
+    elif outcome.verdict is login.Verdict.UNAVAILABLE:
+        conversation.say(texts.PASSWORD_NOT_CHECKED)
     else:
         conversation.say(texts.FLOW_EXPIRED)
 

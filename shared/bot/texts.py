@@ -44,6 +44,10 @@ BUTTON_EXPIRED = "This button has expired."
 
 SOMETHING_WENT_WRONG = "⚠️ Something went wrong on my side. Please try again in a moment."
 
+CRM_UNREACHABLE = "⚠️ I can't reach the CRM right now. Please try again in a minute."
+
+CRM_BUSY = "⏳ The CRM is busy right now. Please try again in a minute."
+
 DEACTIVATED = (
     "🔒 Your CRM account is no longer active, so I've logged you out of this chat. "
     "Contact your administrator if you think this is a mistake."
@@ -178,6 +182,11 @@ INVALID_EMAIL = (
 )
 
 FLOW_EXPIRED = "⏰ Authentication session expired. Send /start to begin again."
+
+PASSWORD_NOT_CHECKED = (
+    "⚠️ I couldn't reach the CRM to check your password, so this attempt doesn't count. Please send it again in a "
+    "minute, or /cancel."
+)
 
 LOGIN_CANCELLED = "👌 Login cancelled. Send /start whenever you want to try again."
 

@@ -14,6 +14,7 @@ from shared.bot import texts
 from shared.bot.conversation import HeldReply, ReplyLost, WebhookReply
 from shared.bot.router import Delivery, counts_of, handle_update, session_reader
 from shared.config import InvalidSettingsError, MissingSettingError, get_settings
+from shared.crm.port import CrmUnreachable
 from shared.http import error_response, json_response
 from shared.instance import per_instance
 from shared.store import links
@@ -112,6 +113,10 @@ def process_update(update: Update, telegram: TelegramClient, delivery: Delivery)
     reply = delivery.webhook_reply
     try:
         handle_update(update, telegram, delivery)
+    except CrmUnreachable as error:  # Telegram still gets its 200: sending the update again would not help
+        log.warning("update %s (%s): the CRM could not answer: %s", update.update_id, update.kind, error)
+        _apologise(update, telegram, reply, apology=texts.CRM_BUSY if error.busy else texts.CRM_UNREACHABLE)
+        return
     except (TelegramError, StoreError, ReplyLost) as error:
         log.error("update %s (%s) failed: %s", update.update_id, update.kind, error)
         _apologise(update, telegram, reply, error.held if isinstance(error, ReplyLost) else None)
@@ -127,7 +132,11 @@ def process_update(update: Update, telegram: TelegramClient, delivery: Delivery)
 
 
 def _apologise(
-    update: Update, telegram: TelegramClient, reply: WebhookReply | None, lost: HeldReply | None = None
+    update: Update,
+    telegram: TelegramClient,
+    reply: WebhookReply | None,
+    lost: HeldReply | None = None,
+    apology: str = texts.SOMETHING_WENT_WRONG,
 ) -> None:
     """Say something went wrong, after what was said before it went wrong: a held reply goes by the Bot API first,
     and the apology takes its place in the webhook's answer, after the `lost` reply's text when it fits with it."""
@@ -140,7 +149,6 @@ def _apologise(
     held = reply.take() if reply is not None else None
     if held is not None:
         _send(telegram, held, "could not tell chat %s what was said before its update failed: %s")
-    apology = texts.SOMETHING_WENT_WRONG
     if lost is not None and lost.chat_id == chat.id and len(message_parts(f"{lost.html}\n\n{apology}")) == 1:
         apology = f"{lost.html}\n\n{apology}"
     if reply is not None and reply.open:

@@ -1,4 +1,8 @@
-"""CRM accounts: the `crm_users` collection the CRM writes (docs/crm-contract.md), read through the store."""
+"""CRM accounts as the bot knows them: who a user is, in which organisation, with which role.
+
+They come from the CRM through the port (shared/crm/port.py): read from `crm_users` in our Firestore
+(docs/crm-contract.md) or from the CRM's own API (docs/crm-connector.md). A password hash is never part of one.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.roles import Role
-from shared.store.crm import users as stored
-from shared.store.documents import Transaction
 
 
 class CrmUser(BaseModel):
@@ -23,25 +25,15 @@ class CrmUser(BaseModel):
     org_id: str
     org_name: str | None = None
     """The organisation's name, for people (`org_id` is for queries)."""
-    password_hash: str = ""
     is_active: bool = True
     customer_id: str | None = None
 
 
-def _parse(account: dict[str, Any] | None) -> CrmUser | None:
-    if account is None:
+def parse_user(account: Any) -> CrmUser | None:
+    """The CRM user in an account's data, or None when there is none or it is not a valid CRM user."""
+    if not isinstance(account, dict):
         return None
     try:
         return CrmUser.model_validate(account)
     except ValidationError:
         return None
-
-
-def get_crm_user(user_id: str, transaction: Transaction | None = None) -> CrmUser | None:
-    """The CRM user with this id, or None if missing or not a valid CRM user document."""
-    return _parse(stored.read_user(user_id, transaction))
-
-
-def find_crm_user_by_email(email: str, transaction: Transaction | None = None) -> CrmUser | None:
-    """The CRM user with this (lower-case) email, or None."""
-    return _parse(stored.find_user_by_email(email, transaction))

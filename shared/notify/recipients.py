@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from shared.crm.users import CrmUser, find_crm_user_by_email, get_crm_user
+from shared.crm.backend import get_crm
+from shared.crm.records import RECORD_TYPES, CrmRecord
+from shared.crm.users import CrmUser
 from shared.notify.events import Event
 from shared.notify.ledger import DeliveryStatus
 from shared.roles import Role
-from shared.store import documents, links
+from shared.store import links
 from shared.store.links import Link
 
 # Refusals no re-drive can change: re-drives recognise them by these words in the ledger, old entries too.
@@ -38,10 +39,10 @@ class Refusal:
 def find_recipient(event: Event) -> Recipient | Refusal:
     """The recipient of an event, or why there is none. Reads the CRM, never writes it."""
     if event.user_id is not None:
-        user = get_crm_user(event.user_id)
+        user = get_crm().get_user(event.user_id)
         named = "user_id"
     else:
-        user = find_crm_user_by_email(str(event.email))
+        user = get_crm().find_user_by_email(str(event.email))
         named = "email"
     if user is None:
         return Refusal(DeliveryStatus.NOT_LINKED, f"no CRM user has this {named}")
@@ -71,18 +72,21 @@ def _why_not_visible(event: Event, user: CrmUser) -> str | None:
     hears about another organisation's records.
     """
     record = _record(event)
-    if record is not None and record.get("org_id") not in (None, user.org_id):
+    if record is not None and record.org_id != user.org_id:
         return OTHER_ORGANISATION
     if user.role is not Role.CUSTOMER:
         return None
-    owners = {event.data.customer_id, record.get("customer_id") if record else None} - {None}
+    owners = {event.data.customer_id, getattr(record, "customer_id", None)} - {None}
     if any(owner != user.customer_id for owner in owners):
         return OTHER_CUSTOMER
     return None
 
 
-def _record(event: Event) -> dict[str, Any] | None:
+def _record(event: Event) -> CrmRecord | None:
+    """The CRM record the event is about, read by the bot itself (it checks the organisation and owner)."""
     path = event.record_path
     if path is None:
         return None
-    return documents.read_data(*path)
+    collection, record_id = path
+    model = next(model for model in RECORD_TYPES.values() if model.collection == collection)
+    return get_crm().get_record(None, model, record_id)

@@ -1,4 +1,8 @@
-"""CRM records (written by the CRM, docs/crm-schema.md) and the queries and changes the bot makes on them."""
+"""CRM records (docs/crm-schema.md): their models, and the shapes of the questions the bot asks about them.
+
+The records are read and changed through the CRM port (shared/crm/port.py, `get_crm()`), never directly:
+`queries` and `writes` are the Firestore adapter's.
+"""
 
 from shared.crm.records.models import (
     CLOSED_DEAL_STAGES,
@@ -28,22 +32,11 @@ from shared.crm.records.models import (
     OrderStatus,
     Payment,
 )
-from shared.crm.records.queries import (
-    MAX_PAGE_SIZE,
-    InvalidCursor,
-    Page,
-    Where,
-    count_records,
-    find_by_number,
-    get_record,
-    get_records,
-    list_records,
-    record_ids,
-    select_fields,
-)
-from shared.crm.records.writes import RecordGone, create_record, delete_record, update_record
+from shared.crm.records.queries import CUSTOMER_ASSIGNED_TO, MAX_PAGE_SIZE, InvalidCursor, Page, Where
+from shared.crm.records.writes import RecordGone
 
 __all__ = [
+    "CUSTOMER_ASSIGNED_TO",
     "CLOSED_DEAL_STAGES",
     "DEAL_STAGES",
     "DEFAULT_CURRENCY",
@@ -75,14 +68,4 @@ __all__ = [
     "Payment",
     "RecordGone",
     "Where",
-    "count_records",
-    "create_record",
-    "delete_record",
-    "find_by_number",
-    "get_record",
-    "get_records",
-    "list_records",
-    "record_ids",
-    "select_fields",
-    "update_record",
 ]

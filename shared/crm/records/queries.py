@@ -32,6 +32,10 @@ _LATEST_MICROS = (dt.datetime(9999, 12, 31, tzinfo=dt.UTC) - _EPOCH) // dt.timed
 """The last instant a Firestore timestamp (and a datetime) can hold, as a cursor's microseconds."""
 
 
+CUSTOMER_ASSIGNED_TO = "customer_assigned_to"
+"""An `equals` filter of orders, payments and files: those whose customer is assigned to this user."""
+
+
 class InvalidCursor(ValueError):
     """A cursor that this module did not produce."""
 

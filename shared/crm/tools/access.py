@@ -10,21 +10,16 @@ refused (and audited by run_tool).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from shared.crm.records import CrmRecord, Customer, Where, find_by_number, get_record, record_ids
+from shared.crm.backend import get_crm
+from shared.crm.records import CUSTOMER_ASSIGNED_TO, CrmRecord, Customer
 from shared.crm.tools.arguments import reference_number
 from shared.crm.tools.caller import Caller, ToolFailed, ToolHidden, ToolRefused
-from shared.crm.users import find_crm_user_by_email, get_crm_user
 from shared.roles import STAFF, Role
 
-log = logging.getLogger(__name__)
-
 R = TypeVar("R", bound=CrmRecord)
-
-MAX_ASSIGNED_CUSTOMERS = 300
 
 
 def find(model: type[R], caller: Caller, reference: str, visible: Callable[[R], None] | None = None) -> R:
@@ -37,9 +32,10 @@ def find(model: type[R], caller: Caller, reference: str, visible: Callable[[R], 
     if not reference:
         raise ToolFailed(f"say which {model.noun}: its number (e.g. 5) or id")
     number = reference_number(reference)
-    record = find_by_number(model, caller.org_id, number) if number is not None else None
+    crm = get_crm()
+    record = crm.find_by_number(caller, model, number) if number is not None else None
     if record is None:
-        record = get_record(model, reference)
+        record = crm.get_record(caller, model, reference)
     named = f"{model.noun} {number}" if number is not None else f"{model.noun} with the id {reference}"
     if record is None:
         raise ToolFailed(f"there is no {named}")
@@ -111,21 +107,18 @@ def ensure_may_record_payment(caller: Caller, customer_id: str | None) -> None:
 
 
 def _assigned_to_caller(caller: Caller, customer_id: str | None) -> bool:
-    customer = get_record(Customer, customer_id) if customer_id else None
+    customer = get_crm().get_record(caller, Customer, customer_id) if customer_id else None
     return customer is not None and customer.org_id == caller.org_id and customer.assigned_to == caller.crm_user_id
 
 
-def visible_customer_ids(caller: Caller) -> list[str] | None:
-    """The customers whose orders, payments and files the caller sees; None means the whole organisation."""
+def visible_customers(caller: Caller) -> dict[str, Any]:
+    """The `equals` filter limiting orders, payments and files to the customers the caller may see (none for a
+    vendor: the whole organisation)."""
     if caller.role is Role.VENDOR:
-        return None
+        return {}
     if caller.role is Role.CUSTOMER:
-        return [own_customer_id(caller)]
-    assigned = Where(caller.org_id, equals={"assigned_to": caller.crm_user_id})
-    ids = record_ids(Customer, assigned, MAX_ASSIGNED_CUSTOMERS)
-    if len(ids) == MAX_ASSIGNED_CUSTOMERS:
-        log.warning("employee %s has %d+ customers: lists show only theirs", caller.crm_user_id, len(ids))
-    return ids
+        return {"customer_id": own_customer_id(caller)}
+    return {CUSTOMER_ASSIGNED_TO: caller.crm_user_id}
 
 
 def assignee(caller: Caller, email: str | None) -> str:
@@ -139,7 +132,7 @@ def staff_member_id(caller: Caller, email: str) -> str:
     """The id of the active vendor or employee of the caller's organisation with this email (vendors only)."""
     if caller.role is not Role.VENDOR:
         raise ToolRefused("only the vendor can assign records to someone else")
-    user = find_crm_user_by_email(email.strip())
+    user = get_crm().find_user_by_email(email.strip())
     if user is None or user.org_id != caller.org_id or user.role not in STAFF or not user.is_active:
         # One answer for 'unknown' and 'another organisation', so emails of other organisations stay private.
         raise ToolRefused(f"{email.strip()} is not a staff member of your organisation")
@@ -148,7 +141,7 @@ def staff_member_id(caller: Caller, email: str) -> str:
 
 def staff_name(user_id: str | None) -> str | None:
     """A staff member's name, for previews."""
-    user = get_crm_user(user_id) if user_id else None
+    user = get_crm().get_user(user_id) if user_id else None
     return user.name if user else None
 
 

@@ -14,7 +14,9 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import clock
-from shared.crm.records import RECORD_TYPES, CrmRecord, RecordGone, create_record, delete_record, update_record
+from shared.crm.backend import get_crm
+from shared.crm.port import RecordChanged
+from shared.crm.records import RECORD_TYPES, CrmRecord, RecordGone
 from shared.crm.tools import access
 from shared.crm.tools.arguments import NewContactArgs
 from shared.crm.tools.caller import Caller, ToolFailed, ToolRefused
@@ -194,45 +196,34 @@ def _apply(caller: Caller, change: Change, record_id: str, again: bool) -> Writt
     if change.org_id != caller.org_id:
         raise ToolRefused("this change belongs to another organisation")
     model = RECORD_TYPES[change.kind]
+    crm = get_crm()
     now = clock.now()
     if change.action == "create":
-        record = create_record(model, change.org_id, {**change.fields, **dict.fromkeys(change.stamped, now)}, record_id)
-        return Created(created=_view(caller, record))
+        fields = {**change.fields, **dict.fromkeys(change.stamped, now)}
+        return Created(created=_view(caller, crm.create_record(caller, model, fields, record_id)))
     if change.record_id is None:
         raise ValueError(f"a {change.action} names no record")
+
+    def may_change(current: CrmRecord) -> None:
+        access.ensure_may_change(caller, current)
+
     try:
         if change.action == "delete":
-            deleted = delete_record(model, change.record_id, lambda current: access.ensure_may_change(caller, current))
-            return Deleted(deleted=_view(caller, deleted))
+            return Deleted(deleted=_view(caller, crm.delete_record(caller, model, change.record_id, may_change)))
         written = {**change.fields, **dict.fromkeys(change.stamped, now)}
-        updated = update_record(
-            model, change.record_id, lambda current: _unchanged_since(caller, change, current), written, change.removed
+        updated = crm.update_record(
+            caller, model, change.record_id, may_change, written, change.removed, expect=change.previous
         )
     except RecordGone:
         if again and change.action == "delete":
             return Deleted(deleted=RecordReference(kind=change.kind, id=change.record_id))
         raise ToolFailed(f"that {change.kind} no longer exists") from None
-    except _AlreadyApplied as applied:
-        updated = applied.record
+    except RecordChanged as changed:
+        if changed.current is None or not change.holds_in(changed.current):
+            label = changed.current.label if changed.current is not None else f"the {change.kind}"
+            raise ToolFailed(f"{label} changed since this was proposed; ask again to see it as it is now") from None
+        updated = changed.current  # it holds what the update writes already: its first try was made
     return Updated(updated=_view(caller, updated), previous=change.previous)
-
-
-class _AlreadyApplied(Exception):
-    """The record holds what the update writes already: nothing to write."""
-
-    def __init__(self, record: CrmRecord) -> None:
-        super().__init__(record.id)
-        self.record = record
-
-
-def _unchanged_since(caller: Caller, change: Change, current: CrmRecord) -> None:
-    """Inside the update's transaction: the caller may still change the record, and it is as the change saw it
-    (or already as the change makes it)."""
-    access.ensure_may_change(caller, current)
-    if any(getattr(current, name, None) != value for name, value in change.previous.items()):
-        if change.holds_in(current):
-            raise _AlreadyApplied(current)
-        raise ToolFailed(f"{current.label} changed since this was proposed; ask again to see it as it is now")
 
 
 def _view(caller: Caller, record: CrmRecord) -> RecordView[CrmRecord]:

@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.crm.records import Customer, get_record
+from shared.crm.backend import get_crm
+from shared.crm.records import Customer
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, NewContactArgs, ToolArgs
 from shared.crm.tools.caller import Caller, ToolFailed
@@ -39,7 +40,7 @@ def get_customer(caller: Caller, args: GetCustomerArgs) -> CustomerProfile:
     if args.customer:
         customer = access.find_customer(caller, args.customer)
     elif caller.role is Role.CUSTOMER:
-        found = get_record(Customer, access.own_customer_id(caller))
+        found = get_crm().get_record(caller, Customer, access.own_customer_id(caller))
         if found is None:
             raise ToolFailed("your customer profile was not found; please contact support")
         customer = found

@@ -6,13 +6,13 @@ from typing import Any
 
 from pydantic import Field
 
+from shared.crm.backend import get_crm
 from shared.crm.records import (
     OPEN_ISSUE_STATUSES,
     Customer,
     Issue,
     IssuePriority,
     IssueStatus,
-    get_record,
 )
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
@@ -64,7 +64,7 @@ class CreateIssueArgs(ToolArgs):
 def plan_create_issue(caller: Caller, args: CreateIssueArgs) -> Change:
     customer = access.find_customer(caller, args.customer) if args.customer else None
     if caller.role is Role.CUSTOMER:
-        own = customer or get_record(Customer, access.own_customer_id(caller))
+        own = customer or get_crm().get_record(caller, Customer, access.own_customer_id(caller))
         customer = own if own is not None and own.org_id == caller.org_id else None
         customer_id: str | None = access.own_customer_id(caller)
         # A customer's ticket goes to the staff member who looks after them.

@@ -6,13 +6,13 @@ from typing import Any
 
 from pydantic import Field
 
+from shared.crm.backend import get_crm
 from shared.crm.records import (
     OPEN_ORDER_STATUSES,
     Order,
     OrderStatus,
     Payment,
     Where,
-    list_records,
 )
 from shared.crm.tools import access, changes
 from shared.crm.tools.arguments import ListArgs, ToolArgs
@@ -31,8 +31,7 @@ def customer_scope(caller: Caller, customer: str | None, what: str) -> tuple[dic
         record = access.find_customer(caller, customer)
         access.ensure_customer_data_visible(caller, record.id, what)  # staff see every profile, not all its data
         return {"customer_id": record.id}, {}
-    visible = access.visible_customer_ids(caller)
-    return ({}, {}) if visible is None else ({}, {"customer_id": visible})
+    return access.visible_customers(caller), {}
 
 
 class ListOrdersArgs(ListArgs):
@@ -69,7 +68,8 @@ class OrderDetails(ToolReply):
 
 def get_order(caller: Caller, args: GetOrderArgs) -> OrderDetails:
     order = find_visible_order(caller, args.order)
-    payments = list_records(Payment, Where(caller.org_id, equals={"order_id": order.id}), ORDER_PAYMENTS_SHOWN).items
+    of_order = Where(caller.org_id, equals={"order_id": order.id})
+    payments = get_crm().list_records(caller, Payment, of_order, ORDER_PAYMENTS_SHOWN, None).items
     paid: dict[str, float] = {}
     for payment in payments:
         paid[payment.currency] = paid.get(payment.currency, 0.0) + payment.amount

@@ -9,7 +9,8 @@ from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
-from shared.crm.records import get_record
+from shared.crm.backend import get_crm
+from shared.crm.port import CrmRefused, CrmRejected, CrmUnreachable
 from shared.crm.records.models import RECORD_TYPES
 from shared.crm.tools.caller import Caller, ToolFailed, ToolHidden, ToolRefused
 from shared.crm.tools.catalog import tools
@@ -108,11 +109,15 @@ def confirm_tool_call(
         if tool.plan is None:
             raise ToolFailed("this tool does not change data")
         model = RECORD_TYPES[proposed.kind]
-        if proposed.action == "delete" and proposed.record_id and get_record(model, proposed.record_id) is None:
+        if (
+            proposed.action == "delete"
+            and proposed.record_id
+            and get_crm().get_record(caller, model, proposed.record_id) is None
+        ):
             return Deleted(deleted=RecordReference(kind=proposed.kind, id=proposed.record_id), note="it is gone")
         if tool.plan(caller, args).same_write(proposed):
             return apply_change(caller, proposed, record_id)
-        current = get_record(model, proposed.record_id) if proposed.record_id else None
+        current = get_crm().get_record(caller, model, proposed.record_id) if proposed.record_id else None
         if current is not None and proposed.holds_in(current):
             return Unchanged(note="it was already so")
         raise ToolFailed("the record changed since this was proposed; ask again to see it as it is now")
@@ -155,6 +160,11 @@ def _checked(
         return ToolError.not_permitted(str(refusal))
     except ToolFailed as failure:
         return ToolError(error=str(failure))
+    except CrmRefused as refusal:  # the CRM is stricter than the bot's own checks (logged by the adapter)
+        _audit_refusal(caller, name, f"the CRM refused: {refusal}")
+        return ToolError.not_permitted("the CRM does not allow this")
+    except CrmRejected as rejected:
+        return ToolError(error="could not be done", detail=f"the CRM did not accept the value of {rejected}")
     except Exception as error:  # noqa: BLE001  (a fault in one call is the model's to hear of, not the turn's end)
         return fault(caller, name, error, may_have_written)
 
@@ -162,7 +172,10 @@ def _checked(
 def fault(caller: Caller, name: str, error: Exception, may_have_written: bool = False) -> ToolError:
     """The answer to a call that raised something unexpected: logged, and told as worth retrying later, unless it
     was a write that may have been made."""
-    if isinstance(error, StoreError):
+    if isinstance(error, CrmUnreachable) and error.busy:
+        log.warning("tool %s by %s: the CRM is busy: %s", name, caller.crm_user_id, error)
+        problem = "the CRM is busy"
+    elif isinstance(error, StoreError | CrmUnreachable):
         log.warning("tool %s by %s could not reach the CRM's data: %s", name, caller.crm_user_id, error)
         problem = "the CRM's data could not be reached"
     else:

@@ -17,7 +17,8 @@ from pydantic import (
     model_serializer,
 )
 
-from shared.crm.records import CrmRecord, Customer, InvalidCursor, Order, Page, Where, get_records, list_records
+from shared.crm.backend import get_crm
+from shared.crm.records import CrmRecord, Customer, InvalidCursor, Order, Page, Where
 from shared.crm.tools.arguments import ListArgs
 from shared.crm.tools.caller import Caller, ToolFailed
 from shared.roles import Role
@@ -186,10 +187,10 @@ class Unchanged(Written):
     note: str
 
 
-def fetch_page(model: type[R], where: Where, page_size: int, cursor: str | None) -> Page[R]:
-    """list_records, with a bad cursor or a missing index reported to the model instead of raised."""
+def fetch_page(model: type[R], caller: Caller, where: Where, page_size: int, cursor: str | None) -> Page[R]:
+    """A page of the CRM's list, with a bad cursor or a missing index reported to the model instead of raised."""
     try:
-        return list_records(model, where, page_size, cursor)
+        return get_crm().list_records(caller, model, where, page_size, cursor)
     except InvalidCursor:
         raise ToolFailed("that cursor is not valid: ask again without a cursor") from None
     except MissingIndex as error:
@@ -214,7 +215,7 @@ def related_orders(caller: Caller, records: Iterable[CrmRecord]) -> dict[str, Or
 
 def _related(model: type[R], field: str, caller: Caller, records: Iterable[CrmRecord]) -> dict[str, R]:
     ids = [str(getattr(record, field, "") or "") for record in records]
-    found = get_records(model, [record_id for record_id in ids if record_id])
+    found = get_crm().get_records(caller, model, [record_id for record_id in ids if record_id])
     return {key: record for key, record in found.items() if record.org_id == caller.org_id}
 
 
@@ -230,7 +231,7 @@ def list_page(
     """One page of the caller's organisation's records that match `args` (when, text, cursor) and the filters."""
     since, before = args.created_range()
     where = Where(caller.org_id, equals=equals or {}, one_of=one_of or {}, since=since, before=before, text=args.text)
-    return page_result(fetch_page(model, where, args.page_size, args.cursor), caller, with_orders=with_orders)
+    return page_result(fetch_page(model, caller, where, args.page_size, args.cursor), caller, with_orders=with_orders)
 
 
 def page_result(page: Page[R], caller: Caller, *, with_orders: bool = False) -> RecordPage[R]:

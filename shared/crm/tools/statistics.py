@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
+from shared.crm.backend import get_crm
 from shared.crm.periods import PeriodName, bot_zone, named_range
-from shared.crm.records import (
-    DEAL_STAGES,
-    ISSUE_STATUSES,
-    LEAD_STATUSES,
-    ORDER_STATUSES,
-    CrmRecord,
-    Deal,
-    Issue,
-    Lead,
-    Order,
-    Payment,
-    Where,
-    count_records,
-    select_fields,
-)
+from shared.crm.port import PeriodTotals
 from shared.crm.tools.arguments import DAY_FORMAT, Day, ToolArgs, period_of
 from shared.crm.tools.caller import Caller
 from shared.crm.tools.results import NullsShown, ToolReply, missing_index
@@ -31,8 +17,7 @@ from shared.crm.tools.tool import Tool
 from shared.roles import STAFF
 from shared.store.errors import MissingIndex
 
-MAX_SUMMED_RECORDS = 5000
-_PARALLEL_QUERIES = 8
+PARTIAL_SUMS = "sums cover only part of the period's records"
 
 
 class StatisticsArgs(ToolArgs):
@@ -110,67 +95,33 @@ def statistics(caller: Caller, args: StatisticsArgs) -> Statistics:
 def _statistics(caller: Caller, args: StatisticsArgs) -> Statistics:
     chosen = period_of(args.period, args.date_from, args.date_to) or named_range("this_month")
     zone = bot_zone()
-    org = caller.org_id
-    with ThreadPoolExecutor(_PARALLEL_QUERIES) as pool:
-
-        def tally(model: type[CrmRecord], field: str, values: tuple[str, ...]) -> dict[str, Future[int]]:
-            return {value: pool.submit(count_records, model, Where(org, equals={field: value})) for value in values}
-
-        deals, leads = tally(Deal, "stage", DEAL_STAGES), tally(Lead, "status", LEAD_STATUSES)
-        issues, orders = tally(Issue, "status", ISSUE_STATUSES), tally(Order, "status", ORDER_STATUSES)
-        current = pool.submit(_period_figures, org, chosen.start, chosen.end)
-        previous = pool.submit(_period_figures, org, chosen.previous_start, chosen.previous_end)
-        now_figures, then_figures = current.result(), previous.result()
-        return Statistics(
-            deals_by_stage=_counted(deals),
-            leads_by_status=_counted(leads),
-            issues_by_status=_counted(issues),
-            orders_by_status=_counted(orders),
-            period=NamedDays.of(chosen.start, chosen.end, zone, name=chosen.name),
-            previous_period=Days.of(chosen.previous_start, chosen.previous_end, zone),
-            current=now_figures,
-            previous=then_figures,
-            change_percent=_changes(now_figures, then_figures),
-        )
-
-
-def _counted(counts: dict[str, Future[int]]) -> dict[str, int]:
-    return {value: count.result() for value, count in counts.items()}
-
-
-def _period_figures(org_id: str, start: dt.datetime, end: dt.datetime) -> PeriodFigures:
-    new_leads = count_records(Lead, Where(org_id, since=start, before=end))
-    converted = count_records(Lead, Where(org_id, equals={"status": "converted"}, since=start, before=end))
-    won, won_complete = select_fields(
-        Deal,
-        Where(org_id, equals={"stage": "closed_won"}, range_field="closed_at", since=start, before=end),
-        ["value", "currency"],
-        MAX_SUMMED_RECORDS,
+    counted = get_crm().statistics(caller, [(chosen.start, chosen.end), (chosen.previous_start, chosen.previous_end)])
+    now_figures, then_figures = (_figures(totals) for totals in counted.periods)
+    return Statistics(
+        deals_by_stage=counted.deals_by_stage,
+        leads_by_status=counted.leads_by_status,
+        issues_by_status=counted.issues_by_status,
+        orders_by_status=counted.orders_by_status,
+        period=NamedDays.of(chosen.start, chosen.end, zone, name=chosen.name),
+        previous_period=Days.of(chosen.previous_start, chosen.previous_end, zone),
+        current=now_figures,
+        previous=then_figures,
+        change_percent=_changes(now_figures, then_figures),
     )
-    paid, paid_complete = select_fields(
-        Payment, Where(org_id, since=start, before=end), ["amount", "currency"], MAX_SUMMED_RECORDS
-    )
+
+
+def _figures(totals: PeriodTotals) -> PeriodFigures:
+    new_leads, converted = totals.new_leads, totals.converted_leads
     return PeriodFigures(
         new_leads=new_leads,
         converted_leads=converted,
         lead_conversion_rate_percent=round(100 * converted / new_leads, 1) if new_leads else None,
-        deals_won=len(won),
-        revenue=_totals(won, "value"),
-        payments_count=len(paid),
-        payments_total=_totals(paid, "amount"),
-        partial=None if won_complete and paid_complete else f"sums cover the first {MAX_SUMMED_RECORDS} records only",
+        deals_won=totals.deals_won,
+        revenue=totals.revenue,
+        payments_count=totals.payments_count,
+        payments_total=totals.payments_total,
+        partial=None if totals.complete else PARTIAL_SUMS,
     )
-
-
-def _totals(rows: list[dict[str, Any]], field: str) -> dict[str, float]:
-    """Sums per currency."""
-    totals: dict[str, float] = {}
-    for row in rows:
-        amount = row.get(field)
-        if isinstance(amount, int | float):
-            currency = str(row.get("currency") or "?").upper()
-            totals[currency] = round(totals.get(currency, 0.0) + float(amount), 2)
-    return totals
 
 
 def _changes(now: PeriodFigures, then: PeriodFigures) -> PercentChanges:
