@@ -102,6 +102,11 @@ def write_env_file(path: Path, urls: Mapping[str, str], env: Mapping[str, str], 
         *(f"export {name}={shlex.quote(env[name])}" for name in SECRET_NAMES),
         f"export FIRESTORE_EMULATOR_HOST={shlex.quote(env['FIRESTORE_EMULATOR_HOST'])}",
         f"export GOOGLE_CLOUD_PROJECT={shlex.quote(env['GOOGLE_CLOUD_PROJECT'])}",
+        *(
+            f"export {name}={shlex.quote(env[name])}"
+            for name in ("CRM_BACKEND", "CRM_API_URL", "CRM_SIGNING_SECRET")
+            if env.get(name)
+        ),
         "# The demo CRM users' crm_users ids (notify's user_id, admin's POST /link-codes): role, email, organisation",
     ]
     for variable, user in shell_names(users).items():

@@ -76,7 +76,14 @@ def run_stack(stack: contextlib.ExitStack) -> None:
         stack.callback(sandbox.stop)
     env = function_environment(emulator, state, sandbox)
     os.environ.update({k: v for k, v in env.items() if k in ("FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")})
-    users = load_demo_users()
+    if env.get("CRM_BACKEND") == "rest" and not env.get("CRM_API_URL"):
+        print("▶ starting the reference CRM (CRM_BACKEND=rest) …", flush=True)
+        env.update(stack.enter_context(reference_crm(state / "reference_crm.log")))
+        users = reference_demo_users()
+    elif env.get("CRM_BACKEND") == "rest":
+        users = []  # the CRM at CRM_API_URL has its own users: log in with yours
+    else:
+        users = load_demo_users()
     urls = {}
     for name, target in FUNCTIONS.items():
         port = ports[name] or free_port()
@@ -119,6 +126,53 @@ def load_demo_users() -> list[DemoUser]:
         account = FirestoreCrm().find_user_by_email(email)
         if account is None:
             raise RuntimeError(f"the demo user {email} was loaded but cannot be found in crm_users")
+        users.append(DemoUser(account.id, email, password, role, account.name, account.org_id))
+    return users
+
+
+@contextlib.contextmanager
+def reference_crm(log_path: Path) -> Iterator[dict[str, str]]:
+    """The reference CRM over the demo data (python -m devstack.reference_crm); yields CRM_API_URL and
+    CRM_SIGNING_SECRET as it prints them."""
+    from shared.crm.demo import DEMO_DATA_PATH
+
+    command = [sys.executable, "-m", "devstack.reference_crm", "--data", str(DEMO_DATA_PATH), "--port", "0"]
+    with log_path.open("a", encoding="utf-8") as log:
+        server = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            printed: dict[str, str] = {}
+            while len(printed) < 2:
+                line = server.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"the reference CRM stopped before it served: see {log_path}")
+                name, _, value = line.strip().partition("=")
+                if name in ("CRM_API_URL", "CRM_SIGNING_SECRET"):
+                    printed[name] = value
+            yield {"CRM_BACKEND": "rest", **printed}
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def reference_demo_users() -> list[DemoUser]:
+    """The demo file's users who can log in, as the reference CRM serves them (nothing goes into Firestore)."""
+    from devstack.reference_crm.data import load_with_logins
+    from shared.crm.demo import DEMO_DATA_PATH
+
+    data, logins = load_with_logins(DEMO_DATA_PATH)
+    users = []
+    for email, password, role in logins:
+        account = data.user_by_email(email)
+        if account is None:
+            raise RuntimeError(f"the demo user {email} is not among the reference CRM's users")
         users.append(DemoUser(account.id, email, password, role, account.name, account.org_id))
     return users
 
@@ -174,6 +228,8 @@ def print_summary(urls: dict[str, str], env: dict[str, str], users: list[DemoUse
     print(f"  NOTIFY_SIGNING_SECRET={env['NOTIFY_SIGNING_SECRET']}")
     print(f"  ADMIN_API_TOKEN={env['ADMIN_API_TOKEN']}")
     print(f"  LINK_CODE_API_TOKEN={env['LINK_CODE_API_TOKEN']} (the website's: it can only make link codes)")
+    if env.get("CRM_BACKEND") == "rest":
+        print(f"  CRM over HTTP (CRM_BACKEND=rest): CRM_API_URL={env['CRM_API_URL']}, its secret in the env file")
     print(f"  these, and the demo users' CRM ids: source {_shown(state / 'env')}   logs: {_shown(state)}/")
     if not env.get("GEMINI_API_KEY"):
         print("  GEMINI_API_KEY is not set: every change has a command (/help); free text points to them")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from devstack.emulator import Emulator, existing_or_new_emulator
+from tests.crm_world import BACKENDS, REFERENCE_SECRET, CrmWorld, FirestoreWorld, ReferenceServer, RestWorld
 from tests.fakes.gemini_api import FakeGemini
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import (
@@ -103,6 +104,28 @@ def env(
     yield values
     clock.reset()
     _clear_instance_caches()
+
+
+@pytest.fixture(params=BACKENDS)
+def crm_world(
+    request: pytest.FixtureRequest, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CrmWorld]:
+    """The CRM, over each adapter of the port in turn (tests/crm_world.py). Ask for it before `webhook` and the
+    other function servers, so they start with its settings."""
+    if request.param == "firestore":
+        yield FirestoreWorld()
+        return
+    server = ReferenceServer()
+    for name, value in {
+        "CRM_BACKEND": "rest",
+        "CRM_API_URL": server.url,
+        "CRM_SIGNING_SECRET": REFERENCE_SECRET,
+    }.items():
+        monkeypatch.setenv(name, value)
+        env[name] = value
+    _clear_instance_caches()
+    yield RestWorld(server.crm)
+    server.stop()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The permission matrix: every tool, as every role, on its own / a same-organisation other / another
-organisation's record, on the emulator, checked against the table of docs/crm-schema.md.
+organisation's record, over both adapters of the CRM port (tests/crm_world.py), checked against the table of
+docs/crm-schema.md.
 
 Allowed → the right data (or the right change, and nothing else changed). Refused → a "not permitted"
 result, a `tool_refused` audit entry, and not a single CRM document changed (preview included).
@@ -14,10 +15,12 @@ from typing import Any
 
 import pytest
 
+from shared.crm.backend import get_crm
 from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import Caller, ToolError, ToolResult, call_tool, plan_tool_call, tools
 from shared.roles import Role
 from shared.store.db import get_db
+from tests.crm_world import CrmWorld, RestWorld
 
 pytestmark = pytest.mark.emulator
 
@@ -80,16 +83,14 @@ OWNERS = {
 STAFF_EMAIL = {"own": "emp@one.example", "other": "emp2@one.example", "x": "vendor@two.example"}
 
 
-def seed() -> None:
+def seed(world: CrmWorld) -> None:
     """Two organisations: in org-1 an own and an other record of every kind, in org-2 one of each."""
-    db = get_db()
-    batch = db.batch()
     base = dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)
     for user_id, (email, role, org, customer_id) in USERS.items():
         fields = {"email": email, "name": user_id, "role": role, "org_id": org, "is_active": True, "password_hash": ""}
         if customer_id:
             fields["customer_id"] = customer_id
-        batch.set(db.collection("crm_users").document(user_id), fields)
+        world.add_user(user_id, fields)
     for index, (target, (owner, customer, org, number)) in enumerate(OWNERS.items()):
         at = base + dt.timedelta(hours=index)
         common = {"org_id": org, "number": number, "created_at": at, "updated_at": at}
@@ -142,16 +143,10 @@ def seed() -> None:
             "files": (f"f-{target}", {"customer_id": customer, "name": f"{target}.bin", "status": "processing"}),
         }
         for collection, (doc_id, data) in records.items():
-            batch.set(db.collection(collection).document(doc_id), {**data, **common})
+            world.add_record(collection, doc_id, {**data, **common})
     for org, last in ((ORG, 2), (OTHER_ORG, 1)):
         for collection in ("customers", "leads", "deals", "issues", "orders", "payments", "files"):
-            batch.set(db.collection("crm_sequences").document(f"{org}:{collection}"), {"last_number": last})
-    batch.commit()
-
-
-def snapshot() -> dict[str, dict[str, dict[str, Any]]]:
-    db = get_db()
-    return {name: {d.id: d.to_dict() or {} for d in db.collection(name).stream()} for name in CRM_COLLECTIONS}
+            world.set_sequence(org, collection, last)
 
 
 def refusals(tool: str) -> list[dict[str, Any]]:
@@ -315,12 +310,12 @@ def test_the_table_covers_every_registered_tool_exactly_once() -> None:
 
 
 @pytest.mark.parametrize(("tool", "target", "role", "expected"), matrix())
-def test_permission(env: dict[str, str], tool: str, target: str, role: Role, expected: str) -> None:
-    seed()
+def test_permission(crm_world: CrmWorld, tool: str, target: str, role: Role, expected: str) -> None:
+    seed(crm_world)
     caller = CALLERS[role]
     case = CASES[tool]
     args = case.args(target)
-    before = snapshot()
+    before = crm_world.snapshot()
     changes_data = tools.get(tool).changes_data  # type: ignore[union-attr]
 
     if changes_data:
@@ -331,17 +326,19 @@ def test_permission(env: dict[str, str], tool: str, target: str, role: Role, exp
         else:
             assert isinstance(planned, Change), planned
             assert planned.org_id == ORG
-        assert snapshot() == before, "a preview changed data"
+        assert crm_world.snapshot() == before, "a preview changed data"
 
     result = call_tool(caller, tool, args)
-    after = snapshot()
+    after = crm_world.snapshot()
 
     if expected in "DN":
         assert result == refused_as(expected, result)
         audited = refusals(tool)
-        assert len(audited) == (2 if changes_data else 1)
-        assert {entry["crm_user_id"] for entry in audited} == {caller.crm_user_id}
-        assert {entry["telegram_user_id"] for entry in audited} == {caller.telegram_user_id}
+        if expected == "D" or crm_world.backend == "firestore":
+            assert len(audited) == (2 if changes_data else 1)
+        # else: a REST CRM never shows the bot a record the caller may not see (a 404), so there is nothing to audit
+        assert {entry["crm_user_id"] for entry in audited} <= {caller.crm_user_id}
+        assert {entry["telegram_user_id"] for entry in audited} <= {caller.telegram_user_id}
         assert after == before, "a refused call changed data"
         return
     assert result["ok"] is True, result
@@ -353,10 +350,10 @@ def test_permission(env: dict[str, str], tool: str, target: str, role: Role, exp
     case.check(target, result, before, after)
 
 
-def test_a_record_you_may_not_see_gets_the_answer_a_missing_one_gets(env: dict[str, str]) -> None:
+def test_a_record_you_may_not_see_gets_the_answer_a_missing_one_gets(crm_world: CrmWorld) -> None:
     """Found by a review: another customer's order 2 was 'customers can only see their own orders', order 3 'there is
     no order 3', and another organisation's id 'is not in your organisation'."""
-    seed()
+    seed(crm_world)
     customer = CALLERS[Role.CUSTOMER]
     answers = {
         reference: call_tool(customer, "get_order", {"order": reference}) for reference in ("2", "3", "o-x", "o-0")
@@ -368,4 +365,17 @@ def test_a_record_you_may_not_see_gets_the_answer_a_missing_one_gets(env: dict[s
         "o-0": {"ok": False, "error": "there is no order with the id o-0"},  # no such id
     }
     reasons = sorted(entry["details"]["reason"] for entry in refusals("get_order"))
-    assert reasons == ["customers can only see their own orders", "order o-x is not in your organisation"]
+    if crm_world.backend == "firestore":
+        assert reasons == ["customers can only see their own orders", "order o-x is not in your organisation"]
+    else:  # the CRM hid both (404), so the bot never saw a record to refuse
+        assert reasons == []
+
+
+def test_the_rest_world_reaches_the_reference_crm_over_http(crm_world: CrmWorld) -> None:
+    """The matrix's `rest` runs are the bot's HTTP client talking to the reference CRM, not the emulator."""
+    seed(crm_world)
+    result = call_tool(CALLERS[Role.VENDOR], "get_deal", {"deal": "d-own"})
+    assert result["deal"]["id"] == "d-own"
+    assert type(get_crm()).__name__ == {"firestore": "FirestoreCrm", "rest": "RestCrm"}[crm_world.backend]
+    if isinstance(crm_world, RestWorld):
+        assert get_db().collection("deals").document("d-own").get().exists is False

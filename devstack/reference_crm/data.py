@@ -73,8 +73,13 @@ def load(path: Path | str) -> CrmData:
     The file is parsed by shared/crm/demo.py itself, so the reference server and `make run`'s Firestore load cannot
     read one file two ways.
     """
+    return load_with_logins(path)[0]
+
+
+def load_with_logins(path: Path | str) -> tuple[CrmData, list[demo.Login]]:
+    """load(), and the (email, password, role) of each plain-password login of the file."""
     raw = demo.read_demo_file(path)
     rounds = demo.password_rounds(raw)
     data = CrmData(dummy_hash=hash_password(secrets.token_urlsafe(32), rounds))  # a password nobody knows
-    demo.write_organisations(raw, rounds, _MemoryWriter(data))
-    return data
+    logins = demo.write_organisations(raw, rounds, _MemoryWriter(data))
+    return data, logins

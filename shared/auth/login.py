@@ -14,6 +14,7 @@ import logging
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from shared import clock
 from shared.auth.linking import TelegramAccount, link_in_transaction
@@ -188,9 +189,17 @@ def _give_back(transaction: Transaction, telegram_user_id: int, charge: _Charge)
     tg_ref, email_ref = telegram_failures_ref(telegram_user_id), email_failures_ref(charge.email)
     tg_now, email_now = read_counter(tg_ref, transaction), read_counter(email_ref, transaction)
     if tg_now == charge.telegram_charged:
-        save_counter(tg_ref, charge.telegram_before, transaction)
+        _restore(tg_ref, charge.telegram_before, transaction)
     if email_now == charge.email_charged:
-        save_counter(email_ref, charge.email_before, transaction)
+        _restore(email_ref, charge.email_before, transaction)
+
+
+def _restore(ref: Any, counter: FailureCounter, transaction: Transaction) -> None:
+    """Put a counter back as it was before the charge: none at all when there was none."""
+    if counter == FailureCounter():
+        delete_counter(ref, transaction)
+    else:
+        save_counter(ref, counter, transaction)
 
 
 def _link(transaction: Transaction, account: TelegramAccount, user: CrmUser, charge: _Charge) -> PasswordOutcome:
@@ -201,7 +210,7 @@ def _link(transaction: Transaction, account: TelegramAccount, user: CrmUser, cha
     tg_now = read_counter(tg_ref, transaction)
     link = link_in_transaction(transaction, account, user, method="password")
     if tg_now == charge.telegram_charged:
-        save_counter(tg_ref, charge.telegram_before, transaction)
+        _restore(tg_ref, charge.telegram_before, transaction)
     delete_counter(email_ref, transaction)
     return PasswordOutcome(Verdict.LINKED, link=link)
 

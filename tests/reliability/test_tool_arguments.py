@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from shared.crm.tools.changes import Change
 from shared.crm.tools.registry import ToolResult, call_tool, confirm_tool_call, plan_tool_call, tools
+from tests.crm_world import CrmWorld
 from tests.reliability.conftest import ServerLog, fuzz_settings
 from tests.test_tools_permissions import CALLERS, ROLES, seed
 
@@ -74,9 +75,9 @@ def readable(result: ToolResult) -> None:
 
 @pytest.mark.parametrize("name", [tool.name for tool in tools.all()])
 def test_every_tool_answers_what_its_own_schema_allows_as_every_role(
-    env: dict[str, str], server_log: ServerLog, name: str
+    crm_world: CrmWorld, server_log: ServerLog, name: str
 ) -> None:
-    seed()
+    seed(crm_world)
     tool = tools.get(name)
     assert tool is not None
 

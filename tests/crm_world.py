@@ -1,0 +1,133 @@
+"""The CRM a behaviour test runs against, over either adapter of the port: the `crm_world` fixture (tests/conftest.py).
+
+- `firestore`: the CRM's collections in the emulator, written the way a CRM sharing our database writes them.
+- `rest`: the reference CRM (devstack/reference_crm) on a loopback port, its data set up in its memory; the bot
+  reaches it through its real HTTP client, signed tokens and all.
+
+A test seeds users and records through the world, runs the bot, and reads the CRM's data back through it, so the
+same assertions hold for both (aiogram's storage tests are the model).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from devstack.reference_crm.app import ReferenceCrm
+from devstack.reference_crm.data import KINDS, CrmData, StoredUser
+from shared.auth.passwords import hash_password
+from shared.store.db import get_db
+from tests.crm_data import FAST_ITERATIONS
+
+BACKENDS = ("firestore", "rest")
+REFERENCE_SECRET = "test-signing-secret-of-the-reference-crm-32-bytes+"
+SEQUENCES = "crm_sequences"
+USERS = "crm_users"
+Snapshot = dict[str, dict[str, dict[str, Any]]]
+"""Per collection (the record kinds, crm_users, crm_sequences), each document's fields by id."""
+
+
+class CrmWorld(Protocol):
+    backend: str
+
+    def add_user(self, user_id: str, fields: dict[str, Any]) -> None:
+        """A CRM user with these fields (email, name, role, org_id, is_active, customer_id, password_hash)."""
+
+    def change_user(self, user_id: str, **fields: Any) -> None: ...
+
+    def add_record(self, kind: str, record_id: str, fields: dict[str, Any]) -> None:
+        """A record of `kind` ('deals') with these fields (org_id, number, created_at... included)."""
+
+    def set_sequence(self, org_id: str, kind: str, last_number: int) -> None:
+        """The last short number given to `kind` in the organisation."""
+
+    def record(self, kind: str, record_id: str) -> dict[str, Any] | None: ...
+
+    def snapshot(self) -> Snapshot: ...
+
+
+class FirestoreWorld:
+    backend = "firestore"
+
+    def add_user(self, user_id: str, fields: dict[str, Any]) -> None:
+        get_db().collection(USERS).document(user_id).set(fields)
+
+    def change_user(self, user_id: str, **fields: Any) -> None:
+        get_db().collection(USERS).document(user_id).update(fields)
+
+    def add_record(self, kind: str, record_id: str, fields: dict[str, Any]) -> None:
+        get_db().collection(kind).document(record_id).set(fields)
+
+    def set_sequence(self, org_id: str, kind: str, last_number: int) -> None:
+        get_db().collection(SEQUENCES).document(f"{org_id}:{kind}").set({"last_number": last_number})
+
+    def record(self, kind: str, record_id: str) -> dict[str, Any] | None:
+        return get_db().collection(kind).document(record_id).get().to_dict()
+
+    def snapshot(self) -> Snapshot:
+        db = get_db()
+        return {
+            name: {d.id: d.to_dict() or {} for d in db.collection(name).stream()} for name in (*KINDS, USERS, SEQUENCES)
+        }
+
+
+class RestWorld:
+    backend = "rest"
+
+    def __init__(self, crm: ReferenceCrm) -> None:
+        self.crm = crm
+
+    @property
+    def data(self) -> CrmData:
+        return self.crm.data
+
+    def add_user(self, user_id: str, fields: dict[str, Any]) -> None:
+        with self.data.lock:
+            self.data.users[user_id] = StoredUser.model_validate({**fields, "id": user_id})
+
+    def change_user(self, user_id: str, **fields: Any) -> None:
+        with self.data.lock:
+            user = self.data.users[user_id]
+            self.data.users[user_id] = StoredUser.model_validate({**user.model_dump(), **fields})
+
+    def add_record(self, kind: str, record_id: str, fields: dict[str, Any]) -> None:
+        with self.data.lock:
+            self.data.records[kind][record_id] = KINDS[kind].model_validate({**fields, "id": record_id})
+
+    def set_sequence(self, org_id: str, kind: str, last_number: int) -> None:
+        with self.data.lock:
+            self.data.last_numbers[(org_id, kind)] = last_number
+
+    def record(self, kind: str, record_id: str) -> dict[str, Any] | None:
+        with self.data.lock:
+            found = self.data.records[kind].get(record_id)
+            return found.model_dump(exclude={"id"}) if found is not None else None
+
+    def snapshot(self) -> Snapshot:
+        with self.data.lock:
+            taken: Snapshot = {
+                kind: {key: record.model_dump(exclude={"id"}) for key, record in rows.items()}
+                for kind, rows in self.data.records.items()
+            }
+            taken[USERS] = {key: user.model_dump(exclude={"id"}) for key, user in self.data.users.items()}
+            taken[SEQUENCES] = {
+                f"{org}:{kind}": {"last_number": last} for (org, kind), last in self.data.last_numbers.items()
+            }
+            return taken
+
+
+class ReferenceServer:
+    """The reference CRM over an empty data set, served on a loopback port until `stop()`."""
+
+    def __init__(self) -> None:
+        data = CrmData(dummy_hash=hash_password("a password nobody knows", FAST_ITERATIONS))
+        self.crm = ReferenceCrm(data, REFERENCE_SECRET, url="")
+        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self.crm, threaded=True)
+        self.url = self.crm.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
