@@ -196,3 +196,19 @@ def test_when_the_crm_cannot_answer_the_user_is_told_and_telegram_gets_its_200(
     assert response.status_code == 200
     assert "can't reach the CRM" in telegram.last_text(60)
     assert link_of(60) is not None, "a CRM that cannot answer does not end the session"
+
+
+def test_a_crm_that_refuses_the_bots_token_at_login_does_not_count_a_wrong_password(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    """Found by the deploy review: /auth/login answers a bad token with the same 401 as a wrong password, so a
+    CRM_SIGNING_SECRET the CRM does not share counted every login as a failure, towards a lockout."""
+    if not isinstance(crm_world, RestWorld):
+        pytest.skip("only a REST CRM checks the bot's token")
+    add_login(crm_world, "u-1", "a@example.com")
+    crm_world.crm.secret = "the CRM now expects another secret"
+    user = ChatUser(webhook, 70)
+    for _ in range(4):
+        log_in(user, "a@example.com")
+        assert "couldn't reach the CRM to check your password" in telegram.last_text(70)
+    assert list(get_db().collection("tg_login_failures").stream()) == []

@@ -307,3 +307,38 @@ def test_ctrl_c_stops_everything_quietly_and_the_next_run_keeps_its_urls_and_sec
         name: value for name, value in first.items() if name != "NOTIFY_SIGNING_SECRET"
     }
     assert second["NOTIFY_SIGNING_SECRET"] == "set-in-the-environment"
+
+
+def test_make_run_with_crm_backend_rest_serves_the_bot_from_the_reference_crm(
+    emulator: Emulator, worker_id: str, tmp_path: Path
+) -> None:
+    """CRM_BACKEND=rest: `make run` starts the reference CRM over the demo data, and nothing of the CRM's goes
+    into Firestore; a demo login and a command work end to end over HTTP."""
+    project = f"demo-devstack-rest-{worker_id}"
+    emulator.reset(project)
+    environ = {
+        **SHELL,
+        "TERM": "xterm",
+        "FIRESTORE_EMULATOR_HOST": emulator.host,
+        "GOOGLE_CLOUD_PROJECT": project,
+        "DEVSTACK_DIR": str(tmp_path / ".devstack"),
+        "PASSWORD_CHECK_SECONDS": "0.2",
+        "CRM_BACKEND": "rest",
+    }
+    running = LocalStack(start_make_run(environ), tmp_path, environ, {})
+    try:
+        assert "CRM over HTTP (CRM_BACKEND=rest): CRM_API_URL=http://127.0.0.1:" in running.terminal.output
+        sourced = running.sourced()
+        assert sourced["CRM_BACKEND"] == "rest"
+        assert sourced["CRM_API_URL"].startswith("http://127.0.0.1:")
+        running.say("/start", "send me your CRM account email address")
+        running.say("vendor@demo.example", "enter your password")
+        running.say("demo-vendor-1", "Authentication successful")
+        running.say("/deals", r"Open deals[\s\S]*Deal \d+ · Wayne Garage")
+        from google.cloud import firestore
+
+        client = firestore.Client(project=project)
+        assert list(client.collection("crm_users").limit(1).stream()) == []
+        assert list(client.collection("tg_links").limit(1).stream()) != []
+    finally:
+        running.terminal.kill()

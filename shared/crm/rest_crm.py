@@ -83,7 +83,11 @@ class RestCrm:
         with _answers():
             answer = self._api.login(email, password)
         if answer is None:
-            return LoginAnswer(None)
+            # The contract's one refusal is also its answer to a bad token: a look-up the token must pass tells a
+            # wrong password (the account, for the audit) from a CRM_SIGNING_SECRET the CRM does not share, which
+            # raises CrmUnreachable instead of counting towards a lockout.
+            account = self.find_user_by_email(email)
+            return LoginAnswer(None, account.id if account is not None else None)
         user = parse_user(answer)
         if user is None:
             raise CrmUnreachable("POST /auth/login answered 200 without a user the bot can read")
