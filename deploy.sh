@@ -9,6 +9,9 @@ PYTHON="${PYTHON:-python3}"
 RUNTIME="python312"
 FUNCTIONS="webhook notify admin"
 SECRETS="TG_BOT_TOKEN TG_WEBHOOK_SECRET NOTIFY_SIGNING_SECRET ADMIN_API_TOKEN LINK_CODE_API_TOKEN GEMINI_API_KEY"
+# The HS256 key of the tokens the bot signs for a CRM it calls (CRM_BACKEND=rest): created and mounted into all
+# three functions then only, so a firestore deploy has no key that nothing checks (not in infra/roles.json).
+CRM_SECRET="CRM_SIGNING_SECRET"
 APIS="cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com
 artifactregistry.googleapis.com firestore.googleapis.com secretmanager.googleapis.com iam.googleapis.com
 cloudresourcemanager.googleapis.com logging.googleapis.com"
@@ -18,9 +21,14 @@ PROJECT=""
 REGION="europe-west1"
 FIRESTORE_LOCATION=""
 WEBSITE_URL_FLAG=""
+# Where the CRM's data lives: CRM_BACKEND and CRM_API_URL from the environment, or --crm-api-url (which means
+# rest); when none is given, what the deployed webhook has, so that a re-run never moves the bot off its CRM.
+CRM_BACKEND="${CRM_BACKEND:-}"
+CRM_API_URL="${CRM_API_URL:-}"
+CRM_URL_FLAG=""
 # Passed to every function when set in deploy.sh's environment (see the README's configuration table).
 OPTIONAL_SETTINGS="BOT_TIME_ZONE GEMINI_MODEL ASSISTANT_MESSAGES_PER_MINUTE ASSISTANT_DAILY_TOKEN_BUDGET ASSISTANT_TURN_SECONDS
-PASSWORD_CHECK_SECONDS"
+PASSWORD_CHECK_SECONDS CRM_API_TIMEOUT_SECONDS"
 BUILD_DIR="$ROOT/build"
 NOTIFY_INVOKERS=""
 DRY_RUN=0
@@ -45,6 +53,8 @@ Options:
   --firestore-location LOC  location of a new Firestore database (default: the region)
   --website-url URL         WEBSITE_URL, the CRM site that messages link to
                             (default: keep the deployed value)
+  --crm-api-url URL         CRM_API_URL, the base URL of the CRM's connector API (docs/crm-connector.md);
+                            means CRM_BACKEND=rest (default: keep the deployed CRM settings)
   --token-only              let anyone reach notify and admin; they still require the signature
                             or bearer token (default: IAM only, callers need roles/run.invoker)
   --notify-invoker MEMBER   let MEMBER call notify, e.g. serviceAccount:crm@p.iam.gserviceaccount.com
@@ -59,8 +69,14 @@ Options:
 Environment:
   TG_BOT_TOKEN     the bot token from @BotFather, needed on the first run (asked for in a terminal)
   GEMINI_API_KEY   optional, stored on the first run; without it the assistant is off
+  CRM_BACKEND      firestore (the CRM writes the bot's Firestore) or rest (the bot calls the CRM's API);
+                   default: the deployed value, firestore on a first deploy
+  CRM_API_URL      the CRM's connector URL, needed with rest (or --crm-api-url); alone, it means rest
+  CRM_SIGNING_SECRET
+                   with rest: stored on the first rest deploy (default: openssl rand -hex 32); the bot
+                   signs its tokens for the CRM with it, so the CRM needs it too
   BOT_TIME_ZONE, GEMINI_MODEL, ASSISTANT_MESSAGES_PER_MINUTE, ASSISTANT_DAILY_TOKEN_BUDGET,
-  ASSISTANT_TURN_SECONDS, PASSWORD_CHECK_SECONDS
+  ASSISTANT_TURN_SECONDS, PASSWORD_CHECK_SECONDS, CRM_API_TIMEOUT_SECONDS
                    optional; when set, passed to the functions (see the README)
 EOF
 }
@@ -177,12 +193,13 @@ resources() {
 parse_args() {
   while [[ $# -gt 0 ]]; do
     case "$1" in
-      --project | --region | --firestore-location | --website-url | --notify-invoker | --build-dir)
+      --project | --region | --firestore-location | --website-url | --crm-api-url | --notify-invoker | --build-dir)
         [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value (see ./deploy.sh --help)"
         set_option "$1" "$2"
         shift 2
         ;;
-      --project=* | --region=* | --firestore-location=* | --website-url=* | --notify-invoker=* | --build-dir=*)
+      --project=* | --region=* | --firestore-location=* | --website-url=* | --crm-api-url=* | --notify-invoker=* | \
+        --build-dir=*)
         [[ -n ${1#*=} ]] || die "${1%%=*} needs a value (see ./deploy.sh --help)"
         set_option "${1%%=*}" "${1#*=}"
         shift
@@ -205,9 +222,44 @@ set_option() {
     --region) REGION=$2 ;;
     --firestore-location) FIRESTORE_LOCATION=$2 ;;
     --website-url) WEBSITE_URL_FLAG=$2 ;;
+    --crm-api-url) CRM_URL_FLAG=$2 ;;
     --notify-invoker) NOTIFY_INVOKERS="$NOTIFY_INVOKERS $2" ;;
     --build-dir) BUILD_DIR=$2 ;;
   esac
+}
+
+# What the operator asked of the CRM must hold on its own: checked before any gcloud call.
+check_crm_settings() {
+  if [[ -n $CRM_URL_FLAG ]]; then CRM_API_URL=$CRM_URL_FLAG; fi
+  if [[ -n $CRM_API_URL && -z $CRM_BACKEND ]]; then CRM_BACKEND=rest; fi
+  case "$CRM_BACKEND" in
+    '' | firestore | rest) ;;
+    *) die "CRM_BACKEND must be firestore (the CRM writes the bot's Firestore) or rest (the bot calls the CRM's" \
+      "API), not '$CRM_BACKEND'" ;;
+  esac
+  if [[ $CRM_BACKEND == rest && -z $CRM_API_URL ]]; then
+    die "CRM_BACKEND=rest needs the base URL of the CRM's connector API: pass --crm-api-url https://your-crm/..." \
+      "(or set CRM_API_URL); see docs/crm-connector.md"
+  fi
+  if [[ $CRM_BACKEND == firestore && -n $CRM_API_URL ]]; then
+    die "CRM_BACKEND=firestore does not call the CRM, so it takes no CRM URL: leave out --crm-api-url and" \
+      "CRM_API_URL, or set CRM_BACKEND=rest"
+  fi
+  if [[ -n $CRM_API_URL ]]; then
+    # The bot uses it without a trailing slash, and the CRM checks its tokens' aud against exactly that.
+    while [[ $CRM_API_URL == */ ]]; do CRM_API_URL=${CRM_API_URL%/}; done
+    [[ $CRM_API_URL =~ ^https?://[^/,[:space:]]+[^,[:space:]]*$ ]] ||
+      die "--crm-api-url (CRM_API_URL) must be an http(s) URL without commas or spaces, got '$CRM_API_URL'"
+    [[ $CRM_API_URL == https://* ]] ||
+      warn "CRM_API_URL is not https: the bot's tokens and the CRM's answers would cross the network unencrypted"
+  fi
+  # The functions refuse to start with another value (shared/config.py), so refuse it here, before deploying.
+  local timeout=${CRM_API_TIMEOUT_SECONDS:-}
+  if [[ -n $timeout ]]; then
+    [[ $timeout =~ ^[0-9]*\.?[0-9]+$ ]] || timeout=-1
+    awk -v t="$timeout" 'BEGIN { exit !(t > 0 && t <= 30) }' ||
+      die "CRM_API_TIMEOUT_SECONDS must be a number of seconds above 0 and at most 30, got '$CRM_API_TIMEOUT_SECONDS'"
+  fi
 }
 
 require_tools() {
@@ -264,7 +316,35 @@ ensure_service_account() {
   done
 }
 
-# ----- 2. secrets -----
+# ----- 2. the CRM and the secrets -----
+# The deployed webhook's value of an environment variable, or nothing (--dry-run: a fresh project).
+deployed_setting() {
+  output_of "" gcloud functions describe "$(function_name webhook)" --region="$REGION" \
+    --format="value(serviceConfig.environmentVariables.$1)" --project="$PROJECT" 2>/dev/null || true
+}
+
+# Without CRM_BACKEND, CRM_API_URL or --crm-api-url, keep what is deployed: a re-run (to rotate a secret, say)
+# must not move a rest bot back to the default, firestore, where it would find none of its CRM's users.
+resolve_crm() {
+  if [[ -z $CRM_BACKEND ]]; then
+    CRM_BACKEND=$(deployed_setting CRM_BACKEND)
+    case "$CRM_BACKEND" in
+      '' | firestore | rest) ;;
+      *) die "the deployed functions have CRM_BACKEND=$CRM_BACKEND, which is neither firestore nor rest:" \
+        "set CRM_BACKEND (and, for rest, --crm-api-url) to the one you want" ;;
+    esac
+    if [[ $CRM_BACKEND == rest ]]; then
+      CRM_API_URL=$(deployed_setting CRM_API_URL)
+      [[ -n $CRM_API_URL ]] || die "the deployed functions have CRM_BACKEND=rest but no CRM_API_URL:" \
+        "pass --crm-api-url https://your-crm/... (or CRM_BACKEND=firestore)"
+      say "keeping the deployed CRM_BACKEND=rest, CRM_API_URL=$CRM_API_URL (CRM_BACKEND=firestore to leave it)"
+    elif [[ -n $CRM_BACKEND ]]; then
+      say "keeping the deployed CRM_BACKEND=$CRM_BACKEND"
+    fi
+  fi
+  say "CRM: ${CRM_BACKEND:-firestore}${CRM_API_URL:+ at $CRM_API_URL}"
+}
+
 PRESENT_SECRETS=""
 
 secret_present() { [[ " $PRESENT_SECRETS " == *" $1 "* ]]; }
@@ -291,7 +371,7 @@ ensure_secret() {
   local name=$1
   if succeeds gcloud secrets describe "$name" --project="$PROJECT"; then
     say "secret $name exists: keeping its value"
-    if [[ $name == TG_BOT_TOKEN || $name == GEMINI_API_KEY ]] && [[ -n ${!name:-} ]]; then
+    if [[ " TG_BOT_TOKEN GEMINI_API_KEY $CRM_SECRET " == *" $name "* && -n ${!name:-} ]]; then
       say "  (to replace it: printf '%s' \"\$$name\" | gcloud secrets versions add $name --data-file=- --project=$PROJECT; then run ./deploy.sh again)"
     fi
     PRESENT_SECRETS="$PRESENT_SECRETS $name"
@@ -309,20 +389,38 @@ ensure_secret() {
       fi
       create_secret "$name" "GEMINI_API_KEY from the environment" "$GEMINI_API_KEY"
       ;;
-    *)
-      local value
-      value=$(generate_secret)
-      [[ $DRY_RUN == 1 || ${#value} == 64 ]] || die "openssl rand -hex 32 did not give a 64-character secret for $name"
-      create_secret "$name" "openssl rand -hex 32" "$value"
+    "$CRM_SECRET")
+      if [[ -n ${CRM_SIGNING_SECRET:-} ]]; then
+        # PyJWT warns on every token signed with a shorter HS256 key (RFC 7518, section 3.2).
+        [[ ${#CRM_SIGNING_SECRET} -ge 32 ]] ||
+          warn "CRM_SIGNING_SECRET is shorter than 32 characters: 'openssl rand -hex 32' makes a strong one"
+        create_secret "$name" "CRM_SIGNING_SECRET from the environment" "$CRM_SIGNING_SECRET"
+      else
+        create_generated_secret "$name"
+      fi
       ;;
+    *) create_generated_secret "$name" ;;
   esac
   PRESENT_SECRETS="$PRESENT_SECRETS $name"
+}
+
+create_generated_secret() {
+  local name=$1 value
+  value=$(generate_secret)
+  [[ $DRY_RUN == 1 || ${#value} == 64 ]] || die "openssl rand -hex 32 did not give a 64-character secret for $name"
+  create_secret "$name" "openssl rand -hex 32" "$value"
+}
+
+# The secrets FN reads: its own from infra/roles.json, and the CRM's signing key in all three with rest.
+secrets_of() {
+  iam "$1" secrets
+  if [[ $CRM_BACKEND == rest ]]; then printf '%s\n' "$CRM_SECRET"; fi
 }
 
 grant_secret_access() {
   local fn=$1 email secrets secret
   email=$(service_account_email "$fn")
-  secrets=$(iam "$fn" secrets)
+  secrets=$(secrets_of "$fn")
   for secret in $secrets; do
     secret_present "$secret" || continue
     run_retrying gcloud secrets add-iam-policy-binding "$secret" --member="serviceAccount:$email" \
@@ -406,12 +504,13 @@ deploy_function() {
   name=$(function_name "$fn")
   email=$(service_account_email "$fn")
   build_email=$(service_account_email build)
-  secrets=$(iam "$fn" secrets)
+  secrets=$(secrets_of "$fn")
   for secret in $secrets; do
     secret_present "$secret" || continue
     mounts="$mounts${mounts:+,}$secret=$secret:latest"
   done
   env="GOOGLE_CLOUD_PROJECT=$PROJECT${WEBSITE_URL:+,WEBSITE_URL=$WEBSITE_URL}"
+  env="$env${CRM_BACKEND:+,CRM_BACKEND=$CRM_BACKEND}${CRM_API_URL:+,CRM_API_URL=$CRM_API_URL}"
   for var in $OPTIONAL_SETTINGS; do
     if [[ -n ${!var:-} ]]; then env="$env,$var=${!var}"; fi
   done
@@ -477,6 +576,20 @@ call_admin() {
   say "admin $method $path: $(cat "$WORK/response")"
 }
 
+crm_summary() {
+  if [[ $CRM_BACKEND != rest ]]; then
+    printf '%s\n' "The CRM writes the bot's Firestore (CRM_BACKEND=firestore): docs/crm-schema.md."
+    return 0
+  fi
+  cat <<EOF
+The bot calls the CRM's connector API at $CRM_API_URL (CRM_BACKEND=rest), with HS256 tokens
+(aud: $CRM_API_URL) signed with the secret CRM_SIGNING_SECRET. Give it to the CRM team: the CRM checks
+every token with it and answers 401 without it (docs/crm-connector.md).
+  Secret Manager: projects/$PROJECT/secrets/CRM_SIGNING_SECRET
+  read it:        gcloud secrets versions access latest --secret=CRM_SIGNING_SECRET --project=$PROJECT
+EOF
+}
+
 print_summary() {
   local webhook_url=$1 notify_url=$2 auth_line=""
   local notify_access="IAM: callers need roles/run.invoker, plus the signature"
@@ -504,6 +617,8 @@ a bearer token that can do nothing else on admin:
   Secret Manager: projects/$PROJECT/secrets/LINK_CODE_API_TOKEN
   read it:        gcloud secrets versions access latest --secret=LINK_CODE_API_TOKEN --project=$PROJECT
 
+$(crm_summary)
+
 Send a test notification (X-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">):
   SECRET=\$(gcloud secrets versions access latest --secret=NOTIFY_SIGNING_SECRET --project=$PROJECT)
   BODY='{"id":"test-1","type":"message","occurred_at":"2024-01-15T14:30:00Z","user_id":"<CRM user id>","data":{"text":"Hello from the CRM"}}'
@@ -528,9 +643,11 @@ deploy() {
   local who
   for who in $FUNCTIONS build; do ensure_service_account "$who"; done
 
-  say "2. secrets"
+  say "2. the CRM and the secrets"
+  resolve_crm
   local name
   for name in $SECRETS; do ensure_secret "$name"; done
+  if [[ $CRM_BACKEND == rest ]]; then ensure_secret "$CRM_SECRET"; fi
   for who in $FUNCTIONS; do grant_secret_access "$who"; done
 
   say "3. Firestore"
@@ -569,7 +686,7 @@ confirm_teardown() {
     "to confirm, or add --yes"
   local answer
   printf 'This deletes the functions, service accounts and secrets of the CRM bot in %s\n' "$PROJECT" >&2
-  printf '(the bot token and the CRM signing secret are lost; Firestore data is kept).\n' >&2
+  printf '(the bot token and the secrets shared with the CRM are lost; Firestore data is kept).\n' >&2
   read -r -p "Type the project id to confirm: " answer
   [[ $answer == "$PROJECT" ]] || die "not confirmed; nothing was deleted"
 }
@@ -606,7 +723,7 @@ teardown() {
       run gcloud iam service-accounts delete "$email" --project="$PROJECT" --quiet
     fi
   done
-  for secret in $SECRETS; do
+  for secret in $SECRETS $CRM_SECRET; do
     if [[ $DRY_RUN == 1 ]] || succeeds gcloud secrets describe "$secret" --project="$PROJECT"; then
       run gcloud secrets delete "$secret" --project="$PROJECT" --quiet
     fi
@@ -616,6 +733,7 @@ teardown() {
 
 main() {
   parse_args "$@"
+  if [[ $TEARDOWN == 0 ]]; then check_crm_settings; fi
   IAM_TABLE=$(plan iam)
   if [[ $DRY_RUN == 0 ]]; then
     WORK=$(mktemp -d)

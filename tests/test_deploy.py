@@ -42,6 +42,7 @@ PROJECT = "demo-proj"
 REGION = "europe-west1"
 BOT_TOKEN = "123456:AAE-fake_bot_token"
 WEBSITE = "https://crm.example.com"
+CRM_URL = "https://crm.example.com/bot-api"
 GENERATED_SECRETS = ("TG_WEBHOOK_SECRET", "NOTIFY_SIGNING_SECRET", "ADMIN_API_TOKEN", "LINK_CODE_API_TOKEN")
 APIS = (
     "cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com "
@@ -402,9 +403,19 @@ def deploy_command(
     )
 
 
-def fresh_project_commands(build_dir: Path) -> list[list[str]]:
-    """The gcloud calls of a first deploy with TG_BOT_TOKEN set and no GEMINI_API_KEY, in order."""
+def secrets_of(crm_url: str | None = None) -> dict[str, list[str]]:
+    """What each function mounts: its own, and with a CRM reached over its API (rest) the CRM's signing key."""
+    return {function: secrets + (["CRM_SIGNING_SECRET"] if crm_url else []) for function, secrets in SECRETS_OF.items()}
+
+
+def fresh_project_commands(build_dir: Path, crm_url: str | None = None) -> list[list[str]]:
+    """The gcloud calls of a first deploy with TG_BOT_TOKEN set and no GEMINI_API_KEY, in order.
+
+    Without crm_url, no CRM setting is given (the default backend, firestore, after asking the webhook for the
+    deployed one); with it, CRM_BACKEND=rest and CRM_API_URL=crm_url, which add CRM_SIGNING_SECRET to all three.
+    """
     p = f"--project={PROJECT}"
+    crm_env = f",CRM_BACKEND=rest,CRM_API_URL={crm_url}" if crm_url else ""
     commands = [["services", "enable", *APIS.split(), p]]
     for who, role in (
         ("webhook", "datastore.user"),
@@ -425,13 +436,22 @@ def fresh_project_commands(build_dir: Path) -> list[list[str]]:
                 "--quiet",
             ],
         ]
-    for name in ("TG_BOT_TOKEN", *GENERATED_SECRETS):
-        commands += [
-            ["secrets", "describe", name, p],
-            ["secrets", "create", name, "--data-file=-", "--replication-policy=automatic", p],
-        ]
-    commands.append(["secrets", "describe", "GEMINI_API_KEY", p])
-    for function, secrets in SECRETS_OF.items():
+    if not crm_url:
+        commands.append(
+            [
+                "functions",
+                "describe",
+                "crm-bot-webhook",
+                f"--region={REGION}",
+                "--format=value(serviceConfig.environmentVariables.CRM_BACKEND)",
+                p,
+            ]
+        )
+    for name in ("TG_BOT_TOKEN", *GENERATED_SECRETS, "GEMINI_API_KEY", *(["CRM_SIGNING_SECRET"] if crm_url else [])):
+        commands.append(["secrets", "describe", name, p])
+        if name != "GEMINI_API_KEY":
+            commands.append(["secrets", "create", name, "--data-file=-", "--replication-policy=automatic", p])
+    for function, secrets in secrets_of(crm_url).items():
         commands += [
             [
                 "secrets",
@@ -473,27 +493,29 @@ def fresh_project_commands(build_dir: Path) -> list[list[str]]:
             "webhook",
             "telegram_webhook",
             "--allow-unauthenticated",
-            SECRETS_OF["webhook"],
+            secrets_of(crm_url)["webhook"],
             "--memory=512Mi --timeout=60s --max-instances=10",
             build_dir,
+            env=crm_env,
         ),
         deploy_command(
             "notify",
             "notify",
             "--no-allow-unauthenticated",
-            SECRETS_OF["notify"],
+            secrets_of(crm_url)["notify"],
             # One instance serving 8 requests at once: one pacer for all of notify's sends.
             "--memory=512Mi --cpu=1 --concurrency=8 --timeout=60s --max-instances=1",
             build_dir,
-            env=",THREADS=8",
+            env=crm_env + ",THREADS=8",
         ),
         deploy_command(
             "admin",
             "admin",
             "--no-allow-unauthenticated",
-            SECRETS_OF["admin"],
+            secrets_of(crm_url)["admin"],
             "--memory=256Mi --timeout=60s --max-instances=10",
             build_dir,
+            env=crm_env,
         ),
         *[
             ["functions", "describe", f"crm-bot-{fn}", f"--region={REGION}", "--format=value(serviceConfig.uri)", p]
@@ -757,6 +779,209 @@ def test_a_datastore_mode_database_is_refused(cloud: FakeCloud) -> None:
     assert not [argv for argv in cloud.gcloud() if argv[:2] == ["functions", "deploy"]]
 
 
+# ----- deploy.sh: the CRM (CRM_BACKEND, CRM_API_URL, CRM_SIGNING_SECRET) -----
+CRM_ENV = {"CRM_BACKEND": "rest", "CRM_API_URL": CRM_URL}
+
+
+@pytest.fixture(scope="module")
+def first_rest(tmp_path_factory: pytest.TempPathFactory) -> FirstDeploy:
+    """A first deploy into an empty project with CRM_BACKEND=rest and CRM_API_URL, run once per module."""
+    cloud = new_fake_cloud(tmp_path_factory.mktemp("first-rest-deploy"))
+    return FirstDeploy(cloud, deployed(cloud, "--website-url", WEBSITE, **CRM_ENV))
+
+
+@pytest.fixture
+def deployed_rest_cloud(cloud: FakeCloud, first_rest: FirstDeploy) -> FakeCloud:
+    """A project as the first rest deploy left it, with an empty log."""
+    cloud.state_file.write_text(first_rest.cloud.state_file.read_text(encoding="utf-8"), encoding="utf-8")
+    return cloud
+
+
+def mounts(cloud: FakeCloud) -> dict[str, list[str]]:
+    """The secrets each function's deploy mounts, by name."""
+    deploys = [argv for argv in cloud.gcloud() if argv[:2] == ["functions", "deploy"]]
+    return {
+        argv[2].removeprefix("crm-bot-"): [
+            mount.split("=", 1)[0]
+            for arg in argv
+            if arg.startswith("--set-secrets=")
+            for mount in arg.removeprefix("--set-secrets=").split(",")
+        ]
+        for argv in deploys
+    }
+
+
+def test_rest_fresh_project_stores_grants_and_mounts_the_crm_signing_secret_in_all_three(
+    first_rest: FirstDeploy,
+) -> None:
+    cloud = first_rest.cloud
+    assert cloud.gcloud() == fresh_project_commands(cloud.build_dir, crm_url=CRM_URL)
+    functions = cloud.state["functions"]
+    for function in ("webhook", "notify", "admin"):
+        env = functions[f"crm-bot-{function}"]["env"]
+        assert (env["CRM_BACKEND"], env["CRM_API_URL"]) == ("rest", CRM_URL)
+
+
+def test_rest_fresh_project_generates_the_crm_signing_secret_and_never_shows_it(first_rest: FirstDeploy) -> None:
+    cloud, result = first_rest.cloud, first_rest.result
+    secrets = cloud.state["secrets"]
+    signing = secrets["CRM_SIGNING_SECRET"]
+    assert re.fullmatch(r"[0-9a-f]{64}", signing)
+    assert signing not in [secrets[name] for name in GENERATED_SECRETS]
+    assert [call["argv"] for call in cloud.calls("openssl")] == [["rand", "-hex", "32"]] * (len(GENERATED_SECRETS) + 1)
+    assert signing not in result.stdout + result.stderr + json.dumps(cloud.gcloud())
+
+
+def test_rest_fresh_project_tells_where_the_crm_signing_secret_is_for_the_crm_team(first_rest: FirstDeploy) -> None:
+    out = first_rest.result.stdout
+    assert f"The bot calls the CRM's connector API at {CRM_URL} (CRM_BACKEND=rest)" in out
+    assert "Give it to the CRM team" in out
+    assert f"projects/{PROJECT}/secrets/CRM_SIGNING_SECRET" in out
+    assert f"gcloud secrets versions access latest --secret=CRM_SIGNING_SECRET --project={PROJECT}" in out
+
+
+def test_a_firestore_deploy_neither_creates_nor_mounts_the_crm_signing_secret(first: FirstDeploy) -> None:
+    cloud, result = first.cloud, first.result
+    assert "CRM_SIGNING_SECRET" not in cloud.state["secrets"]
+    assert "CRM_SIGNING_SECRET" not in json.dumps(cloud.gcloud())
+    assert all("CRM_BACKEND" not in function["env"] for function in cloud.state["functions"].values())
+    assert "CRM_SIGNING_SECRET" not in result.stdout
+    assert "The CRM writes the bot's Firestore (CRM_BACKEND=firestore)" in result.stdout
+
+
+def test_the_crm_api_url_flag_means_rest_and_takes_the_secret_and_timeout_from_the_environment(
+    cloud: FakeCloud,
+) -> None:
+    given = "f" * 64
+    result = deployed(
+        cloud,
+        "--website-url",
+        WEBSITE,
+        f"--crm-api-url={CRM_URL}/",
+        CRM_SIGNING_SECRET=given,
+        CRM_API_TIMEOUT_SECONDS="12",
+    )
+
+    assert cloud.state["secrets"]["CRM_SIGNING_SECRET"] == given
+    assert given not in result.stdout + result.stderr + json.dumps(cloud.gcloud())
+    assert "<CRM_SIGNING_SECRET from the environment>" in result.stdout
+    assert len(cloud.calls("openssl")) == len(GENERATED_SECRETS)
+    # The trailing slash goes: the CRM checks the tokens' aud against CRM_API_URL exactly.
+    expected = (
+        f"--set-env-vars=GOOGLE_CLOUD_PROJECT={PROJECT},WEBSITE_URL={WEBSITE},"
+        f"CRM_BACKEND=rest,CRM_API_URL={CRM_URL},CRM_API_TIMEOUT_SECONDS=12"
+    )
+    assert environments(cloud) == {"webhook": expected, "notify": expected + ",THREADS=8", "admin": expected}
+    assert mounts(cloud) == secrets_of(CRM_URL)
+
+
+def test_a_rest_rerun_keeps_the_crm_signing_secret(deployed_rest_cloud: FakeCloud) -> None:
+    cloud = deployed_rest_cloud
+    before = cloud.state["secrets"]
+
+    result = deployed(cloud, "--website-url", WEBSITE, CRM_SIGNING_SECRET="e" * 64, **CRM_ENV)
+
+    assert cloud.state["secrets"] == before
+    assert cloud.calls("openssl") == []
+    assert not [argv for argv in cloud.gcloud() if argv[:2] == ["secrets", "create"]]
+    assert "secret CRM_SIGNING_SECRET exists: keeping its value" in result.stdout
+    assert "gcloud secrets versions add CRM_SIGNING_SECRET" in result.stdout
+    assert mounts(cloud) == secrets_of(CRM_URL)
+
+
+def test_a_rerun_without_crm_settings_keeps_the_deployed_rest_backend(deployed_rest_cloud: FakeCloud) -> None:
+    cloud = deployed_rest_cloud
+    before = cloud.state["secrets"]
+
+    result = deployed(cloud)
+
+    assert f"keeping the deployed CRM_BACKEND=rest, CRM_API_URL={CRM_URL}" in result.stdout
+    expected = (
+        f"--set-env-vars=GOOGLE_CLOUD_PROJECT={PROJECT},WEBSITE_URL={WEBSITE},CRM_BACKEND=rest,CRM_API_URL={CRM_URL}"
+    )
+    assert environments(cloud) == {"webhook": expected, "notify": expected + ",THREADS=8", "admin": expected}
+    assert mounts(cloud) == secrets_of(CRM_URL)
+    assert cloud.state["secrets"] == before
+
+
+def test_crm_backend_firestore_moves_a_rest_bot_back_and_keeps_the_unused_secret(
+    deployed_rest_cloud: FakeCloud,
+) -> None:
+    cloud = deployed_rest_cloud
+    before = cloud.state["secrets"]
+
+    result = deployed(cloud, "--website-url", WEBSITE, CRM_BACKEND="firestore")
+
+    expected = f"--set-env-vars=GOOGLE_CLOUD_PROJECT={PROJECT},WEBSITE_URL={WEBSITE},CRM_BACKEND=firestore"
+    assert environments(cloud) == {"webhook": expected, "notify": expected + ",THREADS=8", "admin": expected}
+    assert mounts(cloud) == secrets_of()
+    assert "CRM_SIGNING_SECRET" not in json.dumps(cloud.gcloud())
+    assert cloud.state["secrets"] == before
+    assert "(CRM_BACKEND=firestore)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ((), {"CRM_BACKEND": "rest"}, "CRM_BACKEND=rest needs the base URL of the CRM's connector API"),
+        (("--crm-api-url", CRM_URL), {"CRM_BACKEND": "Rest"}, "CRM_BACKEND must be firestore"),
+        ((), {"CRM_BACKEND": "sql"}, "or rest (the bot calls the CRM's API), not 'sql'"),
+        (("--crm-api-url", CRM_URL), {"CRM_BACKEND": "firestore"}, "CRM_BACKEND=firestore does not call the CRM"),
+        ((), {"CRM_API_URL": "crm.example.com"}, "must be an http(s) URL without commas or spaces"),
+        (("--crm-api-url", "https://crm.example.com/a,b"), {}, "must be an http(s) URL without commas or spaces"),
+        ((), {"CRM_API_TIMEOUT_SECONDS": "45"}, "CRM_API_TIMEOUT_SECONDS must be a number of seconds above 0"),
+    ],
+)
+def test_bad_crm_settings_are_refused_before_any_gcloud_call(
+    cloud: FakeCloud, args: tuple[str, ...], env: dict[str, str], message: str
+) -> None:
+    # No TG_BOT_TOKEN either: the refusal comes before deploy.sh asks Secret Manager for it.
+    result = cloud.deploy("--project", PROJECT, "--website-url", WEBSITE, *args, env=env)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert cloud.log_file.read_text(encoding="utf-8") == ""
+    assert cloud.state == _empty_project()
+
+
+def test_dry_run_of_a_rest_deploy_prints_the_crm_secret_and_settings(cloud: FakeCloud) -> None:
+    env = {"TG_BOT_TOKEN": BOT_TOKEN, "CRM_SIGNING_SECRET": "d" * 64, **CRM_ENV}
+    result = cloud.deploy("--project", PROJECT, "--dry-run", "--website-url", WEBSITE, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert cloud.log_file.read_text(encoding="utf-8") == ""
+    assert cloud.state == _empty_project()
+    printed = [line.removeprefix("+ ") for line in result.stdout.splitlines() if line.startswith("+ ")]
+    for argv in fresh_project_commands(cloud.build_dir, crm_url=CRM_URL):
+        assert any(shlex.join(["gcloud", *argv]) in line for line in printed), argv
+    assert any(line.startswith("printf '%s' <CRM_SIGNING_SECRET from the environment> | gcloud") for line in printed)
+    assert f"projects/{PROJECT}/secrets/CRM_SIGNING_SECRET" in result.stdout
+    assert "d" * 64 not in result.stdout + result.stderr
+
+
+def test_a_plain_http_crm_url_and_a_short_signing_secret_are_warned_about(cloud: FakeCloud) -> None:
+    env = {"TG_BOT_TOKEN": BOT_TOKEN, "CRM_SIGNING_SECRET": "short"}
+    result = cloud.deploy("--project", PROJECT, "--dry-run", "--crm-api-url", "http://10.0.0.5:8765", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "warning: CRM_API_URL is not https" in result.stderr
+    assert "warning: CRM_SIGNING_SECRET is shorter than 32 characters" in result.stderr
+
+
+def test_teardown_of_a_rest_project_deletes_the_crm_signing_secret(deployed_rest_cloud: FakeCloud) -> None:
+    result = deployed_rest_cloud.deploy("--project", PROJECT, "--teardown", "--yes")
+
+    assert result.returncode == 0, result.stderr
+    assert deployed_rest_cloud.state["secrets"] == {}
+    assert [
+        "secrets",
+        "delete",
+        "CRM_SIGNING_SECRET",
+        f"--project={PROJECT}",
+        "--quiet",
+    ] in deployed_rest_cloud.gcloud()
+
+
 # ----- deploy.sh: what it refuses, --dry-run, --help -----
 def test_dry_run_runs_nothing_and_prints_every_command(cloud: FakeCloud) -> None:
     result = cloud.deploy("--project", PROJECT, "--dry-run", "--website-url", WEBSITE, env={"TG_BOT_TOKEN": BOT_TOKEN})
@@ -785,8 +1010,10 @@ def test_help_exits_zero_with_usage(cloud: FakeCloud) -> None:
 
     assert result.returncode == 0
     assert "Usage: ./deploy.sh --project ID" in result.stdout
-    for option in ("--region", "--dry-run", "--token-only", "--website-url", "--teardown"):
+    for option in ("--region", "--dry-run", "--token-only", "--website-url", "--crm-api-url", "--teardown"):
         assert option in result.stdout
+    for setting in ("CRM_BACKEND", "CRM_API_URL", "CRM_SIGNING_SECRET", "CRM_API_TIMEOUT_SECONDS"):
+        assert setting in result.stdout
     assert cloud.log_file.read_text(encoding="utf-8") == ""
 
 
@@ -879,6 +1106,7 @@ def test_teardown_dry_run_deletes_nothing_and_prints_the_deletes(deployed_cloud:
         f"gcloud iam service-accounts delete {email('build')} --project={PROJECT} --quiet",
         f"gcloud secrets delete NOTIFY_SIGNING_SECRET --project={PROJECT} --quiet",
         f"gcloud secrets delete LINK_CODE_API_TOKEN --project={PROJECT} --quiet",
+        f"gcloud secrets delete CRM_SIGNING_SECRET --project={PROJECT} --quiet",
     ):
         assert f"+ {deletion}" in result.stdout
 
