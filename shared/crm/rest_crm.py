@@ -40,6 +40,7 @@ from shared.crm_http import (
     CrmForbidden,
     CrmHttp,
     CrmInvalid,
+    CrmMisconfigured,
     CrmNotFound,
     CrmUnavailable,
     Principal,
@@ -72,12 +73,7 @@ class RestCrm:
 
     def find_user_by_email(self, email: str) -> CrmUser | None:
         with _answers():
-            found = self._api.read("/users", BOT, [("email", email.strip().lower())])
-        items = found.get("items") if isinstance(found, dict) else None
-        if not isinstance(items, list):
-            raise CrmUnreachable("GET /users answered without an items list")
-        users = [user for user in map(parse_user, items) if user is not None]
-        return users[0] if users else None
+            return parse_user_list(self._api.read("/users", BOT, [("email", email.strip().lower())]))
 
     def check_login(self, email: str, password: str, verify: Callable[[str, str | None], bool]) -> LoginAnswer:
         with _answers():
@@ -86,7 +82,13 @@ class RestCrm:
             # The contract's one refusal is also its answer to a bad token: a look-up the token must pass tells a
             # wrong password (the account, for the audit) from a CRM_SIGNING_SECRET the CRM does not share, which
             # raises CrmUnreachable instead of counting towards a lockout.
-            account = self.find_user_by_email(email)
+            try:
+                account = parse_user_list(self._api.read("/users", BOT, [("email", email.strip().lower())]))
+            except CrmMisconfigured as error:
+                raise CrmUnreachable(f"the CRM refused the bot's token: {error}") from None
+            except CrmApiError as error:  # any other trouble must not give the attempt back: it stays a failure
+                log.warning("a refused login's account could not be looked up: %s", error)
+                return LoginAnswer(None)
             return LoginAnswer(None, account.id if account is not None else None)
         user = parse_user(answer)
         if user is None:
@@ -113,7 +115,7 @@ class RestCrm:
 
     def find_by_number(self, acting: Acting, model: type[R], number: int) -> R | None:
         items, _ = self._items(acting, model, [("number", str(number)), ("limit", "1")])
-        return items[0] if items else None
+        return next((record for record in items if record.number == number), None)
 
     def list_records(self, acting: Acting, model: type[R], where: Where, page_size: int, cursor: str | None) -> Page[R]:
         if any(not values for values in where.one_of.values()):
@@ -201,8 +203,13 @@ class RestCrm:
         next_cursor = page.get("next_cursor") if isinstance(page, dict) else None
         if not isinstance(items, list) or not isinstance(next_cursor, str | None):
             raise CrmUnreachable(f"GET /{model.collection} answered a page the contract does not allow")
-        records = (parse_record(model, row if isinstance(row, dict) else None) for row in items)
-        return [record for record in records if record is not None], next_cursor or None
+        records = [parse_record(model, row if isinstance(row, dict) else None) for row in items]
+        ours = [record for record in records if record is not None and record.org_id == acting.org_id]
+        if len(ours) < len([record for record in records if record is not None]):
+            log.error(
+                "GET /%s answered records of another organisation than %s: left out", model.collection, acting.org_id
+            )
+        return ours, next_cursor or None
 
     def _current(self, acting: Acting, model: type[R], record_id: str) -> R:
         current = self.get_record(acting, model, record_id)
@@ -234,6 +241,15 @@ def _answers() -> Iterator[None]:
         raise
     except CrmApiError as error:  # 401: CRM_SIGNING_SECRET or CRM_API_URL differ from the CRM's (logged by the client)
         raise CrmUnreachable(f"the CRM refused the bot's token: {error}") from None
+
+
+def parse_user_list(found: Any) -> CrmUser | None:
+    """The user of a GET /users?email= answer (0 or 1 item)."""
+    items = found.get("items") if isinstance(found, dict) else None
+    if not isinstance(items, list):
+        raise CrmUnreachable("GET /users answered without an items list")
+    users = [user for user in map(parse_user, items) if user is not None]
+    return users[0] if users else None
 
 
 def _principal(acting: Acting | None) -> Principal:
