@@ -124,7 +124,7 @@ def crm_world(
         monkeypatch.setenv(name, value)
         env[name] = value
     _clear_instance_caches()
-    yield RestWorld(server.crm)
+    yield RestWorld(server)
     server.stop()
 
 

@@ -11,6 +11,9 @@ same assertions hold for both (aiogram's storage tests are the model).
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -76,8 +79,9 @@ class FirestoreWorld:
 class RestWorld:
     backend = "rest"
 
-    def __init__(self, crm: ReferenceCrm) -> None:
-        self.crm = crm
+    def __init__(self, server: ReferenceServer) -> None:
+        self.server = server
+        self.crm = server.crm
 
     @property
     def data(self) -> CrmData:
@@ -118,15 +122,39 @@ class RestWorld:
             return taken
 
 
+@dataclass(frozen=True)
+class Fault:
+    """What the reference CRM answers instead to requests of `method` whose path starts with `path`: `status`
+    with `body` (None: the real answer), after `delay` seconds."""
+
+    method: str
+    path: str
+    status: int | None = None
+    body: str = '{"status": 503, "title": "Unavailable"}'
+    content_type: str = "application/problem+json"
+    delay: float = 0.0
+
+
 class ReferenceServer:
-    """The reference CRM over an empty data set, served on a loopback port until `stop()`."""
+    """The reference CRM over an empty data set, served on a loopback port until `stop()`; `faults` make it
+    misbehave the ways a real CRM can."""
 
     def __init__(self) -> None:
         data = CrmData(dummy_hash=hash_password("a password nobody knows", FAST_ITERATIONS))
         self.crm = ReferenceCrm(data, REFERENCE_SECRET, url="")
-        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self.crm, threaded=True)
+        self.faults: list[Fault] = []
+        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self._answer, threaded=True)
         self.url = self.crm.url = f"http://127.0.0.1:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        for fault in self.faults:
+            if environ["REQUEST_METHOD"] == fault.method and environ["PATH_INFO"].startswith(fault.path):
+                time.sleep(fault.delay)
+                if fault.status is not None:
+                    start_response(f"{fault.status} Fault", [("Content-Type", fault.content_type)])
+                    return [fault.body.encode()]
+        return self.crm(environ, start_response)
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -8,6 +8,8 @@ permission matrix (tests/test_tools_permissions.py) and the tool fuzzing run ove
 from __future__ import annotations
 
 import datetime as dt
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -15,12 +17,14 @@ import pytest
 from shared.auth.link_codes import issue_link_code
 from shared.auth.passwords import hash_password
 from shared.crm.backend import get_crm
+from shared.crm.tools.registry import Caller, call_tool
+from shared.roles import Role
 from shared.store.db import get_db
 from tests.chat import ChatUser
 from tests.crm_data import FAST_ITERATIONS
-from tests.crm_world import CrmWorld, RestWorld
+from tests.crm_world import CrmWorld, Fault, RestWorld
 from tests.fakes.telegram_api import FakeTelegram
-from tests.harness import FunctionServer
+from tests.harness import ADMIN_TOKEN, FunctionServer
 from tests.test_change_commands import confirm
 from tests.test_notify import event, results, signed_post
 
@@ -212,3 +216,101 @@ def test_a_crm_that_refuses_the_bots_token_at_login_does_not_count_a_wrong_passw
         log_in(user, "a@example.com")
         assert "couldn't reach the CRM to check your password" in telegram.last_text(70)
     assert list(get_db().collection("tg_login_failures").stream()) == []
+
+
+def rest_only(world: CrmWorld) -> RestWorld:
+    if not isinstance(world, RestWorld):
+        pytest.skip("a fault of a CRM over HTTP")
+    return world
+
+
+def test_a_refused_login_stays_counted_when_the_crm_cannot_look_its_account_up(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    """Found by review: a refused login is followed by GET /users; when that failed for any reason (a CRM
+    throttling it), the attempt was given back, so guesses were unlimited."""
+    world = rest_only(crm_world)
+    add_login(world, "u-1", "a@example.com")
+    world.server.faults.append(Fault("GET", "/users", 429, '{"status": 429, "title": "Slow down"}'))
+    user = ChatUser(webhook, 80)
+    user.send("/login a@example.com")
+    for guess in ("guess-1", "guess-2", "guess-3"):
+        user.send(guess)
+    assert "Too many failed login attempts" in telegram.last_text(80)
+
+
+def test_a_404_that_is_not_the_crms_answer_does_not_log_anyone_out(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    """Found by review: a proxy's HTML 404 (or a CRM_API_URL without its path) read as 'no such user', and the
+    session ended every link."""
+    world = rest_only(crm_world)
+    add_login(world, "u-1", "a@example.com")
+    user = ChatUser(webhook, 81)
+    log_in(user, "a@example.com")
+    world.server.faults.append(Fault("GET", "/users/", 404, "<html>Not Found</html>", "text/html"))
+    user.send("/me")
+    assert "can't reach the CRM" in telegram.last_text(81)
+    assert link_of(81) is not None
+
+
+def test_cancel_while_the_crm_checks_the_password_links_nothing(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    """Found by review: the second step of a login linked whatever had happened to the flow meanwhile."""
+    world = rest_only(crm_world)
+    add_login(world, "u-1", "a@example.com")
+    world.server.faults.append(Fault("POST", "/auth/login", delay=1.5))
+    user = ChatUser(webhook, 82)
+    user.send("/login a@example.com")
+    with ThreadPoolExecutor(1) as pool:
+        checking = pool.submit(user.send, PASSWORD)
+        time.sleep(0.5)
+        user.send("/cancel")
+        checking.result()
+    assert link_of(82) is None
+    assert list(get_db().collection("tg_login_failures").stream()) == []
+
+
+def test_notify_leaves_an_event_failed_for_a_redrive_when_the_crm_cannot_answer(
+    crm_world: CrmWorld, webhook: FunctionServer, notify_fn: FunctionServer, telegram: FakeTelegram
+) -> None:
+    world = rest_only(crm_world)
+    add_customer_world(world)
+    log_in(ChatUser(webhook, 83), "alice@example.com")
+    world.server.faults.append(Fault("GET", "/users/", 503))
+    answered = results(signed_post(notify_fn, {"events": [event("e-1", "order.shipped", user_id="u-alice")]}))
+    assert [(entry["id"], entry["status"]) for entry in answered] == [("e-1", "failed")]
+    assert "re-drive" in answered[0]["reason"]
+
+
+def test_the_admin_api_answers_503_when_the_crm_cannot_answer(crm_world: CrmWorld, admin_fn: FunctionServer) -> None:
+    world = rest_only(crm_world)
+    world.server.faults.append(Fault("GET", "/users", 503))
+    response = admin_fn.post("/link-codes", json={"user_id": "u-7"}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status_code == 503, response.text
+
+
+@pytest.mark.parametrize("reference", ["..", "."])
+def test_an_id_that_is_a_path_names_no_record(crm_world: CrmWorld, reference: str) -> None:
+    add_customer_world(crm_world)
+    vendor = Caller("u-vendor", Role.VENDOR, "org-1", telegram_user_id=90)
+    assert call_tool(vendor, "get_deal", {"deal": reference}) == {
+        "ok": False,
+        "error": f"there is no deal with the id {reference}",
+    }
+
+
+def test_notify_checks_the_owner_of_a_record_it_cannot_read_whole(
+    crm_world: CrmWorld, webhook: FunctionServer, notify_fn: FunctionServer, telegram: FakeTelegram
+) -> None:
+    """Found by review: an order the CRM wrote with a total the models cannot read was 'no record', and the check
+    of whose it is was skipped."""
+    if isinstance(crm_world, RestWorld):
+        pytest.skip("the reference CRM only holds records its models read")
+    add_customer_world(crm_world)
+    log_in(ChatUser(webhook, 84), "alice@example.com")
+    get_db().collection("orders").document("o-2").update({"total": "a lot"})
+    other = event("e-bob", "order.shipped", user_id="u-alice", order_id="o-2", customer_id="c-1")
+    answered = results(signed_post(notify_fn, {"events": [other]}))
+    assert [(entry["id"], entry["status"]) for entry in answered] == [("e-bob", "failed")]

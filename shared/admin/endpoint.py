@@ -29,6 +29,7 @@ from shared.bot import menus
 from shared.bot.commands import GUEST
 from shared.config import InvalidSettingsError, MissingSettingError, Settings, get_settings
 from shared.crm.backend import get_crm
+from shared.crm.port import CrmUnreachable
 from shared.http import error_response, json_response
 from shared.instance import per_instance
 from shared.notify import ledger
@@ -67,6 +68,9 @@ def handle_admin_request(request: flask.Request) -> flask.Response:
     except StoreError as error:
         log.error("admin %s %s: Firestore failed: %s", route.method, route.path, error)
         return error_response(503, "storage unavailable, retry later")
+    except CrmUnreachable as error:
+        log.error("admin %s %s: the CRM could not answer: %s", route.method, route.path, error)
+        return error_response(503, "the CRM could not answer, retry later")
 
 
 def _caller(request: flask.Request, settings: Settings) -> Caller | None:

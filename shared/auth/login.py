@@ -206,6 +206,10 @@ def _link(transaction: Transaction, account: TelegramAccount, user: CrmUser, cha
     # Reads before writes (Firestore's rule): the counter, then link_in_transaction's reads. The email's failures
     # end with its owner's login; the Telegram user's stay (minus this attempt): a login into one's own account
     # must not reset the count of guesses at other emails.
+    flow = read_flow(account.user_id, transaction)
+    if flow is None or flow.step != "password" or flow.email != charge.email:  # cancelled or finished meanwhile
+        _give_back(transaction, account.user_id, charge)
+        return PasswordOutcome(Verdict.GONE)
     tg_ref, email_ref = telegram_failures_ref(account.user_id), email_failures_ref(charge.email)
     tg_now = read_counter(tg_ref, transaction)
     link = link_in_transaction(transaction, account, user, method="password")

@@ -68,7 +68,7 @@ class RestCrm:
         with _answers():
             try:
                 return parse_user(self._api.read(f"/users/{_segment(user_id)}", BOT))
-            except CrmNotFound:
+            except (CrmNotFound, _NoSuchId):
                 return None
 
     def find_user_by_email(self, email: str) -> CrmUser | None:
@@ -100,7 +100,7 @@ class RestCrm:
         with _answers():
             try:
                 row = self._api.read(_path(model, record_id), _principal(acting))
-            except CrmNotFound:
+            except (CrmNotFound, _NoSuchId):
                 return None
         return parse_record(model, row if isinstance(row, dict) else None)
 
@@ -234,13 +234,14 @@ def _answers() -> Iterator[None]:
     except CrmForbidden as forbidden:
         log.error("the CRM refused what the bot allowed (the two disagree on a permission): %s", forbidden)
         raise CrmRefused(str(forbidden)) from None
-    except CrmInvalid as invalid:
+    except CrmInvalid as invalid:  # the field names only: a problem's detail is for logs, never for the model
+        log.warning("the CRM refused a value: %s", invalid)
         fields = ", ".join(str(error.get("field")) for error in invalid.errors if isinstance(error, dict))
-        raise CrmRejected(fields or invalid.detail or "a value the CRM does not accept") from None
-    except (CrmNotFound, CrmChanged):
-        raise
-    except CrmApiError as error:  # 401: CRM_SIGNING_SECRET or CRM_API_URL differ from the CRM's (logged by the client)
+        raise CrmRejected(fields or "a field") from None
+    except CrmMisconfigured as error:  # CRM_SIGNING_SECRET or CRM_API_URL differ from the CRM's (logged by the client)
         raise CrmUnreachable(f"the CRM refused the bot's token: {error}") from None
+    except CrmApiError as error:  # a 404 or 412 where the contract has none (a list, a create, /stats)
+        raise CrmUnreachable(f"the CRM answered what the contract does not allow here: {error}") from None
 
 
 def parse_user_list(found: Any) -> CrmUser | None:
@@ -259,7 +260,14 @@ def _principal(acting: Acting | None) -> Principal:
 
 
 def _segment(value: str) -> str:
+    """An id as one path segment; '.' and '..' would name another path, so they are refused as no record."""
+    if value in ("", ".", ".."):
+        raise _NoSuchId(value)
     return quote(value, safe="")
+
+
+class _NoSuchId(LookupError):
+    """An id no record can have in a URL path."""
 
 
 def _path(model: type[CrmRecord], record_id: str) -> str:

@@ -293,8 +293,10 @@ def _raise_unless_done(request: _Request, response: requests.Response) -> None:
         )
     if status == 403:
         raise CrmForbidden(f"{said}, the CRM refused what the bot allowed", status=status, detail=detail)
-    if status == 404:
+    if status == 404 and "json" in response.headers.get("Content-Type", ""):
         raise CrmNotFound(f"{said}, not found", status=status, detail=detail)
+    if status == 404:  # not the contract's problem answer: a wrong CRM_API_URL or a proxy's page, not "no such user"
+        raise CrmUnavailable(f"{said} without problem details: is CRM_API_URL right?", status=status)
     if status == 412:
         current = problem.get("current")
         raise CrmChanged(

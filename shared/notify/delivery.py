@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.config import get_settings
+from shared.crm.port import CrmUnreachable
 from shared.notify import ledger, recipients
 from shared.notify.events import EVENT_TYPES, Event, MalformedBodyError, ReceivedEvent, UnknownEvent, parse_event
 from shared.notify.ledger import DeliveryStatus, LedgerEntry
@@ -280,6 +281,11 @@ def _prepare(event: Event, claim: bool, website_url: str, time_zone: str) -> _Re
     except StoreError as error:
         log.error("event %s: CRM not readable: %s", event.id, error)
         reason = "storage unavailable while looking up the recipient; a re-drive will retry it"
+        _settle(event.id, DeliveryStatus.FAILED, reason)
+        return EventResult(event.id, DeliveryStatus.FAILED, reason)
+    except CrmUnreachable as error:
+        log.error("event %s: the CRM could not answer: %s", event.id, error)
+        reason = "the CRM could not answer while looking up the recipient; a re-drive will retry it"
         _settle(event.id, DeliveryStatus.FAILED, reason)
         return EventResult(event.id, DeliveryStatus.FAILED, reason)
     if isinstance(found, Refusal):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from shared.crm.backend import get_crm
 from shared.crm.records import RECORD_TYPES, CrmRecord
@@ -76,17 +77,31 @@ def _why_not_visible(event: Event, user: CrmUser) -> str | None:
         return OTHER_ORGANISATION
     if user.role is not Role.CUSTOMER:
         return None
-    owners = {event.data.customer_id, getattr(record, "customer_id", None)} - {None}
+    owners = {event.data.customer_id, record.customer_id if record is not None else None} - {None}
     if any(owner != user.customer_id for owner in owners):
         return OTHER_CUSTOMER
     return None
 
 
-def _record(event: Event) -> CrmRecord | None:
-    """The CRM record the event is about, read by the bot itself (it checks the organisation and owner)."""
+class _Owner(CrmRecord):
+    """Whose a record is, and nothing else: a status or a total the bot cannot read must not hide the owner."""
+
+    number: Any = None
+    created_at: Any = None
+    updated_at: Any = None
+    customer_id: Any = None
+
+
+_OWNERS: dict[str, type[_Owner]] = {
+    model.collection: type(f"{model.__name__}Owner", (_Owner,), {"collection": model.collection, "noun": model.noun})
+    for model in RECORD_TYPES.values()
+}
+
+
+def _record(event: Event) -> _Owner | None:
+    """Who owns the CRM record the event is about, read by the bot itself (it checks organisation and customer)."""
     path = event.record_path
     if path is None:
         return None
     collection, record_id = path
-    model = next(model for model in RECORD_TYPES.values() if model.collection == collection)
-    return get_crm().get_record(None, model, record_id)
+    return get_crm().get_record(None, _OWNERS[collection], record_id)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import clock
 from shared.crm.backend import get_crm
-from shared.crm.port import RecordChanged
+from shared.crm.port import CrmUnreachable, RecordChanged
 from shared.crm.records import RECORD_TYPES, CrmRecord, RecordGone
 from shared.crm.tools import access
 from shared.crm.tools.arguments import NewContactArgs
@@ -231,7 +231,7 @@ def _view(caller: Caller, record: CrmRecord) -> RecordView[CrmRecord]:
     write is done either way)."""
     try:
         return RecordView.of(record, caller, related_customers(caller, [record]), related_orders(caller, [record]))
-    except StoreError as error:
+    except (StoreError, CrmUnreachable) as error:
         log.warning("the names around %s could not be read: %s", record.label, error)
         return RecordView.of(record, caller)
 
