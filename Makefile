@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-reliability lint typecheck build bench clean
+.PHONY: run test test-fast test-reliability lint typecheck build bench check-crm clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -38,6 +38,10 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python -m bench
+
+# A CRM's connector API against docs/crm-connector.md; inputs and what it writes: python -m devstack.check_crm --help
+check-crm: $(STAMP)
+	PYTHONPATH=. $(BIN)/python -m devstack.check_crm
 
 build: $(STAMP)
 	$(BIN)/python scripts/build_bundles.py --out build
