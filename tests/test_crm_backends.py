@@ -314,3 +314,23 @@ def test_notify_checks_the_owner_of_a_record_it_cannot_read_whole(
     other = event("e-bob", "order.shipped", user_id="u-alice", order_id="o-2", customer_id="c-1")
     answered = results(signed_post(notify_fn, {"events": [other]}))
     assert [(entry["id"], entry["status"]) for entry in answered] == [("e-bob", "failed")]
+
+
+def test_the_bot_checks_what_a_crm_that_checks_nothing_returns(crm_world: CrmWorld) -> None:
+    """Defence in depth (found by review): a CRM that ignores permissions and list filters still shows a customer
+    only their own orders, and an employee only those of the customers assigned to them."""
+    world = rest_only(crm_world)
+    add_customer_world(world)
+    add_login(world, "u-emp", "ed@example.com", name="Ed", role="employee")
+    world.add_record("customers", "c-1", {**(world.record("customers", "c-1") or {}), "assigned_to": "u-emp"})
+    world.crm.trusting = True
+    alice = Caller("u-alice", Role.CUSTOMER, "org-1", customer_id="c-1", telegram_user_id=91)
+    ed = Caller("u-emp", Role.EMPLOYEE, "org-1", telegram_user_id=92)
+
+    assert [item["id"] for item in call_tool(alice, "list_orders", {})["items"]] == ["o-1"]
+    assert [item["id"] for item in call_tool(ed, "list_orders", {})["items"]] == ["o-1"]
+    assert call_tool(alice, "get_order", {"order": "o-2"}) == {
+        "ok": False,
+        "error": "there is no order with the id o-2",
+    }
+    assert call_tool(alice, "get_order", {"order": "2"}) == {"ok": False, "error": "there is no order 2"}

@@ -148,6 +148,9 @@ class ReferenceCrm:
     def __init__(self, data: CrmData, secret: str, url: str, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.data, self.secret, self.url = data, secret, url
         self._monotonic = monotonic
+        self.trusting = False
+        """True: reads return every record of the token's organisation, whatever its role may see and whatever the
+        list's filters say (a CRM that leaves all checks to the bot: for tests of the bot's own)."""
         self._jtis: dict[str, float] = {}
         self._created: dict[tuple[str, str, str], Created] = {}
 
@@ -246,9 +249,11 @@ class ReferenceCrm:
         args = request.args
         limit = _integer(args, "limit", default=10, low=1, high=50) or 10
         match = _matcher(self.data, kind, args)
+        if self.trusting:
+            match = _any_record
         after = self._read_cursor(args.get("cursor"), _filters_digest(args))
         with self.data.lock:
-            found = [r for r in self.data.records[kind].values() if visible(self.data, who, kind, r) and match(r)]
+            found = [r for r in self.data.records[kind].values() if self._readable(who, kind, r) and match(r)]
         found.sort(key=_position, reverse=True)
         if after is not None:
             found = [record for record in found if _position(record) < after]
@@ -333,6 +338,9 @@ class ReferenceCrm:
         return _json(_statistics(mine, since, before))
 
     # ----- helpers that need the state -----
+    def _readable(self, caller: CrmUser, kind: str, record: CrmRecord) -> bool:
+        return record.org_id == caller.org_id if self.trusting else visible(self.data, caller, kind, record)
+
     def _visible(self, caller: CrmUser, kind: str, record_id: str) -> CrmRecord:
         """The record, or 404 when it is missing or the caller may not see it (the same answer for both)."""
         record = self.data.records[kind].get(record_id)
@@ -511,6 +519,10 @@ def _position(record: CrmRecord) -> tuple[dt.datetime, str]:
 def _filters_digest(args: MultiDict[str, str]) -> str:
     filters = sorted((name, value) for name, value in args.items(multi=True) if name not in ("cursor", "limit"))
     return hashlib.sha256(json.dumps(filters).encode()).hexdigest()[:16]
+
+
+def _any_record(record: CrmRecord) -> bool:
+    return True
 
 
 def _matcher(data: CrmData, kind: str, args: MultiDict[str, str]) -> Callable[[CrmRecord], bool]:

@@ -28,8 +28,8 @@ from shared.crm.port import (
     PeriodTotals,
     RecordChanged,
 )
-from shared.crm.records.models import CrmRecord
-from shared.crm.records.queries import MAX_PAGE_SIZE, InvalidCursor, Page, Where, parse_record
+from shared.crm.records.models import CrmRecord, Customer
+from shared.crm.records.queries import CUSTOMER_ASSIGNED_TO, MAX_PAGE_SIZE, InvalidCursor, Page, Where, parse_record
 from shared.crm.records.writes import RecordGone
 from shared.crm.users import CrmUser, parse_user
 from shared.crm_http import (
@@ -110,7 +110,7 @@ class RestCrm:
         for offset in range(0, len(wanted), MAX_IDS_PER_READ):
             chunk = wanted[offset : offset + MAX_IDS_PER_READ]
             params = [("id", record_id) for record_id in chunk] + [("limit", str(MAX_PAGE_SIZE))]
-            found |= {record.id: record for record in self._items(acting, model, params)[0]}
+            found |= {record.id: record for record in self._items(acting, model, params)[0] if record.id in chunk}
         return found
 
     def find_by_number(self, acting: Acting, model: type[R], number: int) -> R | None:
@@ -129,7 +129,7 @@ class RestCrm:
             if cursor and "cursor" in str(rejected):
                 raise InvalidCursor(cursor) from None
             raise
-        return Page(items, next_cursor)
+        return Page(self._selected(acting, where, items), next_cursor)
 
     def create_record(self, acting: Acting, model: type[R], fields: Mapping[str, Any], record_id: str) -> R:
         body = {name: value for name, value in _plain(fields).items() if value is not None}
@@ -210,6 +210,37 @@ class RestCrm:
                 "GET /%s answered records of another organisation than %s: left out", model.collection, acting.org_id
             )
         return ours, next_cursor or None
+
+    def _selected(self, acting: Acting, where: Where, items: list[R]) -> list[R]:
+        """The items that hold every filter the bot can check itself (defence in depth: a CRM that ignored one, say a
+        customer's `customer_id`, must not show a customer another customer's orders); the others are logged. The
+        text is the CRM's own search, not checked here."""
+        assigned_to = where.equals.get(CUSTOMER_ASSIGNED_TO)
+        customers = (
+            self.get_records(acting, Customer, [str(getattr(item, "customer_id", "") or "") for item in items])
+            if assigned_to is not None
+            else {}
+        )
+
+        def holds(record: R) -> bool:
+            for name, value in where.equals.items():
+                if name == CUSTOMER_ASSIGNED_TO:
+                    customer = customers.get(str(getattr(record, "customer_id", "") or ""))
+                    if customer is None or customer.assigned_to != value:
+                        return False
+                elif getattr(record, name, None) != value:
+                    return False
+            if any(getattr(record, name, None) not in values for name, values in where.one_of.items()):
+                return False
+            created = record.created_at
+            if where.since is not None and (created is None or created < where.since):
+                return False
+            return where.before is None or (created is not None and created < where.before)
+
+        selected = [item for item in items if holds(item)]
+        if len(selected) < len(items):
+            log.error("the CRM's list answered %d records its filters exclude: left out", len(items) - len(selected))
+        return selected
 
     def _current(self, acting: Acting, model: type[R], record_id: str) -> R:
         current = self.get_record(acting, model, record_id)
