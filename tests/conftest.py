@@ -8,7 +8,15 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from devstack.emulator import Emulator, existing_or_new_emulator
-from tests.crm_world import BACKENDS, REFERENCE_SECRET, CrmWorld, FirestoreWorld, ReferenceServer, RestWorld
+from tests.crm_world import (
+    BACKENDS,
+    REFERENCE_SECRET,
+    TRUSTING_REST,
+    CrmWorld,
+    FirestoreWorld,
+    ReferenceServer,
+    RestWorld,
+)
 from tests.fakes.gemini_api import FakeGemini
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import (
@@ -111,11 +119,13 @@ def crm_world(
     request: pytest.FixtureRequest, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[CrmWorld]:
     """The CRM, over each adapter of the port in turn (tests/crm_world.py). Ask for it before `webhook` and the
-    other function servers, so they start with its settings."""
+    other function servers, so they start with its settings. Parametrised indirectly with TRUSTING_REST, it is
+    the reference CRM checking nothing on reads (every permission is then the bot's own)."""
     if request.param == "firestore":
         yield FirestoreWorld()
         return
     server = ReferenceServer()
+    server.crm.trusting = request.param == TRUSTING_REST
     for name, value in {
         "CRM_BACKEND": "rest",
         "CRM_API_URL": server.url,

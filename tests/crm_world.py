@@ -25,6 +25,8 @@ from shared.store.db import get_db
 from tests.crm_data import FAST_ITERATIONS
 
 BACKENDS = ("firestore", "rest")
+TRUSTING_REST = "rest-trusting"
+"""The reference CRM with `trusting` on: its reads check no permission and no filter."""
 REFERENCE_SECRET = "test-signing-secret-of-the-reference-crm-32-bytes+"
 SEQUENCES = "crm_sequences"
 USERS = "crm_users"
