@@ -1,5 +1,6 @@
-"""CRM tools on the emulator: filters, paging and cursors, sorting, statistics, sequence numbers, references,
-arguments that name another organisation, schemas, and the demo data loader."""
+"""CRM tools over both adapters of the CRM port (tests/crm_world.py): filters, paging and cursors, sorting,
+statistics, sequence numbers, references, arguments that name another organisation; and, on the emulator only,
+the Firestore adapter's own text scan and counters, schemas and the demo data loader."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from shared.crm.tools.results import RecordPage
 from shared.crm.tools.statistics import Statistics
 from shared.roles import Role
 from shared.store.db import get_db
+from tests.crm_world import CrmWorld, FirestoreWorld
 
 pytestmark = pytest.mark.emulator
 
@@ -34,26 +36,40 @@ CUSTOMER = Caller("u-cust", Role.CUSTOMER, ORG, customer_id="c-1", telegram_user
 T0 = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
 
 
-def put(collection: str, doc_id: str, **fields: Any) -> None:
-    fields.setdefault("org_id", ORG)
-    fields.setdefault("created_at", T0)
-    fields.setdefault("updated_at", fields["created_at"])
-    get_db().collection(collection).document(doc_id).set(fields)
+FIRESTORE = FirestoreWorld()
+"""For the tests of what only the Firestore adapter does (its text scan, its sequence counters)."""
 
 
-def put_many(collection: str, rows: dict[str, dict[str, Any]]) -> None:
-    batch = get_db().batch()
+@pytest.fixture
+def crm_world(crm_world: CrmWorld) -> CrmWorld:
+    """The CRM with the users the tests' callers act as (a REST CRM answers a token for an unknown user with 403)."""
+    for caller in (VENDOR, EMPLOYEE, CUSTOMER, Caller("u-x", Role.VENDOR, "org-2"), Caller("u-c", Role.CUSTOMER, ORG)):
+        crm_world.add_user(
+            caller.crm_user_id,
+            {
+                "email": f"{caller.crm_user_id}@tools.example",
+                "name": caller.crm_user_id,
+                "role": caller.role.value,
+                "org_id": caller.org_id,
+                "customer_id": caller.customer_id or ("c-07" if caller.crm_user_id == "u-c" else None),
+            },
+        )
+    return crm_world
+
+
+def put(world: CrmWorld, collection: str, doc_id: str, **fields: Any) -> None:
+    put_many(world, collection, {doc_id: fields})
+
+
+def put_many(world: CrmWorld, collection: str, rows: dict[str, dict[str, Any]]) -> None:
     for doc_id, fields in rows.items():
         fields = {"org_id": ORG, "created_at": T0, **fields}
         fields.setdefault("updated_at", fields["created_at"])
-        batch.set(get_db().collection(collection).document(doc_id), fields)
-    batch.commit()
+        world.add_record(collection, doc_id, fields)
 
 
-def add_staff(user_id: str, email: str, role: str = "employee", org: str = ORG) -> None:
-    get_db().collection("crm_users").document(user_id).set(
-        {"email": email, "name": user_id.title(), "role": role, "org_id": org, "is_active": True}
-    )
+def add_staff(world: CrmWorld, user_id: str, email: str, role: str = "employee", org: str = ORG) -> None:
+    world.add_user(user_id, {"email": email, "name": user_id.title(), "role": role, "org_id": org, "is_active": True})
 
 
 def ok(caller: Caller, tool: str, args: dict[str, Any] | None = None) -> ToolResult:
@@ -90,24 +106,26 @@ def walk(caller: Caller, tool: str, args: dict[str, Any]) -> list[list[str]]:
 # ----- paging, cursors, sorting -----
 
 
-def test_pages_are_newest_first_capped_and_the_cursor_walks_them_without_gaps(env: dict[str, str]) -> None:
+def test_pages_are_newest_first_capped_and_the_cursor_walks_them_without_gaps(crm_world: CrmWorld) -> None:
     put_many(
-        "deals", {f"deal-{i:02}": {"title": f"Deal {i}", "created_at": T0 + dt.timedelta(hours=i)} for i in range(23)}
+        crm_world,
+        "deals",
+        {f"deal-{i:02}": {"title": f"Deal {i}", "created_at": T0 + dt.timedelta(hours=i)} for i in range(23)},
     )
     pages = walk(VENDOR, "list_deals", {"page_size": 10})
     assert [len(page) for page in pages] == [10, 10, 3]
     assert sum(pages, []) == [f"deal-{i:02}" for i in reversed(range(23))]
 
 
-def test_records_created_at_the_same_instant_are_neither_lost_nor_repeated_across_pages(env: dict[str, str]) -> None:
-    put_many("leads", {f"lead-{i}": {"name": f"L{i}", "status": "new"} for i in range(7)})
+def test_records_created_at_the_same_instant_are_neither_lost_nor_repeated_across_pages(crm_world: CrmWorld) -> None:
+    put_many(crm_world, "leads", {f"lead-{i}": {"name": f"L{i}", "status": "new"} for i in range(7)})
     pages = walk(VENDOR, "list_leads", {"page_size": 2})
     flat = sum(pages, [])
     assert sorted(flat) == [f"lead-{i}" for i in range(7)]
     assert flat == sorted(flat, reverse=True)  # ties are ordered by id, newest-first direction
 
 
-def test_page_size_is_capped_and_a_bad_cursor_is_an_error_not_a_crash(env: dict[str, str]) -> None:
+def test_page_size_is_capped_and_a_bad_cursor_is_an_error_not_a_crash(crm_world: CrmWorld) -> None:
     result = call_tool(VENDOR, "list_deals", {"page_size": 500})
     assert result["ok"] is False
     assert result["error"] == "invalid arguments"
@@ -116,8 +134,9 @@ def test_page_size_is_capped_and_a_bad_cursor_is_an_error_not_a_crash(env: dict[
         assert result == {"ok": False, "error": "that cursor is not valid: ask again without a cursor"}
 
 
-def test_text_filter_is_case_insensitive_and_looks_in_several_fields(env: dict[str, str]) -> None:
+def test_text_filter_is_case_insensitive_and_looks_in_several_fields(crm_world: CrmWorld) -> None:
     put_many(
+        crm_world,
         "customers",
         {
             "c-1": {"name": "Alice Acme", "email": "alice@acme.example", "company": "ACME Corp"},
@@ -137,7 +156,7 @@ def test_text_search_stops_at_the_scan_limit_and_the_cursor_continues_it(
     monkeypatch.setattr(queries, "TEXT_SCAN_BATCH", 4)
     rows = {f"lead-{i:02}": {"name": f"Other {i}", "created_at": T0 + dt.timedelta(minutes=i)} for i in range(15)}
     rows["lead-00"]["name"] = "Needle"
-    put_many("leads", rows)
+    put_many(FIRESTORE, "leads", rows)
     first = ok(VENDOR, "list_leads", {"text": "needle"})
     assert first["items"] == []
     assert "note" in first
@@ -150,8 +169,9 @@ def test_text_search_stops_at_the_scan_limit_and_the_cursor_continues_it(
     assert found == ["lead-00"]
 
 
-def test_filters_by_status_stage_open_and_assigned_to_me(env: dict[str, str]) -> None:
+def test_filters_by_status_stage_open_and_assigned_to_me(crm_world: CrmWorld) -> None:
     put_many(
+        crm_world,
         "leads",
         {
             "l-new": {"name": "A", "status": "new", "assigned_to": "u-emp"},
@@ -166,6 +186,7 @@ def test_filters_by_status_stage_open_and_assigned_to_me(env: dict[str, str]) ->
         "l-qualified",
     ]
     put_many(
+        crm_world,
         "deals",
         {
             "d-won": {"title": "W", "stage": "closed_won", "assigned_to": "u-emp"},
@@ -178,10 +199,11 @@ def test_filters_by_status_stage_open_and_assigned_to_me(env: dict[str, str]) ->
     assert call_tool(EMPLOYEE, "list_deals", {"stage": "won"})["error"] == "invalid arguments"
 
 
-def test_period_and_date_filters_use_created_at(env: dict[str, str]) -> None:
+def test_period_and_date_filters_use_created_at(crm_world: CrmWorld) -> None:
     this_month = named_range("this_month")
     last_month = named_range("last_month")
     put_many(
+        crm_world,
         "issues",
         {
             "i-now": {"title": "now", "created_at": this_month.start + dt.timedelta(seconds=1)},
@@ -197,10 +219,10 @@ def test_period_and_date_filters_use_created_at(env: dict[str, str]) -> None:
 
 
 def test_customers_and_employees_see_only_their_customers_orders_even_across_many_customers(
-    env: dict[str, str],
+    crm_world: CrmWorld,
 ) -> None:
     customers = {f"c-{i:02}": {"name": f"C{i}", "assigned_to": "u-emp" if i < 35 else "u-emp2"} for i in range(40)}
-    put_many("customers", customers)
+    put_many(crm_world, "customers", customers)
     orders = {
         f"o-{i:02}": {
             "customer_id": f"c-{i:02}",
@@ -210,7 +232,7 @@ def test_customers_and_employees_see_only_their_customers_orders_even_across_man
         }
         for i in range(40)
     }
-    put_many("orders", orders)
+    put_many(crm_world, "orders", orders)
     mine = sum(walk(EMPLOYEE, "list_orders", {"page_size": 6}), [])
     assert mine == [f"o-{i:02}" for i in reversed(range(35))]
     open_mine = sum(walk(EMPLOYEE, "list_orders", {"page_size": 4, "open_only": True}), [])
@@ -220,8 +242,8 @@ def test_customers_and_employees_see_only_their_customers_orders_even_across_man
     assert len(sum(walk(VENDOR, "list_orders", {"page_size": 50}), [])) == 40
 
 
-def test_a_customer_without_arguments_gets_their_own_profile_without_staff_fields(env: dict[str, str]) -> None:
-    put("customers", "c-1", name="Cora", email="cora@example.com", assigned_to="u-emp")
+def test_a_customer_without_arguments_gets_their_own_profile_without_staff_fields(crm_world: CrmWorld) -> None:
+    put(crm_world, "customers", "c-1", name="Cora", email="cora@example.com", assigned_to="u-emp")
     result = ok(CUSTOMER, "get_customer")
     assert result["customer"]["name"] == "Cora"
     assert "assigned_to" not in result["customer"]
@@ -229,11 +251,12 @@ def test_a_customer_without_arguments_gets_their_own_profile_without_staff_field
     assert ok(VENDOR, "get_customer", {"customer": "c-1"})["customer"]["assigned_to"] == "u-emp"
 
 
-def test_get_order_shows_its_payments(env: dict[str, str]) -> None:
-    put("customers", "c-1", name="Cora", assigned_to="u-emp")
-    put("orders", "o-1", number=3, customer_id="c-1", status="confirmed", total=500.0, currency="EUR")
-    put("payments", "p-1", order_id="o-1", customer_id="c-1", amount=200.0, currency="EUR")
+def test_get_order_shows_its_payments(crm_world: CrmWorld) -> None:
+    put(crm_world, "customers", "c-1", name="Cora", assigned_to="u-emp")
+    put(crm_world, "orders", "o-1", number=3, customer_id="c-1", status="confirmed", total=500.0, currency="EUR")
+    put(crm_world, "payments", "p-1", order_id="o-1", customer_id="c-1", amount=200.0, currency="EUR")
     put(
+        crm_world,
         "payments",
         "p-2",
         order_id="o-1",
@@ -250,8 +273,8 @@ def test_get_order_shows_its_payments(env: dict[str, str]) -> None:
     assert [item["order_ref"] for item in payments["items"]] == ["order #3", "order #3"]
 
 
-def test_a_tool_answers_a_model_and_the_json_the_model_reads_is_made_from_it(env: dict[str, str]) -> None:
-    put("deals", "d-1", number=1, title="Won", stage="closed_won", closed_at=T0, assigned_to="u-vendor")
+def test_a_tool_answers_a_model_and_the_json_the_model_reads_is_made_from_it(crm_world: CrmWorld) -> None:
+    put(crm_world, "deals", "d-1", number=1, title="Won", stage="closed_won", closed_at=T0, assigned_to="u-vendor")
     page = run_tool(VENDOR, "list_deals", {}, RecordPage)
     assert not isinstance(page, ToolError), page
     assert [view.record.closed_at for view in page.items] == [T0]  # a datetime still, for the commands
@@ -266,48 +289,46 @@ def test_a_tool_answers_a_model_and_the_json_the_model_reads_is_made_from_it(env
 # ----- sequence numbers and references -----
 
 
-def test_creations_get_consecutive_numbers_per_organisation(env: dict[str, str]) -> None:
+def test_creations_get_consecutive_numbers_per_organisation(crm_world: CrmWorld) -> None:
     other_vendor = Caller("u-x", Role.VENDOR, "org-2")
     numbers = [ok(VENDOR, "create_deal", {"title": f"D{i}"})["created"]["number"] for i in range(3)]
     assert numbers == [1, 2, 3]
     assert ok(other_vendor, "create_deal", {"title": "X"})["created"]["number"] == 1
-    counter = get_db().collection("crm_sequences").document(f"{ORG}:deals").get().to_dict()
-    assert counter is not None
-    assert counter["last_number"] == 3
+    assert crm_world.snapshot()["crm_sequences"][f"{ORG}:deals"]["last_number"] == 3
 
 
 def test_a_new_counter_starts_after_the_numbers_the_crm_already_wrote(env: dict[str, str]) -> None:
-    put("customers", "c-1", name="Cora", assigned_to="u-vendor")
-    put("issues", "i-crm-41", number=41, title="Old")
-    put("issues", "i-crm-7", number=7, title="Older")
-    put("issues", "i-unnumbered", title="Never numbered")
-    put("issues", "i-other-org", org_id="org-2", number=99, title="Not ours")
+    put(FIRESTORE, "customers", "c-1", name="Cora", assigned_to="u-vendor")
+    put(FIRESTORE, "issues", "i-crm-41", number=41, title="Old")
+    put(FIRESTORE, "issues", "i-crm-7", number=7, title="Older")
+    put(FIRESTORE, "issues", "i-unnumbered", title="Never numbered")
+    put(FIRESTORE, "issues", "i-other-org", org_id="org-2", number=99, title="Not ours")
     assert ok(CUSTOMER, "create_issue", {"title": "Help"})["created"]["number"] == 42
     assert ok(CUSTOMER, "create_issue", {"title": "Again"})["created"]["number"] == 43
 
 
-def test_concurrent_creations_never_share_a_number(env: dict[str, str]) -> None:
+def test_concurrent_creations_never_share_a_number(crm_world: CrmWorld) -> None:
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda i: call_tool(VENDOR, "create_lead", {"name": f"Lead {i}"}), range(3)))
     assert sorted(result["created"]["number"] for result in results) == [1, 2, 3]
 
 
 @pytest.mark.parametrize("reference", ["5", "#5", "deal 5", "Deal #5", "no. 5", " deal  5 "])
-def test_deal_5_resolves_to_this_organisations_deal_number_5(env: dict[str, str], reference: str) -> None:
-    put("deals", "d-ours", number=5, title="ACME renewal", stage="proposal", assigned_to="u-emp")
-    put("deals", "d-theirs", org_id="org-2", number=5, title="Other org", stage="proposal")
-    put("deals", "d-four", number=4, title="Four", stage="proposal")
+def test_deal_5_resolves_to_this_organisations_deal_number_5(crm_world: CrmWorld, reference: str) -> None:
+    put(crm_world, "deals", "d-ours", number=5, title="ACME renewal", stage="proposal", assigned_to="u-emp")
+    put(crm_world, "deals", "d-theirs", org_id="org-2", number=5, title="Other org", stage="proposal")
+    put(crm_world, "deals", "d-four", number=4, title="Four", stage="proposal")
     assert preview(EMPLOYEE, "update_deal_stage", {"deal": reference, "stage": "negotiation"}) == (
         "<b>Update deal 5 'ACME renewal'?</b>\n• Stage: proposal → negotiation"
     )
     result = ok(EMPLOYEE, "update_deal_stage", {"deal": reference, "stage": "negotiation"})
     assert result["updated"]["id"] == "d-ours"
-    assert get_db().collection("deals").document("d-theirs").get().get("stage") == "proposal"
+    assert (crm_world.record("deals", "d-theirs") or {}).get("stage") == "proposal"
 
 
-def test_records_without_a_number_resolve_by_id_even_a_numeric_one(env: dict[str, str]) -> None:
-    put("leads", "Xy12abc", name="By id", status="new", assigned_to="u-emp")
-    put("leads", "77", name="Django pk", status="new", assigned_to="u-emp")
+def test_records_without_a_number_resolve_by_id_even_a_numeric_one(crm_world: CrmWorld) -> None:
+    put(crm_world, "leads", "Xy12abc", name="By id", status="new", assigned_to="u-emp")
+    put(crm_world, "leads", "77", name="Django pk", status="new", assigned_to="u-emp")
     assert ok(EMPLOYEE, "update_lead_status", {"lead": "Xy12abc", "status": "contacted"})["updated"]["ref"] == (
         "lead Xy12abc"
     )
@@ -318,30 +339,31 @@ def test_records_without_a_number_resolve_by_id_even_a_numeric_one(env: dict[str
     assert missing == {"ok": False, "error": "there is no lead with the id abc"}
 
 
-def test_arguments_naming_another_organisation_or_user_are_ignored(env: dict[str, str]) -> None:
-    put("deals", "d-1", title="Ours", stage="proposal")
-    put("deals", "d-x", org_id="org-2", title="Theirs", stage="proposal")
+def test_arguments_naming_another_organisation_or_user_are_ignored(crm_world: CrmWorld) -> None:
+    put(crm_world, "deals", "d-1", title="Ours", stage="proposal")
+    put(crm_world, "deals", "d-x", org_id="org-2", title="Theirs", stage="proposal")
     spoofed = {"org_id": "org-2", "organisation": "org-2", "crm_user_id": "u-x", "role": "vendor"}
     assert ids(ok(EMPLOYEE, "list_deals", spoofed)) == ["d-1"]
     created = ok(EMPLOYEE, "create_lead", {"name": "Jane", **spoofed, "assigned_to": "u-x"})["created"]
-    lead = get_db().collection("leads").document(created["id"]).get().to_dict()
+    lead = crm_world.record("leads", created["id"])
     assert lead is not None
     assert (lead["org_id"], lead["assigned_to"]) == (ORG, "u-emp")
     assert ids(ok(CUSTOMER, "list_orders", {"customer_id": "c-2"})) == []
 
 
-def test_deal_stage_changes_maintain_closed_at(env: dict[str, str]) -> None:
-    put("deals", "d-1", number=1, title="T", stage="negotiation", assigned_to="u-vendor")
+def test_deal_stage_changes_maintain_closed_at(crm_world: CrmWorld) -> None:
+    put(crm_world, "deals", "d-1", number=1, title="T", stage="negotiation", assigned_to="u-vendor")
     ok(VENDOR, "update_deal_stage", {"deal": "1", "stage": "closed_won"})
-    assert get_db().collection("deals").document("d-1").get().get("closed_at") is not None
+    assert (crm_world.record("deals", "d-1") or {}).get("closed_at") is not None
     ok(VENDOR, "update_deal_stage", {"deal": "1", "stage": "proposal"})
-    assert "closed_at" not in (get_db().collection("deals").document("d-1").get().to_dict() or {})
+    assert (crm_world.record("deals", "d-1") or {}).get("closed_at") is None  # cleared: gone, or null over REST
 
 
-def test_payments_keep_the_orders_currency(env: dict[str, str]) -> None:
-    put("orders", "o-1", number=3, customer_id="c-1", total=5000.0, currency="EUR")
+def test_payments_keep_the_orders_currency(crm_world: CrmWorld) -> None:
+    put(crm_world, "customers", "c-1", name="Cora")  # a CRM keeping its own data refuses payments of no customer
+    put(crm_world, "orders", "o-1", number=3, customer_id="c-1", total=5000.0, currency="EUR")
     assert preview(VENDOR, "record_payment", {"order": "order #3", "amount": 5000, "method": "card"}) == (
-        "<b>Record a payment for order #3?</b>\n• Order: order #3\n• Customer: c-1\n• Amount: 5,000.00 EUR\n"
+        "<b>Record a payment for order #3?</b>\n• Order: order #3\n• Customer: Cora\n• Amount: 5,000.00 EUR\n"
         "• Currency: EUR\n• Method: card\n• Recorded by: you"
     )
     assert call_tool(VENDOR, "record_payment", {"order": "3", "amount": 5, "currency": "usd"}) == {
@@ -352,11 +374,11 @@ def test_payments_keep_the_orders_currency(env: dict[str, str]) -> None:
     assert (created["amount"], created["currency"], created["customer_id"]) == (5000.0, "EUR", "c-1")
 
 
-def test_vendor_assigns_only_to_staff_of_their_organisation(env: dict[str, str]) -> None:
-    add_staff("u-emp", "emp@one.example")
-    add_staff("u-x", "x@two.example", org="org-2")
-    add_staff("u-c", "c@one.example", role="customer")
-    put("leads", "l-1", number=1, name="Jane", status="new", assigned_to="u-vendor")
+def test_vendor_assigns_only_to_staff_of_their_organisation(crm_world: CrmWorld) -> None:
+    add_staff(crm_world, "u-emp", "emp@one.example")
+    add_staff(crm_world, "u-x", "x@two.example", org="org-2")
+    add_staff(crm_world, "u-c", "c@one.example", role="customer")
+    put(crm_world, "leads", "l-1", number=1, name="Jane", status="new", assigned_to="u-vendor")
     assert preview(VENDOR, "assign_record", {"kind": "lead", "record": "1", "assignee_email": "EMP@one.example"}) == (
         "<b>Assign lead 1 'Jane'?</b>\n• Assigned to: you → U-Emp"
     )
@@ -366,17 +388,17 @@ def test_vendor_assigns_only_to_staff_of_their_organisation(env: dict[str, str])
         assert refused["detail"] == f"{email} is not a staff member of your organisation"
 
 
-def test_previews_escape_html(env: dict[str, str]) -> None:
-    put("deals", "d-1", number=1, title="<b>Big</b> & co", stage="proposal")
+def test_previews_escape_html(crm_world: CrmWorld) -> None:
+    put(crm_world, "deals", "d-1", number=1, title="<b>Big</b> & co", stage="proposal")
     assert preview(VENDOR, "delete_record", {"kind": "deal", "record": "1"}) == (
         "<b>Permanently delete deal 1 '&lt;b&gt;Big&lt;/b&gt; &amp; co'?</b>"
     )
 
 
-def test_a_customers_ticket_goes_to_the_staff_member_who_looks_after_them(env: dict[str, str]) -> None:
-    put("customers", "c-1", name="Cora", assigned_to="u-emp")
+def test_a_customers_ticket_goes_to_the_staff_member_who_looks_after_them(crm_world: CrmWorld) -> None:
+    put(crm_world, "customers", "c-1", name="Cora", assigned_to="u-emp")
     created = ok(CUSTOMER, "create_issue", {"title": "Login problems", "description": "It fails"})["created"]
-    issue = get_db().collection("issues").document(created["id"]).get().to_dict()
+    issue = crm_world.record("issues", created["id"])
     assert issue is not None
     assert {k: issue[k] for k in ("customer_id", "assigned_to", "reported_by", "status", "priority")} == {
         "customer_id": "c-1",
@@ -393,11 +415,12 @@ def test_a_customers_ticket_goes_to_the_staff_member_who_looks_after_them(env: d
 # ----- statistics -----
 
 
-def test_statistics_count_sum_and_compare_with_the_previous_period(env: dict[str, str]) -> None:
+def test_statistics_count_sum_and_compare_with_the_previous_period(crm_world: CrmWorld) -> None:
     now = named_range("this_month")
     before = named_range("last_month")
     inside, earlier = now.start + dt.timedelta(seconds=30), before.start + dt.timedelta(days=3)
     put_many(
+        crm_world,
         "leads",
         {
             "l1": {"name": "a", "status": "converted", "created_at": inside},
@@ -410,6 +433,7 @@ def test_statistics_count_sum_and_compare_with_the_previous_period(env: dict[str
         },
     )
     put_many(
+        crm_world,
         "deals",
         {
             "d1": {"title": "a", "stage": "closed_won", "value": 1000, "currency": "EUR", "closed_at": inside},
@@ -428,6 +452,7 @@ def test_statistics_count_sum_and_compare_with_the_previous_period(env: dict[str
         },
     )
     put_many(
+        crm_world,
         "payments",
         {
             "p1": {"amount": 300, "currency": "EUR", "created_at": inside},
