@@ -69,3 +69,37 @@ def test_missing_webhook_secret_is_a_503_naming_it(env: dict[str, str], monkeypa
     finally:
         server.server.shutdown()
         server.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "refusal"),
+    [
+        ({"CRM_BACKEND": "rest"}, "CRM_BACKEND=rest needs CRM_API_URL and CRM_SIGNING_SECRET"),
+        ({"CRM_BACKEND": "rest", "CRM_API_URL": "https://crm.example.com"}, "needs CRM_SIGNING_SECRET"),
+        ({"CRM_BACKEND": "rest", "CRM_SIGNING_SECRET": "s" * 32}, "needs CRM_API_URL"),
+        ({"CRM_BACKEND": "rest", "CRM_API_URL": "crm.example.com", "CRM_SIGNING_SECRET": "s" * 32}, "http"),
+        ({"CRM_BACKEND": "mysql"}, "firestore"),
+        ({"CRM_API_TIMEOUT_SECONDS": "60"}, "30"),
+    ],
+)
+def test_a_function_does_not_start_with_a_crm_connector_it_cannot_reach(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, settings: dict[str, str], refusal: str
+) -> None:
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    get_settings.forget()
+    for function, target in (("webhook", "telegram_webhook"), ("notify", "notify"), ("admin", "admin")):
+        with pytest.raises(InvalidSettingsError, match=refusal):
+            serve_function(function, target)
+    get_settings.forget()
+
+
+def test_the_crm_api_url_loses_its_trailing_slash_and_an_empty_secret_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_API_URL", "https://crm.example.com/bot-api/")
+    monkeypatch.setenv("CRM_SIGNING_SECRET", "")
+    settings = Settings()
+    assert (settings.crm_backend, settings.crm_api_url, settings.crm_signing_secret) == (
+        "firestore",
+        "https://crm.example.com/bot-api",
+        None,
+    )
