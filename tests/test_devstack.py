@@ -89,21 +89,28 @@ def start_make_run(environ: dict[str, str]) -> Terminal:
     return terminal
 
 
-@pytest.fixture(scope="module")
-def stack(emulator: Emulator, worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    workdir = tmp_path_factory.mktemp("developer")
-    ports = {name: free_port() for name in FUNCTION_PORTS}
-    project = f"demo-devstack-{worker_id}"
-    emulator.reset(project)  # an emulator that outlives the session may remember Alice's link
-    environ = {
+def make_run_environ(emulator: Emulator, project: str, workdir: Path, **more: str) -> dict[str, str]:
+    """What a developer's shell holds when they type `make run` (against the tests' emulator)."""
+    return {
         **SHELL,
         "TERM": "xterm",
         "FIRESTORE_EMULATOR_HOST": emulator.host,
         "GOOGLE_CLOUD_PROJECT": project,
         "DEVSTACK_DIR": str(workdir / ".devstack"),
         "PASSWORD_CHECK_SECONDS": "0.2",
-        **{variable: str(ports[name]) for name, variable in FUNCTION_PORTS.items()},
+        **more,
     }
+
+
+@pytest.fixture(scope="module")
+def stack(emulator: Emulator, worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    workdir = tmp_path_factory.mktemp("developer")
+    ports = {name: free_port() for name in FUNCTION_PORTS}
+    project = f"demo-devstack-{worker_id}"
+    emulator.reset(project)  # an emulator that outlives the session may remember Alice's link
+    environ = make_run_environ(
+        emulator, project, workdir, **{variable: str(ports[name]) for name, variable in FUNCTION_PORTS.items()}
+    )
     running = LocalStack(start_make_run(environ), workdir, environ, ports)
     yield running
     running.terminal.kill()
@@ -316,15 +323,7 @@ def test_make_run_with_crm_backend_rest_serves_the_bot_from_the_reference_crm(
     into Firestore; a demo login and a command work end to end over HTTP."""
     project = f"demo-devstack-rest-{worker_id}"
     emulator.reset(project)
-    environ = {
-        **SHELL,
-        "TERM": "xterm",
-        "FIRESTORE_EMULATOR_HOST": emulator.host,
-        "GOOGLE_CLOUD_PROJECT": project,
-        "DEVSTACK_DIR": str(tmp_path / ".devstack"),
-        "PASSWORD_CHECK_SECONDS": "0.2",
-        "CRM_BACKEND": "rest",
-    }
+    environ = make_run_environ(emulator, project, tmp_path, CRM_BACKEND="rest")
     running = LocalStack(start_make_run(environ), tmp_path, environ, {})
     try:
         assert "CRM over HTTP (CRM_BACKEND=rest): CRM_API_URL=http://127.0.0.1:" in running.terminal.output
