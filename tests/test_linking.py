@@ -10,21 +10,65 @@ from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
+from werkzeug.wrappers import Request, Response
 
 from shared import clock
 from shared.auth.link_codes import issue_link_code
+from shared.auth.passwords import hash_password
 from shared.config import get_settings
 from shared.crm.backend import get_crm
 from shared.store import db
 from shared.store.db import get_db
 from tests.chat import ChatUser
-from tests.crm_data import add_crm_user
+from tests.crm_data import FAST_ITERATIONS
+from tests.crm_world import CrmWorld, FirestoreWorld, RestWorld
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import FunctionServer
 
 pytestmark = pytest.mark.emulator
 
 PASSWORD = "s3cret-Passw0rd"
+
+
+def add_crm_user(
+    world: CrmWorld,
+    user_id: str,
+    email: str,
+    password: str = PASSWORD,
+    *,
+    role: str = "vendor",
+    name: str = "Test User",
+    org_id: str = "org-1",
+    is_active: bool = True,
+    customer_id: str | None = None,
+    password_hash: str | None = None,
+) -> None:
+    """A CRM account in `world`, with the fields tests/crm_data.py writes (the CRM users of either adapter)."""
+    fields: dict[str, Any] = {
+        "email": email.lower(),
+        "name": name,
+        "role": role,
+        "org_id": org_id,
+        "password_hash": password_hash if password_hash is not None else hash_password(password, FAST_ITERATIONS),
+        "is_active": is_active,
+    }
+    if customer_id is not None:
+        fields["customer_id"] = customer_id
+    world.add_user(user_id, fields)
+
+
+def crm_requests(world: CrmWorld, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The requests the reference CRM answers from now on ("GET /users/u-1"); over Firestore there are none."""
+    seen: list[str] = []
+    if isinstance(world, RestWorld):
+        answer = world.crm.answer
+
+        def recorded(request: Request) -> Response:
+            seen.append(f"{request.method} {request.path}")
+            return answer(request)
+
+        monkeypatch.setattr(world.crm, "answer", recorded)
+    return seen
 
 
 def audit_events() -> list[dict[str, Any]]:
@@ -74,9 +118,9 @@ def document_gets(env: dict[str, str]) -> Iterator[DocumentGets]:
 
 
 def test_full_login_links_greets_by_name_and_sets_the_role_menu(
-    webhook: FunctionServer, telegram: FakeTelegram
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
-    add_crm_user("u-1", "Vera@Example.com", PASSWORD, role="vendor", name="Vera Vendor")
+    add_crm_user(crm_world, "u-1", "Vera@Example.com", PASSWORD, role="vendor", name="Vera Vendor")
     user = ChatUser(webhook, 100)
     user.send("/start")
     assert "email" in telegram.last_text(100)
@@ -108,8 +152,10 @@ def test_full_login_links_greets_by_name_and_sets_the_role_menu(
     assert "org-1" in me
 
 
-def test_password_never_reaches_audit_or_any_reply(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+def test_password_never_reaches_audit_or_any_reply(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     user = ChatUser(webhook, 100)
     log_in(user, "a@example.com", "wrong-" + PASSWORD)
     log_in(user, "a@example.com")
@@ -120,21 +166,25 @@ def test_password_never_reaches_audit_or_any_reply(webhook: FunctionServer, tele
 
 
 def test_unknown_email_gets_exactly_the_same_replies_as_a_known_one(
-    webhook: FunctionServer, telegram: FakeTelegram
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
-    add_crm_user("u-1", "known@example.com", PASSWORD)
+    add_crm_user(crm_world, "u-1", "known@example.com", PASSWORD)
     known, unknown = ChatUser(webhook, 1), ChatUser(webhook, 2)
     for step in ("/start", "{email}", "bad password", "bad password"):
         known.send(step.format(email="known@example.com"))
         unknown.send(step.format(email="nobody@example.com"))
     assert telegram.sent_texts(1) == telegram.sent_texts(2)
     assert "incorrect" in telegram.last_text(1)
+    # The audit names the account a refusal was for (over REST found by GET /users after the CRM's one refusal).
+    failed = [e for e in audit_events() if e["event"] == "login_failed"]
+    assert sorted(e["telegram_user_id"] for e in failed if e["crm_user_id"] == "u-1") == [1, 1]
+    assert sorted(e["telegram_user_id"] for e in failed if e["crm_user_id"] is None) == [2, 2]
 
 
 def test_three_failures_lock_out_the_telegram_user_and_the_email_everywhere(
-    webhook: FunctionServer, telegram: FakeTelegram
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     attacker = ChatUser(webhook, 300)
     attacker.send("/login a@example.com")
     attacker.send("guess-1")
@@ -165,9 +215,9 @@ def test_three_failures_lock_out_the_telegram_user_and_the_email_everywhere(
 
 @pytest.mark.parametrize("password", [PASSWORD, "/Sl4sh-first", "/frobnicate " + PASSWORD, "own@example.com"])
 def test_a_password_typed_during_a_lockout_is_deleted_and_neither_checked_nor_counted(
-    webhook: FunctionServer, telegram: FakeTelegram, password: str
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram, password: str
 ) -> None:
-    add_crm_user("u-1", "a@example.com", password)
+    add_crm_user(crm_world, "u-1", "a@example.com", password)
     user = ChatUser(webhook, 330)
     lock_out(user, "a@example.com")
     counters, deleted = failure_counters(), len(telegram.calls_to("deleteMessage"))
@@ -186,11 +236,11 @@ def test_a_password_typed_during_a_lockout_is_deleted_and_neither_checked_nor_co
 
 
 def test_the_owner_of_an_email_locked_by_someone_elses_guesses_has_the_password_typed_again_deleted(
-    webhook: FunctionServer, telegram: FakeTelegram
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
     """Found by a review: only a Telegram user's own lockout was looked at, so when someone else's guesses had
     locked the email, the owner's second try at the password stayed in the chat."""
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     lock_out(ChatUser(webhook, 340), "a@example.com")  # another Telegram account guessed three times
     owner = ChatUser(webhook, 341)
     owner.send("/login a@example.com")
@@ -208,11 +258,11 @@ def test_the_owner_of_an_email_locked_by_someone_elses_guesses_has_the_password_
 
 
 def test_the_lockout_notice_says_when_it_ends_and_how_to_log_in_without_a_password(
-    webhook: FunctionServer, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BOT_TIME_ZONE", "Asia/Kolkata")
     get_settings.forget()
-    add_crm_user("u-1", "a@example.com", PASSWORD, name="Locked Lou")
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD, name="Locked Lou")
     user = ChatUser(webhook, 331)
     lock_out(user, "a@example.com")
     ends = f"{failure_counters()['tg-331']['locked_until'].astimezone(ZoneInfo('Asia/Kolkata')):%H:%M} IST"
@@ -236,11 +286,11 @@ def test_the_lockout_notice_says_when_it_ends_and_how_to_log_in_without_a_passwo
 
 
 def test_logging_into_your_own_account_keeps_your_failed_guesses_on_other_emails(
-    webhook: FunctionServer, telegram: FakeTelegram
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
-    add_crm_user("u-own", "own@example.com", PASSWORD)
-    add_crm_user("u-victim-1", "victim-1@example.com", PASSWORD)
-    add_crm_user("u-victim-2", "victim-2@example.com", PASSWORD)
+    add_crm_user(crm_world, "u-own", "own@example.com", PASSWORD)
+    add_crm_user(crm_world, "u-victim-1", "victim-1@example.com", PASSWORD)
+    add_crm_user(crm_world, "u-victim-2", "victim-2@example.com", PASSWORD)
     attacker = ChatUser(webhook, 310)
     attacker.send("/login victim-1@example.com")
     attacker.send("guess-1")
@@ -258,8 +308,10 @@ def test_logging_into_your_own_account_keeps_your_failed_guesses_on_other_emails
     assert "Too many failed login attempts" in telegram.last_text(310)
 
 
-def test_a_successful_login_clears_the_failures_of_its_email(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+def test_a_successful_login_clears_the_failures_of_its_email(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     ChatUser(webhook, 320).send("/login a@example.com")
     ChatUser(webhook, 320).send("typo")
     ChatUser(webhook, 321).send("/login a@example.com")
@@ -272,8 +324,10 @@ def test_a_successful_login_clears_the_failures_of_its_email(webhook: FunctionSe
     assert "2 attempts left" in telegram.last_text(323), "the email's count started again after its login"
 
 
-def test_failures_spread_over_many_chats_lock_the_email(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+def test_failures_spread_over_many_chats_lock_the_email(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     for chat in (401, 402, 403):
         user = ChatUser(webhook, chat)
         user.send("/login a@example.com")
@@ -285,8 +339,10 @@ def test_failures_spread_over_many_chats_lock_the_email(webhook: FunctionServer,
     assert link_of(404) is None
 
 
-def test_login_flow_expires_after_ten_minutes(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+def test_login_flow_expires_after_ten_minutes(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     user = ChatUser(webhook, 500)
     user.send("/start")
     user.send("a@example.com")
@@ -297,8 +353,10 @@ def test_login_flow_expires_after_ten_minutes(webhook: FunctionServer, telegram:
     assert link_of(500) is None
 
 
-def test_password_message_that_cannot_be_deleted_is_reported(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+def test_password_message_that_cannot_be_deleted_is_reported(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     telegram.fail("deleteMessage", 400, "Bad Request: message can't be deleted")
     log_in(ChatUser(webhook, 501), "a@example.com")
     assert any("delete it yourself" in text for text in telegram.sent_texts(501))
@@ -307,9 +365,9 @@ def test_password_message_that_cannot_be_deleted_is_reported(webhook: FunctionSe
 
 @pytest.mark.parametrize("password", ["/start", "/help me", "/cancel now", "/Sl4sh-first", "/login a@example.com"])
 def test_a_password_that_looks_like_a_command_is_deleted_and_checked(
-    webhook: FunctionServer, telegram: FakeTelegram, password: str
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram, password: str
 ) -> None:
-    add_crm_user("u-1", "a@example.com", password, name="Slash Sam")
+    add_crm_user(crm_world, "u-1", "a@example.com", password, name="Slash Sam")
     user = ChatUser(webhook, 502)
     user.send("/login a@example.com")
     user.send("/" + password[1:].upper() + "-wrong")
@@ -321,8 +379,10 @@ def test_a_password_that_looks_like_a_command_is_deleted_and_checked(
     assert link_of(502) is not None
 
 
-def test_cancel_at_the_password_step_cancels(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+def test_cancel_at_the_password_step_cancels(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     user = ChatUser(webhook, 503)
     user.send("/login a@example.com")
     user.send("/cancel")
@@ -334,9 +394,13 @@ def test_cancel_at_the_password_step_cancels(webhook: FunctionServer, telegram: 
 
 
 def test_cancel_with_nothing_in_progress_says_so_to_guests_and_linked_users_alike(
-    webhook: FunctionServer, telegram: FakeTelegram, document_gets: DocumentGets
+    crm_world: CrmWorld,
+    webhook: FunctionServer,
+    telegram: FakeTelegram,
+    document_gets: DocumentGets,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     guest = ChatUser(webhook, 506)
     guest.send("/cancel")
     assert telegram.last_text(506) == "There's nothing to cancel."
@@ -347,21 +411,35 @@ def test_cancel_with_nothing_in_progress_says_so_to_guests_and_linked_users_alik
     guest.send("/help")
     assert "/cancel — " in telegram.last_text(506)
     document_gets.paths.clear()
+    asked = crm_requests(crm_world, monkeypatch)
     guest.send("/cancel")
     assert telegram.last_text(506) == "There's nothing to cancel."
-    assert document_gets.paths == ["tg_links/506", "crm_users/u-1"], "a linked user has no login flow to look for"
+    if crm_world.backend == "rest":  # the session's CRM user is the CRM's answer, not a Firestore read
+        assert document_gets.paths == ["tg_links/506"], "a linked user has no login flow to look for"
+        assert asked == ["GET /users/u-1"]
+    else:
+        assert document_gets.paths == ["tg_links/506", "crm_users/u-1"], "a linked user has no login flow to look for"
 
 
 def test_a_linked_users_commands_never_look_for_a_login_flow(
-    webhook: FunctionServer, telegram: FakeTelegram, document_gets: DocumentGets
+    crm_world: CrmWorld,
+    webhook: FunctionServer,
+    telegram: FakeTelegram,
+    document_gets: DocumentGets,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     user = ChatUser(webhook, 505)
     log_in(user, "a@example.com")
     document_gets.paths.clear()
+    asked = crm_requests(crm_world, monkeypatch)
     user.send("/me")
     user.send("/help")
-    assert document_gets.paths == ["tg_links/505", "crm_users/u-1"] * 2
+    if crm_world.backend == "rest":  # the session's CRM user is the CRM's answer, not a Firestore read
+        assert document_gets.paths == ["tg_links/505"] * 2
+        assert asked == ["GET /users/u-1"] * 2
+    else:
+        assert document_gets.paths == ["tg_links/505", "crm_users/u-1"] * 2
 
 
 def test_commands_run_again_once_the_password_step_has_expired(webhook: FunctionServer, telegram: FakeTelegram) -> None:
@@ -393,33 +471,38 @@ def test_empty_and_non_text_messages_during_login(webhook: FunctionServer, teleg
     assert "text" in telegram.last_text(601)
 
 
-def test_inactive_account_cannot_log_in(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD, is_active=False)
+def test_inactive_account_cannot_log_in(crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD, is_active=False)
     log_in(ChatUser(webhook, 700), "a@example.com")
     assert "incorrect" in telegram.last_text(700)
     assert link_of(700) is None
+    assert [e["crm_user_id"] for e in audit_events() if e["event"] == "login_failed"] == ["u-1"]
 
 
+# Firestore adapter only: over REST the bot never sees a hash (the CRM checks its own), so no format is ours to refuse.
 def test_unknown_hash_format_is_a_failed_login_not_a_crash(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", password_hash="argon2$argon2id$v=19$m=102400$abc$def")
+    add_crm_user(FirestoreWorld(), "u-1", "a@example.com", password_hash="argon2$argon2id$v=19$m=102400$abc$def")
     log_in(ChatUser(webhook, 701), "a@example.com")
     assert "incorrect" in telegram.last_text(701)
 
 
+# Firestore adapter only: over REST the reference CRM checks its own hashes with this verifier (its test, not ours).
 def test_bcrypt_hashes_from_the_crm_are_accepted(webhook: FunctionServer, telegram: FakeTelegram) -> None:
     import bcrypt
 
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode().replace("$2b$", "$2y$")
-    add_crm_user("u-1", "a@example.com", password_hash=hashed)
+    add_crm_user(FirestoreWorld(), "u-1", "a@example.com", password_hash=hashed)
     log_in(ChatUser(webhook, 702), "a@example.com")
     assert link_of(702) is not None
 
 
-def test_deactivation_is_noticed_on_the_next_message(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+def test_deactivation_is_noticed_on_the_next_message(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     user = ChatUser(webhook, 800)
     log_in(user, "a@example.com")
-    get_db().collection("crm_users").document("u-1").update({"is_active": False})
+    crm_world.change_user("u-1", is_active=False)
     user.send("/me")
     assert "no longer active" in telegram.last_text(800)
     assert link_of(800) is None
@@ -428,11 +511,13 @@ def test_deactivation_is_noticed_on_the_next_message(webhook: FunctionServer, te
     assert "not logged in" in telegram.last_text(800)
 
 
-def test_role_change_is_noticed_and_permissions_follow(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD, role="employee")
+def test_role_change_is_noticed_and_permissions_follow(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD, role="employee")
     user = ChatUser(webhook, 801)
     log_in(user, "a@example.com")
-    get_db().collection("crm_users").document("u-1").update({"role": "customer", "customer_id": "c-9"})
+    crm_world.change_user("u-1", role="customer", customer_id="c-9")
     user.send("/me")
     texts = telegram.sent_texts(801)
     assert any("role is now <b>customer</b>" in text for text in texts)
@@ -444,8 +529,10 @@ def test_role_change_is_noticed_and_permissions_follow(webhook: FunctionServer, 
     assert "me" in commands
 
 
-def test_logout_unlinks_clears_history_and_resets_the_menu(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+def test_logout_unlinks_clears_history_and_resets_the_menu(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     user = ChatUser(webhook, 900)
     log_in(user, "a@example.com")
     usage = {"minutes": {"202601010000": 3}, "days": {"2026-01-01": {"messages": 3, "tokens": 900}}}
@@ -460,8 +547,10 @@ def test_logout_unlinks_clears_history_and_resets_the_menu(webhook: FunctionServ
     assert [e["details"]["reason"] for e in audit_events() if e["event"] == "unlinked"] == ["logout"]
 
 
-def test_login_while_linked_does_not_start_a_flow(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD, name="Ann")
+def test_login_while_linked_does_not_start_a_flow(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD, name="Ann")
     user = ChatUser(webhook, 901)
     log_in(user, "a@example.com")
     user.send("/start")
@@ -470,8 +559,8 @@ def test_login_while_linked_does_not_start_a_flow(webhook: FunctionServer, teleg
     assert "already logged in" in telegram.last_text(901)
 
 
-def test_deep_link_code_links_once(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD, name="Coded Carl")
+def test_deep_link_code_links_once(crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD, name="Coded Carl")
     crm_user = get_crm().get_user("u-1")
     assert crm_user is not None
     issued = issue_link_code(crm_user, "crm_test_bot")
@@ -496,10 +585,10 @@ def test_deep_link_code_links_once(webhook: FunctionServer, telegram: FakeTelegr
 
 
 def test_a_linked_user_opening_another_accounts_deep_link_keeps_their_link(
-    webhook: FunctionServer, telegram: FakeTelegram
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
-    add_crm_user("u-1", "vera@example.com", PASSWORD, name="Vera Vendor")
-    add_crm_user("u-2", "olga@example.com", PASSWORD, name="Olga Other", org_id="org-2")
+    add_crm_user(crm_world, "u-1", "vera@example.com", PASSWORD, name="Vera Vendor")
+    add_crm_user(crm_world, "u-2", "olga@example.com", PASSWORD, name="Olga Other", org_id="org-2")
     vendor = ChatUser(webhook, 1010)
     log_in(vendor, "vera@example.com")
     other = get_crm().get_user("u-2")
@@ -528,8 +617,10 @@ def test_a_linked_user_opening_another_accounts_deep_link_keeps_their_link(
     assert owner_link["crm_user_id"] == "u-2"
 
 
-def test_a_linked_user_opening_their_own_deep_link_is_told_so(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "vera@example.com", PASSWORD, name="Vera Vendor")
+def test_a_linked_user_opening_their_own_deep_link_is_told_so(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "vera@example.com", PASSWORD, name="Vera Vendor")
     vendor = ChatUser(webhook, 1012)
     log_in(vendor, "vera@example.com")
     crm_user = get_crm().get_user("u-1")
@@ -540,9 +631,9 @@ def test_a_linked_user_opening_their_own_deep_link_is_told_so(webhook: FunctionS
 
 
 def test_a_linked_user_opening_an_invalid_deep_link_is_not_sent_to_log_out(
-    webhook: FunctionServer, telegram: FakeTelegram
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
-    add_crm_user("u-1", "vera@example.com", PASSWORD)
+    add_crm_user(crm_world, "u-1", "vera@example.com", PASSWORD)
     vendor = ChatUser(webhook, 1013)
     log_in(vendor, "vera@example.com")
     vendor.send("/start unknown-code")
@@ -550,8 +641,10 @@ def test_a_linked_user_opening_an_invalid_deep_link_is_not_sent_to_log_out(
     assert link_of(1013) is not None
 
 
-def test_expired_and_unknown_codes_change_nothing(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+def test_expired_and_unknown_codes_change_nothing(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     crm_user = get_crm().get_user("u-1")
     assert crm_user is not None
     issued = issue_link_code(crm_user, "crm_test_bot")
@@ -563,16 +656,20 @@ def test_expired_and_unknown_codes_change_nothing(webhook: FunctionServer, teleg
     assert link_of(1002) is None
 
 
-def test_linking_from_a_second_telegram_account_moves_the_link(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+def test_linking_from_a_second_telegram_account_moves_the_link(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     log_in(ChatUser(webhook, 1100), "a@example.com")
     log_in(ChatUser(webhook, 1101), "a@example.com")
     assert link_of(1100) is None
     assert link_of(1101) is not None
 
 
-def test_concurrent_messages_never_corrupt_the_login_state(webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("u-1", "a@example.com", PASSWORD)
+def test_concurrent_messages_never_corrupt_the_login_state(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "u-1", "a@example.com", PASSWORD)
     user = ChatUser(webhook, 1200)
     user.send("/login a@example.com")
     with ThreadPoolExecutor(4) as pool:

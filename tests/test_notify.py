@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from shared import clock
+from shared.auth.passwords import hash_password
 from shared.notify.ledger import entry_id
 from shared.notify.signature import sign
 from shared.roles import Role
@@ -19,7 +20,8 @@ from shared.store import links
 from shared.store.db import Collections, get_db
 from shared.store.links import Link, NotificationPreferences
 from tests.chat import next_update_id, post_update
-from tests.crm_data import add_crm_user
+from tests.crm_data import FAST_ITERATIONS
+from tests.crm_world import CrmWorld, FirestoreWorld
 from tests.fakes.telegram_api import MAX_TEXT_UTF16, FakeTelegram, utf16_len, visible_text
 from tests.harness import NOTIFY_SECRET, ROOT, FunctionServer
 
@@ -29,6 +31,30 @@ WEBSITE = "https://crm.example.com"  # WEBSITE_URL in the test environment
 
 
 # ----- helpers (also used by the other test_notify_* modules) -----
+def add_crm_user(
+    world: CrmWorld,
+    user_id: str,
+    email: str,
+    *,
+    role: str = "customer",
+    org_id: str = "org-1",
+    customer_id: str | None = None,
+    is_active: bool = True,
+) -> None:
+    """A CRM user in `world` (either adapter's CRM), with the fields tests/crm_data.py writes."""
+    fields: dict[str, Any] = {
+        "email": email.lower(),
+        "name": "Test User",
+        "role": role,
+        "org_id": org_id,
+        "password_hash": hash_password("correct horse", FAST_ITERATIONS),
+        "is_active": is_active,
+    }
+    if customer_id is not None:
+        fields["customer_id"] = customer_id
+    world.add_user(user_id, fields)
+
+
 def link_user(
     crm_user_id: str,
     telegram_user_id: int,
@@ -40,12 +66,22 @@ def link_user(
     is_active: bool = True,
     blocked: bool = False,
     notifications: NotificationPreferences | None = None,
+    world: CrmWorld | None = None,
 ) -> Link:
-    """A CRM user with a Telegram link whose private chat id is the Telegram user id."""
+    """A CRM user (in `world`; Firestore's CRM by default) with a Telegram link whose private chat id is the
+    Telegram user id."""
     email = email or f"{crm_user_id}@example.com"
     if role == "customer" and customer_id is None:
         customer_id = f"cust-of-{crm_user_id}"
-    add_crm_user(crm_user_id, email, role=role, org_id=org_id, customer_id=customer_id, is_active=is_active)
+    add_crm_user(
+        world or FirestoreWorld(),
+        crm_user_id,
+        email,
+        role=role,
+        org_id=org_id,
+        customer_id=customer_id,
+        is_active=is_active,
+    )
     link = Link(
         telegram_user_id=telegram_user_id,
         chat_id=telegram_user_id,
@@ -141,7 +177,9 @@ def test_signed_event_is_sent_in_the_guide_style_and_recorded(
     assert entry["sent_at"] >= entry["received_at"]
 
 
-def test_every_event_type_is_delivered_by_user_id_or_email(notify_fn: FunctionServer, telegram: FakeTelegram) -> None:
+def test_every_event_type_is_delivered_by_user_id_or_email(
+    crm_world: CrmWorld, notify_fn: FunctionServer, telegram: FakeTelegram
+) -> None:
     bodies = [
         event("e-file-processing", "file.processing", message="Tuning the map now."),
         event("e-file-ready", "file.ready"),
@@ -155,7 +193,7 @@ def test_every_event_type_is_delivered_by_user_id_or_email(notify_fn: FunctionSe
         {**event("e-message", "message", user_id=None, text="Closed on Friday <3"), "email": "Pat@Example.com"},
     ]
     for n, body in enumerate(bodies):  # one chat each, so the per-chat pacing does not slow the test down
-        link_user(f"u{n}", 500 + n, email="pat@example.com" if "email" in body else None)
+        link_user(f"u{n}", 500 + n, email="pat@example.com" if "email" in body else None, world=crm_world)
         if "user_id" in body:
             body["user_id"] = f"u{n}"
     listed = results(signed_post(notify_fn, {"events": bodies}))
@@ -540,9 +578,11 @@ def test_my_chat_member_kicked_stops_notifications(
 
 
 # ----- who gets what -----
-def test_muted_group_and_all_off_are_recorded_muted(notify_fn: FunctionServer, telegram: FakeTelegram) -> None:
-    link_user("u1", 501, notifications=NotificationPreferences(muted_groups=["orders"]))
-    link_user("u2", 502, notifications=NotificationPreferences(enabled=False))
+def test_muted_group_and_all_off_are_recorded_muted(
+    crm_world: CrmWorld, notify_fn: FunctionServer, telegram: FakeTelegram
+) -> None:
+    link_user("u1", 501, notifications=NotificationPreferences(muted_groups=["orders"]), world=crm_world)
+    link_user("u2", 502, notifications=NotificationPreferences(enabled=False), world=crm_world)
     listed = results(
         signed_post(
             notify_fn,
@@ -564,9 +604,11 @@ def test_muted_group_and_all_off_are_recorded_muted(notify_fn: FunctionServer, t
     assert (entry["status"], entry["attempts"], entry["telegram_user_id"]) == ("muted", 0, 501)
 
 
-def test_not_linked_unknown_and_inactive_users_get_nothing(notify_fn: FunctionServer, telegram: FakeTelegram) -> None:
-    add_crm_user("unlinked", "unlinked@example.com", role="customer", customer_id="c9")
-    link_user("gone", 503, is_active=False)
+def test_not_linked_unknown_and_inactive_users_get_nothing(
+    crm_world: CrmWorld, notify_fn: FunctionServer, telegram: FakeTelegram
+) -> None:
+    add_crm_user(crm_world, "unlinked", "unlinked@example.com", role="customer", customer_id="c9")
+    link_user("gone", 503, is_active=False, world=crm_world)
     listed = results(
         signed_post(
             notify_fn,
@@ -582,18 +624,21 @@ def test_not_linked_unknown_and_inactive_users_get_nothing(notify_fn: FunctionSe
     )
     assert [r["status"] for r in listed] == ["not_linked"] * 4
     assert "has not linked" in listed[0]["reason"]
+    assert "no CRM user has this user_id" in listed[1]["reason"]
+    assert "no CRM user has this email" in listed[2]["reason"]
     assert "not active" in listed[3]["reason"]
     assert telegram.calls == []
 
 
-def test_a_customer_only_hears_about_their_own_records(notify_fn: FunctionServer, telegram: FakeTelegram) -> None:
-    link_user("u1", 501, customer_id="c1")
-    link_user("staff", 601, role="employee", org_id="org-1")
-    db = get_db()
-    db.collection("files").document("f-mine").set({"customer_id": "c1", "org_id": "org-1", "name": "mine.bin"})
-    db.collection("files").document("f-theirs").set({"customer_id": "c2", "org_id": "org-1", "name": "x.bin"})
-    db.collection("orders").document("o-other-org").set({"customer_id": "c1", "org_id": "org-2", "number": 7})
-    before = {d.id: d.to_dict() for c in ("files", "orders") for d in db.collection(c).stream()}
+def test_a_customer_only_hears_about_their_own_records(
+    crm_world: CrmWorld, notify_fn: FunctionServer, telegram: FakeTelegram
+) -> None:
+    link_user("u1", 501, customer_id="c1", world=crm_world)
+    link_user("staff", 601, role="employee", org_id="org-1", world=crm_world)
+    crm_world.add_record("files", "f-mine", {"customer_id": "c1", "org_id": "org-1", "name": "mine.bin"})
+    crm_world.add_record("files", "f-theirs", {"customer_id": "c2", "org_id": "org-1", "name": "x.bin"})
+    crm_world.add_record("orders", "o-other-org", {"customer_id": "c1", "org_id": "org-2", "number": 7})
+    before = crm_world.snapshot()
 
     listed = results(
         signed_post(
@@ -615,8 +660,7 @@ def test_a_customer_only_hears_about_their_own_records(notify_fn: FunctionServer
     assert "another organisation" in listed[3]["reason"]
     assert len(telegram.sent_texts(501)) == 1
     assert len(telegram.sent_texts(601)) == 1
-    after = {d.id: d.to_dict() for c in ("files", "orders") for d in db.collection(c).stream()}
-    assert after == before  # notify reads CRM records, never writes them
+    assert crm_world.snapshot() == before  # notify reads the CRM, never writes it
 
 
 # ----- batches and pacing -----
