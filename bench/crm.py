@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bench.stack import BENCH_ITERATIONS
 from shared import clock
+from shared.auth.passwords import hash_password
 from shared.crm.backend import get_crm
 from shared.crm.demo import DEMO_DATA_PATH, load_demo_data
 from shared.store import links
 from shared.store.links import Link
 from tests.crm_data import add_crm_user
+
+if TYPE_CHECKING:
+    from devstack.reference_crm.data import CrmData
 
 VENDOR = "demo-vendor"
 EMPLOYEE = "demo-emp-ed"
@@ -43,11 +49,33 @@ def link(telegram_user_id: int, crm_user_id: str) -> Link:
     return link
 
 
-def add_login_accounts(count: int, prefix: str) -> list[str]:
-    """`count` CRM vendor accounts nobody has linked yet (one per fresh user logging in); their emails."""
+def add_login_accounts(count: int, prefix: str, reference: CrmData | None = None) -> list[str]:
+    """`count` CRM vendor accounts nobody has linked yet (one per fresh user logging in); their emails. They go to
+    Firestore's crm_users, or into the `reference` CRM's data when given (benchmark 6 over `rest`)."""
     emails = [f"{prefix}-{index}@bench.example" for index in range(count)]
     for index, email in enumerate(emails):
-        add_crm_user(
-            f"{prefix}-{index}", email, LOGIN_PASSWORD, role="vendor", name=f"Bench {index}", org_id="demo-org"
-        )
+        add_user(f"{prefix}-{index}", email, role="vendor", name=f"Bench {index}", reference=reference)
     return emails
+
+
+def add_user(
+    user_id: str,
+    email: str,
+    *,
+    role: str,
+    name: str,
+    customer_id: str | None = None,
+    reference: CrmData | None = None,
+) -> None:
+    """A CRM user of demo-org whose password is LOGIN_PASSWORD, in Firestore or in the `reference` CRM's data."""
+    if reference is None:
+        add_crm_user(user_id, email, LOGIN_PASSWORD, role=role, name=name, org_id="demo-org", customer_id=customer_id)
+        return
+    from devstack.reference_crm.data import StoredUser
+
+    fields = {"email": email.lower(), "name": name, "role": role, "org_id": "demo-org", "customer_id": customer_id}
+    stored = StoredUser.model_validate(
+        {**fields, "id": user_id, "password_hash": hash_password(LOGIN_PASSWORD, BENCH_ITERATIONS)}
+    )
+    with reference.lock:
+        reference.users[user_id] = stored

@@ -219,3 +219,86 @@ def request_size(result: dict[str, Any]) -> str:
         + f"\nhistory cap: plateau {result['plateau']} ({result['plateau_rule']});"
         f" {result['exchanges_kept_at_the_end']} exchanges kept at the end"
     )
+
+
+def crm_backends(result: dict[str, Any]) -> str:
+    calls = result["crm_calls_over_rest"]
+    found_per_kind = [(kind, found, found["session_reads_max"]) for kind, found in calls.items()]
+    found_per_kind += [(f"tool alone: {name}", found, None) for name, found in result["tool_alone_over_rest"].items()]
+    rows = [
+        [
+            kind,
+            found["calls"] if found.get("same_every_update", True) else f"{found['calls_min']}-{found['calls']}",
+            "-" if session is None else session,
+            ", ".join(f"{endpoint} {n}" for endpoint, n in found["by_endpoint"].items()) or "-",
+            _read_twice(found),
+            found.get("crm_ms_p50", found.get("crm_ms")),
+        ]
+        for kind, found, session in found_per_kind
+    ]
+    counted = table(["kind", "CRM calls", "session", "by endpoint", "read twice", "CRM ms"], rows)
+    firestore, rest = result["latency"]["firestore"], result["latency"]["rest"]
+    latency = table(
+        ["kind", "firestore p50", "p95", "Firestore ms", "rest p50", "p95", "Firestore ms", "CRM ms", "rest/firestore"],
+        [
+            [
+                kind,
+                figures["p50_ms"],
+                figures["p95_ms"],
+                figures["firestore_ms_p50"],
+                rest[kind]["p50_ms"],
+                rest[kind]["p95_ms"],
+                rest[kind]["firestore_ms_p50"],
+                calls[kind]["crm_ms_p50"] if kind in calls else None,
+                round(rest[kind]["p50_ms"] / figures["p50_ms"], 2) if figures["p50_ms"] else None,
+            ]
+            for kind, figures in firestore.items()
+        ],
+    )
+    port = result["port_calls"]
+    single = table(
+        ["one port call, in-process", "firestore p50", "p95", "rest p50", "p95"],
+        [
+            [name, figures["p50_ms"], figures["p95_ms"], port["rest"][name]["p50_ms"], port["rest"][name]["p95_ms"]]
+            for name, figures in port["firestore"].items()
+        ],
+    )
+    targets = table(
+        ["target", "measured", "verdict"],
+        [[target, found["measured"], found["verdict"]] for target, found in result["targets"].items()],
+    )
+    return (
+        f"6. The CRM over both adapters: {result['rounds']} rounds of {len(calls)} updates, webhook and notify over"
+        " HTTP\nCRM calls per update over rest (the requests the reference CRM received; CRM ms: its time on them)\n"
+        + counted
+        + "\n\nlatency per update in ms, p50 and p95 (firestore: the demo data in the emulator; rest: the reference"
+        " CRM on loopback);\nFirestore ms and CRM ms: p50 of the time waiting for each\n"
+        + latency
+        + "\n\n"
+        + single
+        + "\n"
+        + _more_buttons(result["more_button"])
+        + "\n\n"
+        + targets
+    )
+
+
+def _read_twice(found: dict[str, Any]) -> str:
+    """The records one update read more than once, and by which requests; requests made twice alike."""
+    records = [
+        f"{record.split('/')[0]}: {' + '.join(twice['endpoints'])}"
+        for record, twice in found["records_read_twice"].items()
+    ]
+    shown = {request for twice in found["records_read_twice"].values() for request in twice["requests"]}
+    records += [f"{request} x{n}" for request, n in found["repeated_requests"].items() if request not in shown]
+    return "; ".join(records) or "-"
+
+
+def _more_buttons(more: dict[str, Any]) -> str:
+    """One line per backend: does the /deals page's More button fit Telegram's callback_data with its cursor?"""
+    return "\n".join(
+        f"/deals More button over {backend}: a cursor of {found['cursor_bytes']} bytes makes callback_data of"
+        f" {found['callback_data_bytes']} bytes (Telegram takes {found['limit_bytes']}): "
+        + ("shown" if found["fits"] else f"left out ({found['warnings_logged']} warnings logged, not printed)")
+        for backend, found in more.items()
+    )
