@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import time
 from collections import Counter
@@ -55,9 +54,6 @@ TOOL = "list_deals"
 TOOL_ARGS: dict[str, Any] = {"open_only": True}
 SESSION_READ = "GET /users/{id}"
 CRM_SETTINGS = ("CRM_BACKEND", "CRM_API_URL", "CRM_SIGNING_SECRET")
-MORE_BUTTON_LOGGER = "shared.bot.crm_commands"
-MORE_BUTTON_WARNING = "no More button"
-"""Logged by each /deals page whose cursor does not fit a button: counted and reported once, not printed."""
 
 KINDS = (
     "duplicate",
@@ -274,32 +270,6 @@ def _refuse_apologies(backend: str, answer: dict[str, Any], stack: Stack) -> Non
             raise RuntimeError(f"{backend}: an update was answered {failure!r}: see the log above")
 
 
-class _Counting(logging.Filter):
-    """Counts the records of one logger that start with `prefix`, and keeps them from the log."""
-
-    def __init__(self, prefix: str) -> None:
-        super().__init__()
-        self.prefix = prefix
-        self.counts: Counter[str] = Counter()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if not message.startswith(self.prefix):
-            return True
-        self.counts[message] += 1
-        return False
-
-
-@contextlib.contextmanager
-def _counted_warnings(logger: str, prefix: str) -> Iterator[Counter[str]]:
-    counting = _Counting(prefix)
-    logging.getLogger(logger).addFilter(counting)
-    try:
-        yield counting.counts
-    finally:
-        logging.getLogger(logger).removeFilter(counting)
-
-
 @contextlib.contextmanager
 def _settings(values: dict[str, str]) -> Iterator[None]:
     """The CRM settings of one backend in this process's environment; the ones before afterwards."""
@@ -408,8 +378,8 @@ def _port_calls(demo: Demo, repeats: int) -> dict[str, list[float]]:
 
 
 def _more_button(chat: int) -> dict[str, Any]:
-    """Whether the first /deals page's More button fits Telegram's 64 bytes of callback_data with this CRM's
-    cursor (the bot leaves the button out, and logs a warning, when it does not)."""
+    """Whether the first /deals page's cursor fits in its More button's 64 bytes of callback_data with this CRM
+    (when it does not, the bot keeps it in tg_page_cursors and the button carries a key)."""
     from shared.auth.session import load_session
     from shared.bot import crm_commands
     from shared.crm.tools.registry import ToolError, run_tool
@@ -550,17 +520,14 @@ def run(stack: Stack, quick: bool) -> dict[str, Any]:
     port: dict[str, dict[str, list[float]]] = {backend: {} for backend in BACKENDS}
     more: dict[str, Any] = {}
     tools: dict[str, Any] = {}
-    with _counted_warnings(MORE_BUTTON_LOGGER, MORE_BUTTON_WARNING) as warnings:
-        for backend in RUN_ORDER:
-            logged = sum(warnings.values())
-            result = _run_backend(stack, backend, per_run, demo)
-            for kind, found in result.measured.items():
-                measured[backend][kind].extend(found)
-            for name, seconds in result.port_seconds.items():
-                port[backend].setdefault(name, []).extend(seconds)
-            warned = sum(warnings.values()) - logged + more.get(backend, {}).get("warnings_logged", 0)
-            more[backend] = {**result.more_button, "warnings_logged": warned}
-            tools = result.tools_alone or tools
+    for backend in RUN_ORDER:
+        result = _run_backend(stack, backend, per_run, demo)
+        for kind, found in result.measured.items():
+            measured[backend][kind].extend(found)
+        for name, seconds in result.port_seconds.items():
+            port[backend].setdefault(name, []).extend(seconds)
+        more[backend] = result.more_button
+        tools = result.tools_alone or tools
     stack.use()
     latency: dict[str, dict[str, Any]] = {}
     for backend, kinds in measured.items():

@@ -299,6 +299,10 @@ def _more_buttons(more: dict[str, Any]) -> str:
     return "\n".join(
         f"/deals More button over {backend}: a cursor of {found['cursor_bytes']} bytes makes callback_data of"
         f" {found['callback_data_bytes']} bytes (Telegram takes {found['limit_bytes']}): "
-        + ("shown" if found["fits"] else f"left out ({found['warnings_logged']} warnings logged, not printed)")
+        + (
+            "the cursor goes in the button"
+            if found["fits"]
+            else "the cursor is kept in tg_page_cursors, the button carries its key"
+        )
         for backend, found in more.items()
     )

@@ -334,3 +334,38 @@ def test_the_bot_checks_what_a_crm_that_checks_nothing_returns(crm_world: CrmWor
         "error": "there is no order with the id o-2",
     }
     assert call_tool(alice, "get_order", {"order": "2"}) == {"ok": False, "error": "there is no order 2"}
+
+
+def test_more_walks_every_page_even_when_the_crms_cursor_does_not_fit_in_a_button(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    """Found by the bench: the reference CRM's cursors are 135 bytes, a button's data 64, so over REST /deals never
+    had a More button and showed the first 8 deals only."""
+    add_login(crm_world, "u-vendor", "vera@example.com")
+    for number in range(1, 20):
+        at = AT + dt.timedelta(minutes=number)
+        crm_world.add_record(
+            "deals",
+            f"d-{number:02}",
+            {"org_id": "org-1", "number": number, "title": f"Deal no {number}", "stage": "proposal", "created_at": at},
+        )
+    vendor, stranger = ChatUser(webhook, 95), ChatUser(webhook, 96)
+    log_in(vendor, "vera@example.com")
+    vendor.send("/deals")
+    seen, buttons = [], []
+    while True:
+        sent = [call for call in telegram.calls_to("sendMessage") if call.params["chat_id"] == 95][-1].params
+        seen += [number for number in range(1, 20) if f"Deal no {number}\n" in sent["text"] + "\n"]
+        markup = (sent.get("reply_markup") or {}).get("inline_keyboard")
+        if not markup:
+            break
+        data = markup[0][0]["callback_data"]
+        assert len(data.encode()) <= 64
+        buttons.append(data)
+        vendor.press(data)
+    assert sorted(seen) == list(range(1, 20))
+    assert len(buttons) == 2
+    if crm_world.backend == "rest":  # the CRM's cursor was kept, and only its user can follow it
+        assert all(data.startswith("crmmorek:") for data in buttons)
+        stranger.press(buttons[0])
+        assert telegram.calls_to("answerCallbackQuery")[-1].params.get("text")

@@ -61,6 +61,7 @@ TTL_COLLECTIONS = {
     Collections.LOGIN_FAILURES,
     Collections.LINK_CODES,
     Collections.PENDING_ACTIONS,
+    Collections.PAGE_CURSORS,
 }
 
 
@@ -487,6 +488,7 @@ def fresh_project_commands(build_dir: Path, crm_url: str | None = None) -> list[
                 "tg_login_failures",
                 "tg_link_codes",
                 "tg_pending_actions",
+                "tg_page_cursors",
             )
         ],
         deploy_command(

@@ -7,7 +7,6 @@ paged with a "More" button whose callback_data carries the tool's cursor.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,13 +22,13 @@ from shared.crm.tools.registry import ToolError, run_tool
 from shared.crm.tools.results import Created, RecordPage, RecordView
 from shared.crm.tools.statistics import Statistics
 from shared.roles import Role
+from shared.store import page_cursors
 from shared.telegram.formatting import shorten
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
-log = logging.getLogger(__name__)
-
 PAGE_SIZE = 8
 MORE_KIND = "crmmore"
+KEPT_MORE_KIND = "crmmorek"
 SUPPORT_KIND = "crmsupport"
 CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit
 TITLE_LENGTH = 80
@@ -159,17 +158,25 @@ def show_page(conversation: Conversation, listing: Listing, cursor: str | None =
         return
     heading = title if cursor is None else texts.list_continued(title_html=title)
     body = "\n\n".join(listing.line(view, role) for view in page.items)
-    conversation.say(f"{heading}\n\n{body}", _more_button(listing, page.next_cursor))
+    conversation.say(f"{heading}\n\n{body}", _more_button(conversation, listing, page.next_cursor))
 
 
-def _more_button(listing: Listing, cursor: str | None) -> InlineKeyboardMarkup | None:
+def _more_button(conversation: Conversation, listing: Listing, cursor: str | None) -> InlineKeyboardMarkup | None:
+    """The button to the next page: its cursor in the button, or, when the CRM's cursor does not fit in Telegram's
+    64 bytes, kept in tg_page_cursors under a key the button carries."""
     if not cursor:
         return None
     data = f"{MORE_KIND}:{listing.code}:{cursor}"
     if len(data.encode()) > CALLBACK_DATA_LIMIT:
-        log.warning("no More button: the cursor of %s is too long for callback_data", listing.tool)
-        return None
+        data = f"{KEPT_MORE_KIND}:{listing.code}:{page_cursors.keep_cursor(conversation.user.id, cursor)}"
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=texts.MORE_BUTTON, callback_data=data)]])
+
+
+def kept_more_pressed(conversation: Conversation, query: CallbackQuery, payload: str) -> None:
+    """More, on a page whose cursor was kept in tg_page_cursors."""
+    code, _, key = payload.partition(":")
+    cursor = page_cursors.kept_cursor(conversation.user.id, key) if key else None
+    more_pressed(conversation, query, f"{code}:{cursor or ''}")
 
 
 def more_pressed(conversation: Conversation, query: CallbackQuery, payload: str) -> None:

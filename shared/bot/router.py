@@ -65,6 +65,7 @@ CALLBACKS: dict[str, CallbackHandler] = {
     confirmations.KIND: confirmations.on_tap,
     change_commands.COMPLETE_KIND: change_commands.on_choice,
     crm_commands.MORE_KIND: crm_commands.more_pressed,
+    crm_commands.KEPT_MORE_KIND: crm_commands.kept_more_pressed,
     crm_commands.SUPPORT_KIND: crm_commands.support_cancel_pressed,
     notification_settings.CALLBACK_KIND: notification_settings.on_settings_button,
 }

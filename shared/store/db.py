@@ -52,6 +52,7 @@ class Collections:
     NOTIFICATIONS = "tg_notifications"
     COUNTERS = "tg_counters"
     GROUP_CHATS = "tg_group_chats"
+    PAGE_CURSORS = "tg_page_cursors"
 
 
 _interceptors: list[Any] = []
