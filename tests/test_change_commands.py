@@ -1,5 +1,9 @@
 """A command for every change the assistant can make: the same plan, preview, Confirm tap and permissions as the
-tools, on the real stack (no model at all: these are what works when the assistant is off, down or over budget)."""
+tools, on the real stack (no model at all: these are what works when the assistant is off, down or over budget).
+
+They run over both adapters of the CRM port (tests/crm_world.py): the CRM's users and records are seeded and read
+back through `crm_world`; the bot's own state (tg_pending_actions) is read from the emulator. Tests that never reach
+the CRM's data run on the Firestore adapter only (FIRESTORE_ONLY)."""
 
 from __future__ import annotations
 
@@ -11,38 +15,96 @@ import pytest
 from shared import clock
 from shared.bot.change_commands import CHANGE_COMMANDS
 from shared.crm.tools.registry import tools
+from shared.roles import Role
 from shared.store.db import get_db
+from shared.store.links import Link, save_link
 from tests.chat import ChatUser
+from tests.crm_world import CrmWorld
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import FunctionServer
-from tests.test_notify import link_user
+from tests.test_crm_commands import NO_MORE_BUTTON_OVER_REST
 
 pytestmark = pytest.mark.emulator
 
+ORG = "org-1"
 VENDOR, EMPLOYEE, CUSTOMER = 301, 302, 303
+FIRESTORE_ONLY = pytest.mark.parametrize("crm_world", ["firestore"], indirect=True)
+"""For a test whose behaviour is the bot's own (parsing a line, /help): one adapter is enough."""
 
 
-def put(collection: str, doc_id: str, **fields: Any) -> None:
+def link(
+    world: CrmWorld, user_id: str, telegram_user_id: int, role: str, name: str = "Test User", **fields: Any
+) -> None:
+    """A CRM user (`fields`: email, customer_id) and a Telegram link to it (the bot's own state)."""
+    user = {"email": f"{user_id}@example.com", "name": name, "role": role, "org_id": ORG, "is_active": True}
+    world.add_user(user_id, {**user, "password_hash": "", **fields})
+    save_link(
+        Link(
+            telegram_user_id=telegram_user_id,
+            chat_id=telegram_user_id,
+            crm_user_id=user_id,
+            role=Role(role),
+            org_id=ORG,
+            name="Test User",
+            email=fields.get("email", user["email"]),
+            customer_id=fields.get("customer_id"),
+            linked_at=clock.now(),
+        )
+    )
+
+
+def put(world: CrmWorld, kind: str, record_id: str, **fields: Any) -> None:
     now = clock.now()
-    get_db().collection(collection).document(doc_id).set({"org_id": "org-1", "created_at": now, **fields})
+    world.add_record(kind, record_id, {"org_id": ORG, "created_at": now, "updated_at": now, **fields})
 
 
 @pytest.fixture
-def crm(env: dict[str, str]) -> None:
-    link_user("vera", VENDOR, role="vendor", email="vera@example.com")
-    link_user("ed", EMPLOYEE, role="employee", email="ed@example.com")
-    link_user("cora", CUSTOMER, role="customer", customer_id="cust-1")
-    get_db().collection("crm_users").document("ed").update({"name": "Ed Employee"})
-    put("customers", "cust-1", number=1, name="Alice Acme", assigned_to="ed")
-    put("deals", "deal-5", number=5, title="ACME renewal", value=100.0, currency="EUR", stage="proposal")
-    put("deals", "deal-6", number=6, title="Ed's deal", value=50.0, currency="EUR", stage="proposal", assigned_to="ed")
-    put("leads", "lead-4", number=4, name="Jane Lead", status="new", assigned_to="vera")
-    put("issues", "issue-7", number=7, title="Login fails", status="open", assigned_to="ed", customer_id="cust-1")
-    put("orders", "order-3", number=3, customer_id="cust-1", status="confirmed", total=5000.0, currency="EUR")
+def crm(crm_world: CrmWorld) -> CrmWorld:
+    """A vendor, an employee (Ed Employee) and a customer of cust-1, which Ed looks after; a deal of nobody's and
+    one of Ed's, a lead, an issue and an order; the CRM they are in."""
+    link(crm_world, "vera", VENDOR, "vendor", email="vera@example.com")
+    link(crm_world, "ed", EMPLOYEE, "employee", name="Ed Employee", email="ed@example.com")
+    link(crm_world, "cora", CUSTOMER, "customer", customer_id="cust-1")
+    put(crm_world, "customers", "cust-1", number=1, name="Alice Acme", assigned_to="ed")
+    put(crm_world, "deals", "deal-5", number=5, title="ACME renewal", value=100.0, currency="EUR", stage="proposal")
+    put(
+        crm_world,
+        "deals",
+        "deal-6",
+        number=6,
+        title="Ed's deal",
+        value=50.0,
+        currency="EUR",
+        stage="proposal",
+        assigned_to="ed",
+    )
+    put(crm_world, "leads", "lead-4", number=4, name="Jane Lead", status="new", assigned_to="vera")
+    put(
+        crm_world,
+        "issues",
+        "issue-7",
+        number=7,
+        title="Login fails",
+        status="open",
+        assigned_to="ed",
+        customer_id="cust-1",
+    )
+    put(
+        crm_world, "orders", "order-3", number=3, customer_id="cust-1", status="confirmed", total=5000.0, currency="EUR"
+    )
+    for kind, last in (("customers", 1), ("deals", 6), ("leads", 4), ("issues", 7), ("orders", 3)):
+        crm_world.set_sequence(ORG, kind, last)
+    return crm_world
 
 
-def documents(collection: str) -> dict[str, dict[str, Any]]:
-    return {doc.id: doc.to_dict() or {} for doc in get_db().collection(collection).stream()}
+def records(world: CrmWorld, kind: str) -> dict[str, dict[str, Any]]:
+    """The CRM's records of `kind` by id, as it keeps them."""
+    return world.snapshot()[kind]
+
+
+def pending_actions() -> dict[str, dict[str, Any]]:
+    """The bot's own previews waiting for a tap."""
+    return {doc.id: doc.to_dict() or {} for doc in get_db().collection("tg_pending_actions").stream()}
 
 
 def prompt(telegram: FakeTelegram, chat: int) -> tuple[str, list[list[dict[str, Any]]]]:
@@ -66,16 +128,16 @@ def test_every_data_changing_tool_has_a_command() -> None:
 
 
 def test_newlead_previews_every_part_of_the_line_and_confirm_writes_exactly_that(
-    crm: None, webhook: FunctionServer, telegram: FakeTelegram
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
     user = ChatUser(webhook, EMPLOYEE)
     user.send("/newlead Jane Doe, LinkedIn, jane@mail.example, +44 20 7946 0000, Doe & Sons")
     text, _ = prompt(telegram, EMPLOYEE)
     for shown in ("Jane Doe", "LinkedIn", "jane@mail.example", "+44 20 7946 0000", "Doe & Sons", "you"):
         assert shown in text
-    assert documents("leads").keys() == {"lead-4"}, "nothing is written before the tap"
+    assert records(crm, "leads").keys() == {"lead-4"}, "nothing is written before the tap"
     assert "Done" in confirm(user, telegram)
-    (lead,) = [lead for doc_id, lead in documents("leads").items() if doc_id != "lead-4"]
+    (lead,) = [lead for doc_id, lead in records(crm, "leads").items() if doc_id != "lead-4"]
     assert {key: lead[key] for key in ("name", "source", "email", "phone", "company", "assigned_to", "status")} == {
         "name": "Jane Doe",
         "source": "LinkedIn",
@@ -88,7 +150,7 @@ def test_newlead_previews_every_part_of_the_line_and_confirm_writes_exactly_that
 
 
 def test_stage_without_a_stage_asks_with_buttons_that_complete_the_command(
-    crm: None, webhook: FunctionServer, telegram: FakeTelegram
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
     user = ChatUser(webhook, VENDOR)
     user.send("/stage 5")
@@ -100,7 +162,7 @@ def test_stage_without_a_stage_asks_with_buttons_that_complete_the_command(
     text, _ = prompt(telegram, VENDOR)
     assert "proposal → negotiation" in text
     assert "Done" in confirm(user, telegram)
-    assert documents("deals")["deal-5"]["stage"] == "negotiation"
+    assert records(crm, "deals")["deal-5"]["stage"] == "negotiation"
 
 
 @pytest.mark.parametrize(
@@ -116,7 +178,7 @@ def test_stage_without_a_stage_asks_with_buttons_that_complete_the_command(
     ],
 )
 def test_updates_by_command(
-    crm: None,
+    crm: CrmWorld,
     webhook: FunctionServer,
     telegram: FakeTelegram,
     chat: int,
@@ -128,7 +190,7 @@ def test_updates_by_command(
     user = ChatUser(webhook, chat)
     user.send(line)
     assert "Done" in confirm(user, telegram)
-    document = documents(collection)[doc_id]
+    document = records(crm, collection)[doc_id]
     assert {key: document[key] for key in expected} == expected
 
 
@@ -142,7 +204,7 @@ def test_updates_by_command(
     ],
 )
 def test_creations_by_command(
-    crm: None,
+    crm: CrmWorld,
     webhook: FunctionServer,
     telegram: FakeTelegram,
     chat: int,
@@ -150,30 +212,32 @@ def test_creations_by_command(
     collection: str,
     expected: dict[str, Any],
 ) -> None:
-    before = documents(collection)
+    before = records(crm, collection)
     user = ChatUser(webhook, chat)
     user.send(line)
     assert "Done" in confirm(user, telegram)
-    (created,) = [document for doc_id, document in documents(collection).items() if doc_id not in before]
+    (created,) = [document for doc_id, document in records(crm, collection).items() if doc_id not in before]
     assert {key: created[key] for key in expected} == expected
 
 
-def test_delete_by_command(crm: None, webhook: FunctionServer, telegram: FakeTelegram) -> None:
+def test_delete_by_command(crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram) -> None:
     user = ChatUser(webhook, VENDOR)
     user.send("/delete deal 5")
     assert "ACME renewal" in prompt(telegram, VENDOR)[0]
     assert "Done" in confirm(user, telegram)
-    assert "deal-5" not in documents("deals")
+    assert "deal-5" not in records(crm, "deals")
 
 
-def test_a_customers_issue_by_command_needs_no_tap(crm: None, webhook: FunctionServer, telegram: FakeTelegram) -> None:
+def test_a_customers_issue_by_command_needs_no_tap(
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
     ChatUser(webhook, CUSTOMER).send("/issue My file is late")
     assert "Done" in telegram.last_text(CUSTOMER)
-    (issue,) = [issue for doc_id, issue in documents("issues").items() if doc_id != "issue-7"]
+    (issue,) = [issue for doc_id, issue in records(crm, "issues").items() if doc_id != "issue-7"]
     assert (issue["title"], issue["customer_id"], issue["assigned_to"]) == ("My file is late", "cust-1", "ed")
 
 
-def test_commands_check_what_the_tools_check(crm: None, webhook: FunctionServer, telegram: FakeTelegram) -> None:
+def test_commands_check_what_the_tools_check(crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram) -> None:
     ChatUser(webhook, EMPLOYEE).send("/stage 5 negotiation")  # deal 5 is not assigned to the employee
     assert "Not permitted" in telegram.last_text(EMPLOYEE)
     ChatUser(webhook, EMPLOYEE).send("/assign lead 4 ed@example.com")  # vendor only
@@ -182,8 +246,8 @@ def test_commands_check_what_the_tools_check(crm: None, webhook: FunctionServer,
     assert "isn't available for your account" in telegram.last_text(CUSTOMER)
     ChatUser(webhook, VENDOR).send("/payment 99 10")
     assert "there is no order 99" in telegram.last_text(VENDOR)
-    assert documents("deals")["deal-5"]["stage"] == "proposal"
-    assert documents("payments") == {}
+    assert records(crm, "deals")["deal-5"]["stage"] == "proposal"
+    assert records(crm, "payments") == {}
 
 
 @pytest.mark.parametrize(
@@ -197,15 +261,17 @@ def test_commands_check_what_the_tools_check(crm: None, webhook: FunctionServer,
         ("/newdeal Fleet, 12,000 EUR", "without a thousands separator"),
     ],
 )
+@FIRESTORE_ONLY
 def test_a_line_that_is_not_the_command_says_what_to_type(
-    crm: None, webhook: FunctionServer, telegram: FakeTelegram, line: str, says: str
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram, line: str, says: str
 ) -> None:
     ChatUser(webhook, VENDOR).send(line)
     assert says in html.unescape(telegram.last_text(VENDOR))
-    assert documents("tg_pending_actions") == {}
+    assert pending_actions() == {}
 
 
-def test_help_lists_the_commands_of_each_role(crm: None, webhook: FunctionServer, telegram: FakeTelegram) -> None:
+@FIRESTORE_ONLY
+def test_help_lists_the_commands_of_each_role(crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram) -> None:
     seen = {}
     for chat in (VENDOR, EMPLOYEE, CUSTOMER):
         ChatUser(webhook, chat).send("/help")
@@ -219,7 +285,7 @@ def test_help_lists_the_commands_of_each_role(crm: None, webhook: FunctionServer
     assert not {"/newlead", "/stage", "/payment", "/stats"} & set(seen[CUSTOMER].split())
 
 
-def test_stats_by_command(crm: None, webhook: FunctionServer, telegram: FakeTelegram) -> None:
+def test_stats_by_command(crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram) -> None:
     ChatUser(webhook, VENDOR).send("/stats this month")
     text = telegram.last_text(VENDOR)
     assert "Statistics: this month" in text
@@ -229,7 +295,7 @@ def test_stats_by_command(crm: None, webhook: FunctionServer, telegram: FakeTele
 
 
 def test_a_vendors_deals_are_all_open_deals_and_an_employees_their_own(
-    crm: None, webhook: FunctionServer, telegram: FakeTelegram
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
     ChatUser(webhook, VENDOR).send("/deals")
     vendor = telegram.last_text(VENDOR)
@@ -242,14 +308,14 @@ def test_a_vendors_deals_are_all_open_deals_and_an_employees_their_own(
     assert "ACME renewal" not in employee
 
 
-def test_me_shows_the_organisations_name(crm: None, webhook: FunctionServer, telegram: FakeTelegram) -> None:
-    get_db().collection("crm_users").document("vera").update({"org_name": "Northwind Tuning"})
+def test_me_shows_the_organisations_name(crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram) -> None:
+    crm.change_user("vera", org_name="Northwind Tuning")
     ChatUser(webhook, VENDOR).send("/me")
     assert "Organisation: Northwind Tuning" in telegram.last_text(VENDOR)
 
 
 def test_staff_opening_a_ticket_are_told_whose_it_is(
-    crm: None, webhook: FunctionServer, telegram: FakeTelegram
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
     ChatUser(webhook, EMPLOYEE).send("/support The export button is broken")
     reply = telegram.last_text(EMPLOYEE)
@@ -257,9 +323,12 @@ def test_staff_opening_a_ticket_are_told_whose_it_is(
     assert "Our team will get back to you" not in reply
 
 
-def test_a_spent_more_button_is_taken_off_its_page(crm: None, webhook: FunctionServer, telegram: FakeTelegram) -> None:
+@NO_MORE_BUTTON_OVER_REST
+def test_a_spent_more_button_is_taken_off_its_page(
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
     for number in range(10, 20):
-        put("leads", f"lead-{number}", number=number, name=f"Lead {number}", status="new", assigned_to="vera")
+        put(crm, "leads", f"lead-{number}", number=number, name=f"Lead {number}", status="new", assigned_to="vera")
     user = ChatUser(webhook, VENDOR)
     user.send("/leads")
     _, buttons = prompt(telegram, VENDOR)
@@ -272,13 +341,13 @@ def test_a_spent_more_button_is_taken_off_its_page(crm: None, webhook: FunctionS
 
 @pytest.mark.parametrize("line", ["/payment 3 5000 usd", "/payment 3 5000USD card"])
 def test_a_payment_in_another_currency_than_the_orders_is_refused_not_recorded_in_the_orders(
-    crm: None, webhook: FunctionServer, telegram: FakeTelegram, line: str
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram, line: str
 ) -> None:
     """Found by a review: the currency after the amount was dropped or taken for the method, so the payment would
     have been recorded in the order's currency."""
     ChatUser(webhook, VENDOR).send(line)
     assert "order #3 is in EUR" in html.unescape(telegram.last_text(VENDOR))
-    assert documents("tg_pending_actions") == {}
+    assert pending_actions() == {}
 
 
 def test_help_and_the_menus_list_commands_in_the_order_the_router_builds_them() -> None:

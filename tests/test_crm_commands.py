@@ -1,4 +1,7 @@
-"""/orders, /files, /support, /deals and /leads through the webhook over HTTP, on the emulator."""
+"""/orders, /files, /support, /deals and /leads through the webhook over HTTP, over both adapters of the CRM port
+(tests/crm_world.py): the CRM's data is seeded and read back through `crm_world`; the bot's own state (tg_links)
+is read from the emulator. Tests that never reach the CRM's data run on the Firestore adapter only (FIRESTORE_ONLY).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from shared.store.db import get_db
 from shared.store.links import Link, save_link
 from shared.telegram.formatting import escape_html, html_to_plain_text
 from tests.chat import ChatUser
-from tests.crm_data import add_crm_user
+from tests.crm_world import CrmWorld
 from tests.fakes.gemini_api import FakeGemini, Reply
 from tests.fakes.gemini_api import text as gemini_text
 from tests.fakes.telegram_api import MAX_TEXT_UTF16, FakeTelegram, utf16_len, visible_text
@@ -26,11 +29,42 @@ pytestmark = pytest.mark.emulator
 ORG = "org-1"
 T0 = dt.datetime(2026, 2, 1, 10, tzinfo=dt.UTC)
 VENDOR, EMPLOYEE, CUSTOMER, OTHER_CUSTOMER = 501, 502, 503, 504
+FIRESTORE_ONLY = pytest.mark.parametrize("crm_world", ["firestore"], indirect=True)
+"""For a test whose behaviour is the bot's own (commands by role, /support drafts): one adapter is enough."""
+NO_MORE_BUTTON_OVER_REST = pytest.mark.parametrize(
+    "crm_world",
+    [
+        "firestore",
+        pytest.param(
+            "rest",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="bug: the More button's callback_data carries the CRM's own next_cursor, which the connector "
+                "contract lets be up to 1000 characters; the reference CRM's (~100) never fits Telegram's 64 bytes, so "
+                "over REST a list longer than a page has no More button and the rest of it cannot be reached",
+            ),
+        ),
+    ],
+    indirect=True,
+)
 
 
-def link(telegram_user_id: int, user_id: str, role: str, customer_id: str | None = None, org: str = ORG) -> None:
+def link(
+    world: CrmWorld, telegram_user_id: int, user_id: str, role: str, customer_id: str | None = None, org: str = ORG
+) -> None:
+    """A CRM user, and a Telegram link to it (the bot's own state)."""
     email = f"{user_id}@example.com"
-    add_crm_user(user_id, email, role=role, org_id=org, customer_id=customer_id, name=user_id.title())
+    fields: dict[str, Any] = {
+        "email": email,
+        "name": user_id.title(),
+        "role": role,
+        "org_id": org,
+        "is_active": True,
+        "password_hash": "",
+    }
+    if customer_id is not None:
+        fields["customer_id"] = customer_id
+    world.add_user(user_id, fields)
     save_link(
         Link(
             telegram_user_id=telegram_user_id,
@@ -46,21 +80,23 @@ def link(telegram_user_id: int, user_id: str, role: str, customer_id: str | None
     )
 
 
-def put(collection: str, doc_id: str, **fields: Any) -> None:
+def put(world: CrmWorld, kind: str, record_id: str, **fields: Any) -> None:
     fields = {"org_id": ORG, "created_at": T0, **fields}
     fields.setdefault("updated_at", fields["created_at"])
-    get_db().collection(collection).document(doc_id).set(fields)
+    world.add_record(kind, record_id, fields)
 
 
 @pytest.fixture
-def crm(env: dict[str, str]) -> None:
-    """A vendor, an employee looking after customer c-1, and two customers with logins."""
-    link(VENDOR, "vera", "vendor")
-    link(EMPLOYEE, "ed", "employee")
-    link(CUSTOMER, "cora", "customer", customer_id="c-1")
-    link(OTHER_CUSTOMER, "carl", "customer", customer_id="c-2")
-    put("customers", "c-1", number=1, name="Cora <Corp>", assigned_to="ed")
-    put("customers", "c-2", number=2, name="Carl", assigned_to="vera")
+def crm(crm_world: CrmWorld) -> CrmWorld:
+    """A vendor, an employee looking after customer c-1, and two customers with logins; the CRM they are in."""
+    link(crm_world, VENDOR, "vera", "vendor")
+    link(crm_world, EMPLOYEE, "ed", "employee")
+    link(crm_world, CUSTOMER, "cora", "customer", customer_id="c-1")
+    link(crm_world, OTHER_CUSTOMER, "carl", "customer", customer_id="c-2")
+    put(crm_world, "customers", "c-1", number=1, name="Cora <Corp>", assigned_to="ed")
+    put(crm_world, "customers", "c-2", number=2, name="Carl", assigned_to="vera")
+    crm_world.set_sequence(ORG, "customers", 2)
+    return crm_world
 
 
 def markup_of_last(telegram: FakeTelegram, chat_id: int) -> Any:
@@ -78,11 +114,12 @@ def more_button(telegram: FakeTelegram, chat_id: int) -> str:
 
 
 def test_customer_orders_show_only_theirs_with_status_emoji(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
     statuses = ["pending", "confirmed", "paid", "shipped", "delivered", "cancelled"]
     for i, status in enumerate(statuses):
         put(
+            crm,
             "orders",
             f"o-{i}",
             number=i + 1,
@@ -92,8 +129,8 @@ def test_customer_orders_show_only_theirs_with_status_emoji(
             currency="EUR",
             created_at=T0 + dt.timedelta(days=i),
         )
-    put("orders", "o-carl", number=7, customer_id="c-2", status="paid", total=9.0, currency="EUR")
-    put("orders", "o-x", org_id="org-2", number=8, customer_id="c-1", status="paid", total=9.0, currency="EUR")
+    put(crm, "orders", "o-carl", number=7, customer_id="c-2", status="paid", total=9.0, currency="EUR")
+    put(crm, "orders", "o-x", org_id="org-2", number=8, customer_id="c-1", status="paid", total=9.0, currency="EUR")
 
     ChatUser(webhook, CUSTOMER).send("/orders")
     text = telegram.last_text(CUSTOMER)
@@ -112,9 +149,13 @@ def test_customer_orders_show_only_theirs_with_status_emoji(
     assert markup_of_last(telegram, CUSTOMER) is None
 
 
-def test_long_lists_are_paged_with_a_more_button(webhook: FunctionServer, telegram: FakeTelegram, crm: None) -> None:
+@NO_MORE_BUTTON_OVER_REST
+def test_long_lists_are_paged_with_a_more_button(
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
     for i in range(11):
         put(
+            crm,
             "orders",
             f"o-{i:02}",
             number=i + 1,
@@ -140,9 +181,13 @@ def test_long_lists_are_paged_with_a_more_button(webhook: FunctionServer, telegr
     assert markup_of_last(telegram, CUSTOMER) is None
 
 
-def test_a_more_button_runs_as_whoever_presses_it(webhook: FunctionServer, telegram: FakeTelegram, crm: None) -> None:
+@NO_MORE_BUTTON_OVER_REST
+def test_a_more_button_runs_as_whoever_presses_it(
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
     for i in range(10):
         put(
+            crm,
             "orders",
             f"o-{i:02}",
             number=i + 1,
@@ -160,10 +205,11 @@ def test_a_more_button_runs_as_whoever_presses_it(webhook: FunctionServer, teleg
 
 
 def test_customer_files_show_status_eta_and_escaped_comments(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
-    put("files", "f-1", number=1, customer_id="c-1", name="stage1_golf_tdi.bin", status="received")
+    put(crm, "files", "f-1", number=1, customer_id="c-1", name="stage1_golf_tdi.bin", status="received")
     put(
+        crm,
         "files",
         "f-2",
         number=2,
@@ -175,6 +221,7 @@ def test_customer_files_show_status_eta_and_escaped_comments(
         created_at=T0 + dt.timedelta(hours=1),
     )
     put(
+        crm,
         "files",
         "f-3",
         number=3,
@@ -184,10 +231,19 @@ def test_customer_files_show_status_eta_and_escaped_comments(
         admin_comment="Ready to download",
         created_at=T0 + dt.timedelta(hours=2),
     )
-    put("files", "f-carl", number=4, customer_id="c-2", name="carl.bin", status="ready")
+    put(crm, "files", "f-carl", number=4, customer_id="c-2", name="carl.bin", status="ready")
     # A CRM that writes the ETA as text: an ISO time is still shown as a time (it was shown raw), other text as is.
-    put("files", "f-5", number=5, customer_id="c-1", name="iso.bin", status="processing", eta="2026-02-04T09:15:00Z")
-    put("files", "f-6", number=6, customer_id="c-1", name="words.bin", status="processing", eta="next week")
+    put(
+        crm,
+        "files",
+        "f-5",
+        number=5,
+        customer_id="c-1",
+        name="iso.bin",
+        status="processing",
+        eta="2026-02-04T09:15:00Z",
+    )
+    put(crm, "files", "f-6", number=6, customer_id="c-1", name="words.bin", status="processing", eta="next week")
 
     ChatUser(webhook, CUSTOMER).send("/files")
     text = telegram.last_text(CUSTOMER)
@@ -202,10 +258,12 @@ def test_customer_files_show_status_eta_and_escaped_comments(
 
 
 def test_staff_orders_are_scoped_by_role_and_name_the_customer(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
-    put("orders", "o-cora", number=1, customer_id="c-1", status="paid", total=10.0)
-    put("orders", "o-carl", number=2, customer_id="c-2", status="paid", total=20.0, created_at=T0 + dt.timedelta(1))
+    put(crm, "orders", "o-cora", number=1, customer_id="c-1", status="paid", total=10.0)
+    put(
+        crm, "orders", "o-carl", number=2, customer_id="c-2", status="paid", total=20.0, created_at=T0 + dt.timedelta(1)
+    )
     ChatUser(webhook, VENDOR).send("/orders")
     vendor_text = telegram.last_text(VENDOR)
     assert vendor_text.startswith("🧾 <b>Recent orders</b>")
@@ -218,9 +276,10 @@ def test_staff_orders_are_scoped_by_role_and_name_the_customer(
 
 
 def test_deals_and_leads_show_my_open_ones_newest_first(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
     put(
+        crm,
         "deals",
         "d-1",
         number=1,
@@ -232,6 +291,7 @@ def test_deals_and_leads_show_my_open_ones_newest_first(
         assigned_to="ed",
     )
     put(
+        crm,
         "deals",
         "d-2",
         number=2,
@@ -242,11 +302,11 @@ def test_deals_and_leads_show_my_open_ones_newest_first(
         assigned_to="ed",
         created_at=T0 + dt.timedelta(days=1),
     )
-    put("deals", "d-3", number=3, title="Won already", stage="closed_won", value=5, assigned_to="ed")
-    put("deals", "d-4", number=4, title="Vera's", stage="proposal", value=5, assigned_to="vera")
-    put("leads", "l-1", number=1, name="Jane Doe", source="LinkedIn", status="new", assigned_to="ed")
-    put("leads", "l-2", number=2, name="Lost Larry", source="Facebook", status="lost", assigned_to="ed")
-    put("leads", "l-3", number=3, name="Vera's lead", status="qualified", assigned_to="vera")
+    put(crm, "deals", "d-3", number=3, title="Won already", stage="closed_won", value=5, assigned_to="ed")
+    put(crm, "deals", "d-4", number=4, title="Vera's", stage="proposal", value=5, assigned_to="vera")
+    put(crm, "leads", "l-1", number=1, name="Jane Doe", source="LinkedIn", status="new", assigned_to="ed")
+    put(crm, "leads", "l-2", number=2, name="Lost Larry", source="Facebook", status="lost", assigned_to="ed")
+    put(crm, "leads", "l-3", number=3, name="Vera's lead", status="qualified", assigned_to="vera")
     user = ChatUser(webhook, EMPLOYEE)
 
     user.send("/deals")
@@ -272,10 +332,11 @@ def sent_to(telegram: FakeTelegram, chat_id: int) -> list[Any]:
 
 
 def test_a_page_of_leads_at_create_leads_maximum_lengths_is_one_readable_message(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
     for i in range(commands.PAGE_SIZE):
         put(
+            crm,
             "leads",
             f"l-{i}",
             number=i + 1,
@@ -298,10 +359,11 @@ def test_a_page_of_leads_at_create_leads_maximum_lengths_is_one_readable_message
 
 
 def test_long_file_names_and_comments_are_shortened_in_the_list(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
     for i in range(commands.PAGE_SIZE):
         put(
+            crm,
             "files",
             f"f-{i}",
             number=i + 1,
@@ -324,11 +386,13 @@ def test_long_file_names_and_comments_are_shortened_in_the_list(
     assert len(comment) == commands.COMMENT_LENGTH
 
 
+@NO_MORE_BUTTON_OVER_REST
 def test_a_page_too_long_even_shortened_is_split_with_more_on_its_last_message(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
     for i in range(commands.PAGE_SIZE + 1):
         put(
+            crm,
             "files",
             f"f-{i}",
             number=i + 1,
@@ -354,15 +418,16 @@ def test_a_page_too_long_even_shortened_is_split_with_more_on_its_last_message(
     assert "✅ <b>0🚗" in telegram.last_text(CUSTOMER)
 
 
-def test_empty_lists_say_so(webhook: FunctionServer, telegram: FakeTelegram, crm: None) -> None:
+def test_empty_lists_say_so(crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram) -> None:
     ChatUser(webhook, EMPLOYEE).send("/deals")
     assert telegram.last_text(EMPLOYEE) == "💼 <b>Your open deals</b>\n\nYou have no open deals."
     ChatUser(webhook, CUSTOMER).send("/files")
     assert telegram.last_text(CUSTOMER) == "📁 <b>Your files</b>\n\nYou have no files yet."
 
 
+@FIRESTORE_ONLY
 def test_staff_commands_are_not_for_customers_or_guests(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:
     ChatUser(webhook, CUSTOMER).send("/deals")
     assert "isn't available for your account" in telegram.last_text(CUSTOMER)
@@ -390,14 +455,16 @@ def support_draft_until() -> Any:
     return (get_db().collection("tg_links").document(str(CUSTOMER)).get().to_dict() or {})["support_draft_until"]
 
 
-def issues() -> list[dict[str, Any]]:
-    return [doc.to_dict() or {} for doc in get_db().collection("issues").stream()]
+def issues(world: CrmWorld) -> list[dict[str, Any]]:
+    """The CRM's issues, as it keeps them."""
+    return list(world.snapshot()["issues"].values())
 
 
 def test_support_opens_a_ticket_from_the_next_message(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None, router_takes_support_messages: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram, router_takes_support_messages: None
 ) -> None:
-    put("issues", "i-old", number=4, title="Earlier", customer_id="c-1")
+    put(crm, "issues", "i-old", number=4, title="Earlier", customer_id="c-1")
+    crm.set_sequence(ORG, "issues", 4)
     user = ChatUser(webhook, CUSTOMER)
     user.send("/support")
     prompt = telegram.last_text(CUSTOMER)
@@ -410,7 +477,7 @@ def test_support_opens_a_ticket_from_the_next_message(
     assert telegram.last_text(CUSTOMER) == (
         "✅ Thanks! Support ticket <b>#5</b> is open: “I can't log in to the portal”.\nOur team will get back to you."
     )
-    created = [issue for issue in issues() if issue.get("number") == 5]
+    created = [issue for issue in issues(crm) if issue.get("number") == 5]
     assert len(created) == 1
     assert created[0]["title"] == "I can't log in to the portal"
     assert created[0]["description"] == "I can't log in to the portal\nIt says <error 42> since this morning."
@@ -421,21 +488,23 @@ def test_support_opens_a_ticket_from_the_next_message(
 
     user.send("And another thing")
     assert telegram.last_text(CUSTOMER) == "assistant: And another thing"
-    assert len(issues()) == 2
+    assert len(issues(crm)) == 2
 
 
-def test_support_with_text_opens_the_ticket_at_once(webhook: FunctionServer, telegram: FakeTelegram, crm: None) -> None:
+def test_support_with_text_opens_the_ticket_at_once(
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
     ChatUser(webhook, EMPLOYEE).send("/support " + "The export button is broken " * 5)
     reply = telegram.last_text(EMPLOYEE)
     assert "Support ticket <b>#1</b> is open" in reply
-    (issue,) = issues()
+    (issue,) = issues(crm)
     assert len(issue["title"]) == commands.TITLE_LENGTH
     assert issue["title"].endswith("…")
     assert (issue.get("customer_id"), issue["assigned_to"], issue["reported_by"]) == (None, "ed", "ed")
 
 
 def test_a_support_message_as_long_as_telegram_allows_opens_a_ticket_with_all_of_it(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None, router_takes_support_messages: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram, router_takes_support_messages: None
 ) -> None:
     """A Telegram message holds 4096 characters; the ticket's description took 4000 and refused the rest."""
     words = ("The portal logs me out every minute. " * 111)[:4096]
@@ -443,12 +512,13 @@ def test_a_support_message_as_long_as_telegram_allows_opens_a_ticket_with_all_of
     user.send("/support")
     user.send(words)
     assert "Support ticket" in telegram.last_text(CUSTOMER)
-    (issue,) = issues()
+    (issue,) = issues(crm)
     assert issue["description"] == words.strip()
 
 
+@FIRESTORE_ONLY
 def test_support_can_be_cancelled_and_expires(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None, router_takes_support_messages: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram, router_takes_support_messages: None
 ) -> None:
     user = ChatUser(webhook, CUSTOMER)
     user.send("/support")
@@ -467,22 +537,24 @@ def test_support_can_be_cancelled_and_expires(
     clock.advance(dt.timedelta(minutes=11))
     user.send("too late")
     assert telegram.last_text(CUSTOMER) == "assistant: too late"
-    assert issues() == []
+    assert issues(crm) == []
 
 
+@FIRESTORE_ONLY
 def test_a_support_draft_does_not_survive_a_change_of_account(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None, router_takes_support_messages: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram, router_takes_support_messages: None
 ) -> None:
     user = ChatUser(webhook, CUSTOMER)
     user.send("/support")
-    link(CUSTOMER, "carl", "customer", customer_id="c-2")  # the same Telegram user, now another CRM account
+    link(crm, CUSTOMER, "carl", "customer", customer_id="c-2")  # the same Telegram user, now another CRM account
     user.send("not a ticket")
     assert telegram.last_text(CUSTOMER) == "assistant: not a ticket"
-    assert issues() == []
+    assert issues(crm) == []
 
 
+@FIRESTORE_ONLY
 def test_cancel_stops_a_support_draft_and_says_so(
-    webhook: FunctionServer, telegram: FakeTelegram, crm: None, router_takes_support_messages: None
+    crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram, router_takes_support_messages: None
 ) -> None:
     user = ChatUser(webhook, CUSTOMER)
     user.send("/support")
@@ -491,7 +563,7 @@ def test_cancel_stops_a_support_draft_and_says_so(
     assert support_draft_until() is None
     user.send("hello")
     assert telegram.last_text(CUSTOMER) == "assistant: hello"
-    assert issues() == []
+    assert issues(crm) == []
 
     user.send("/cancel")
     assert telegram.last_text(CUSTOMER) == "There's nothing to cancel."
