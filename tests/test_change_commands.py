@@ -22,7 +22,6 @@ from tests.chat import ChatUser
 from tests.crm_world import CrmWorld
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import FunctionServer
-from tests.test_crm_commands import NO_MORE_BUTTON_OVER_REST
 
 pytestmark = pytest.mark.emulator
 
@@ -323,7 +322,6 @@ def test_staff_opening_a_ticket_are_told_whose_it_is(
     assert "Our team will get back to you" not in reply
 
 
-@NO_MORE_BUTTON_OVER_REST
 def test_a_spent_more_button_is_taken_off_its_page(
     crm: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
 ) -> None:

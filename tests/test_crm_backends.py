@@ -369,3 +369,15 @@ def test_more_walks_every_page_even_when_the_crms_cursor_does_not_fit_in_a_butto
         assert all(data.startswith("crmmorek:") for data in buttons)
         stranger.press(buttons[0])
         assert telegram.calls_to("answerCallbackQuery")[-1].params.get("text")
+
+
+def test_a_more_button_with_a_cursor_the_crm_refuses_says_it_expired(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    """Found by the commands review: a CRM refusing a cursor (made for another user's filters, or forged) showed the
+    user the model's 'that cursor is not valid: ask again without a cursor'."""
+    add_login(crm_world, "u-vendor", "vera@example.com")
+    vendor = ChatUser(webhook, 97)
+    log_in(vendor, "vera@example.com")
+    vendor.press("crmmore:d:not-a-cursor-of-this-crm.x")
+    assert telegram.last_text(97) == "This button has expired."

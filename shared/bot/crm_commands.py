@@ -19,7 +19,7 @@ from shared.crm.periods import PERIOD_NAMES, bot_zone
 from shared.crm.records import CrmFile, CrmRecord, Deal, Lead, Order
 from shared.crm.tools.changes import money
 from shared.crm.tools.registry import ToolError, run_tool
-from shared.crm.tools.results import Created, RecordPage, RecordView
+from shared.crm.tools.results import INVALID_CURSOR, Created, RecordPage, RecordView
 from shared.crm.tools.statistics import Statistics
 from shared.roles import Role
 from shared.store import page_cursors
@@ -148,6 +148,9 @@ def show_page(conversation: Conversation, listing: Listing, cursor: str | None =
     session = conversation.require_session()
     args = {**listing.args_for(session.role), "page_size": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
     page = run_tool(session.caller(), listing.tool, args, RecordPage)
+    if isinstance(page, ToolError) and cursor is not None and page.error == INVALID_CURSOR:
+        conversation.say(texts.BUTTON_EXPIRED)  # a CRM refusing a cursor made for another user's list
+        return
     if isinstance(page, ToolError):
         conversation.say(refusal_text(page))
         return

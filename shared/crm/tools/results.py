@@ -187,12 +187,15 @@ class Unchanged(Written):
     note: str
 
 
+INVALID_CURSOR = "that cursor is not valid: ask again without a cursor"
+
+
 def fetch_page(model: type[R], caller: Caller, where: Where, page_size: int, cursor: str | None) -> Page[R]:
     """A page of the CRM's list, with a bad cursor or a missing index reported to the model instead of raised."""
     try:
         return get_crm().list_records(caller, model, where, page_size, cursor)
     except InvalidCursor:
-        raise ToolFailed("that cursor is not valid: ask again without a cursor") from None
+        raise ToolFailed(INVALID_CURSOR) from None
     except MissingIndex as error:
         raise missing_index(model.collection, error) from None
 
