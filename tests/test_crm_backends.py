@@ -381,3 +381,16 @@ def test_a_more_button_with_a_cursor_the_crm_refuses_says_it_expired(
     log_in(vendor, "vera@example.com")
     vendor.press("crmmore:d:not-a-cursor-of-this-crm.x")
     assert telegram.last_text(97) == "This button has expired."
+
+
+def test_a_busy_crm_gets_the_user_a_busy_reply(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    world = rest_only(crm_world)
+    add_login(world, "u-1", "a@example.com")
+    user = ChatUser(webhook, 98)
+    log_in(user, "a@example.com")
+    world.server.faults.append(Fault("GET", "/users/", 429, '{"status": 429, "title": "Slow down"}'))
+    response = user.send("/me")
+    assert response.status_code == 200
+    assert telegram.last_text(98) == "⏳ The CRM is busy right now. Please try again in a minute."
