@@ -8,12 +8,14 @@ permission matrix (tests/test_tools_permissions.py) and the tool fuzzing run ove
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
+from shared import clock
 from shared.auth.link_codes import issue_link_code
 from shared.auth.passwords import hash_password
 from shared.crm.backend import get_crm
@@ -394,3 +396,36 @@ def test_a_busy_crm_gets_the_user_a_busy_reply(
     response = user.send("/me")
     assert response.status_code == 200
     assert telegram.last_text(98) == "⏳ The CRM is busy right now. Please try again in a minute."
+
+
+def test_a_crm_time_without_an_offset_is_read_as_utc(crm_world: CrmWorld) -> None:
+    """Found by review: a Django CRM with USE_TZ=False sends '2026-03-02T09:15:00'; comparing it with the bot's
+    period bounds raised, and every period-filtered list failed."""
+    world = rest_only(crm_world)
+    add_customer_world(world)
+    now = clock.now().replace(microsecond=0, tzinfo=None)
+    issue = {
+        "id": "i-1",
+        "org_id": "org-1",
+        "number": 1,
+        "title": "Naive",
+        "status": "open",
+        "created_at": now.isoformat(),
+    }
+    page = json.dumps({"items": [issue], "next_cursor": None})
+    world.server.faults.append(Fault("GET", "/issues", 200, page, "application/json"))
+    vendor = Caller("u-vendor", Role.VENDOR, "org-1", telegram_user_id=99)
+    assert [item["id"] for item in call_tool(vendor, "list_issues", {"period": "this_month"})["items"]] == ["i-1"]
+
+
+def test_a_bare_422_on_a_next_page_is_a_refused_cursor(
+    crm_world: CrmWorld, webhook: FunctionServer, telegram: FakeTelegram
+) -> None:
+    """Found by review: a 422 naming no field (the contract makes `errors` optional) was not read as the cursor's."""
+    world = rest_only(crm_world)
+    add_login(world, "u-vendor", "vera@example.com")
+    vendor = ChatUser(webhook, 100)
+    log_in(vendor, "vera@example.com")
+    world.server.faults.append(Fault("GET", "/deals", 422, '{"status": 422, "title": "Unprocessable"}'))
+    vendor.press("crmmore:d:an-expired-cursor")
+    assert telegram.last_text(100) == "This button has expired."

@@ -7,6 +7,7 @@ paged with a "More" button whose callback_data carries the tool's cursor.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,11 @@ from shared.crm.tools.results import INVALID_CURSOR, Created, RecordPage, Record
 from shared.crm.tools.statistics import Statistics
 from shared.roles import Role
 from shared.store import page_cursors
+from shared.store.errors import StoreError
 from shared.telegram.formatting import shorten
 from shared.telegram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 8
 MORE_KIND = "crmmore"
@@ -171,7 +175,11 @@ def _more_button(conversation: Conversation, listing: Listing, cursor: str | Non
         return None
     data = f"{MORE_KIND}:{listing.code}:{cursor}"
     if len(data.encode()) > CALLBACK_DATA_LIMIT:
-        data = f"{KEPT_MORE_KIND}:{listing.code}:{page_cursors.keep_cursor(conversation.user.id, cursor)}"
+        try:
+            data = f"{KEPT_MORE_KIND}:{listing.code}:{page_cursors.keep_cursor(conversation.user.id, cursor)}"
+        except StoreError as error:  # the page goes out all the same, without its way on
+            log.warning("no More button: the cursor of %s could not be kept: %s", listing.tool, error)
+            return None
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=texts.MORE_BUTTON, callback_data=data)]])
 
 

@@ -50,7 +50,11 @@ class CrmRefused(Exception):
 
 
 class CrmRejected(ValueError):
-    """The CRM refused a value the bot sent (a 422); the message names the field."""
+    """The CRM refused a value the bot sent (a 422); `fields` names them when the CRM said which."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(", ".join(fields) or "a field")
+        self.fields = fields
 
 
 class RecordChanged(Exception):

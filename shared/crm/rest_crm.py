@@ -126,7 +126,8 @@ class RestCrm:
         try:
             items, next_cursor = self._items(acting, model, params)
         except CrmRejected as rejected:
-            if cursor and "cursor" in str(rejected):
+            # The cursor is all a next page asks that the first did not: a 422 naming no other field is about it.
+            if cursor and ("cursor" in rejected.fields or not rejected.fields):
                 raise InvalidCursor(cursor) from None
             raise
         return Page(self._selected(acting, where, items), next_cursor)
@@ -267,8 +268,8 @@ def _answers() -> Iterator[None]:
         raise CrmRefused(str(forbidden)) from None
     except CrmInvalid as invalid:  # the field names only: a problem's detail is for logs, never for the model
         log.warning("the CRM refused a value: %s", invalid)
-        fields = ", ".join(str(error.get("field")) for error in invalid.errors if isinstance(error, dict))
-        raise CrmRejected(fields or "a field") from None
+        fields = [str(error.get("field")) for error in invalid.errors if isinstance(error, dict) and error.get("field")]
+        raise CrmRejected(fields) from None
     except CrmMisconfigured as error:  # CRM_SIGNING_SECRET or CRM_API_URL differ from the CRM's (logged by the client)
         raise CrmUnreachable(f"the CRM refused the bot's token: {error}") from None
     except CrmApiError as error:  # a 404 or 412 where the contract has none (a list, a create, /stats)

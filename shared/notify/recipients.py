@@ -69,7 +69,7 @@ def _why_not_visible(event: Event, user: CrmUser) -> str | None:
     """A reason the recipient may not see this event, or None.
 
     A customer only hears about their own records: the customer named in the event's data and the owner
-    of the CRM record it is about (when the record is in Firestore) must both be the recipient's. Nobody
+    of the CRM record it is about (when the CRM has it) must both be the recipient's. Nobody
     hears about another organisation's records.
     """
     record = _record(event)

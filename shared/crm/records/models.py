@@ -46,6 +46,12 @@ class CrmRecord(BaseModel):
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
+    @field_validator("created_at", "updated_at", mode="after")
+    @classmethod
+    def _utc_when_naive(cls, value: Any) -> Any:
+        """A time a CRM sent without an offset is taken as UTC, so it compares with the bot's (aware) times."""
+        return value.replace(tzinfo=dt.UTC) if isinstance(value, dt.datetime) and value.tzinfo is None else value
+
     @property
     def label(self) -> str:
         """How people refer to it: 'deal 5', or 'deal <id>' for records the CRM wrote without a number."""
