@@ -22,8 +22,8 @@ from devstack.reference_crm.app import ReferenceCrm
 from devstack.reference_crm.data import KINDS, CrmData, StoredUser
 from shared.auth.passwords import hash_password
 from shared.store.db import get_db
-from tests.crm_data import FAST_ITERATIONS
 
+FAST_ITERATIONS = 1_000  # a real CRM uses 600k+; tests keep hashing cheap, the format is the same
 BACKENDS = ("firestore", "rest")
 TRUSTING_REST = "rest-trusting"
 """The reference CRM with `trusting` on: its reads check no permission and no filter."""
@@ -161,3 +161,31 @@ class ReferenceServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def add_crm_account(
+    world: CrmWorld,
+    user_id: str,
+    email: str,
+    password: str = "correct horse",
+    *,
+    role: str = "vendor",
+    name: str = "Test User",
+    org_id: str = "org-1",
+    is_active: bool = True,
+    customer_id: str | None = None,
+    password_hash: str | None = None,
+) -> dict[str, Any]:
+    """A CRM login in `world`, the way a CRM stores one: its fields, with a (cheap) hash of `password`."""
+    fields: dict[str, Any] = {
+        "email": email.lower(),
+        "name": name,
+        "role": role,
+        "org_id": org_id,
+        "password_hash": password_hash if password_hash is not None else hash_password(password, FAST_ITERATIONS),
+        "is_active": is_active,
+    }
+    if customer_id is not None:
+        fields["customer_id"] = customer_id
+    world.add_user(user_id, fields)
+    return fields

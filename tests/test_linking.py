@@ -14,14 +14,12 @@ from werkzeug.wrappers import Request, Response
 
 from shared import clock
 from shared.auth.link_codes import issue_link_code
-from shared.auth.passwords import hash_password
 from shared.config import get_settings
 from shared.crm.backend import get_crm
 from shared.store import db
 from shared.store.db import get_db
 from tests.chat import ChatUser
-from tests.crm_data import FAST_ITERATIONS
-from tests.crm_world import CrmWorld, FirestoreWorld, RestWorld
+from tests.crm_world import CrmWorld, FirestoreWorld, RestWorld, add_crm_account
 from tests.fakes.telegram_api import FakeTelegram
 from tests.harness import FunctionServer
 
@@ -30,31 +28,9 @@ pytestmark = pytest.mark.emulator
 PASSWORD = "s3cret-Passw0rd"
 
 
-def add_crm_user(
-    world: CrmWorld,
-    user_id: str,
-    email: str,
-    password: str = PASSWORD,
-    *,
-    role: str = "vendor",
-    name: str = "Test User",
-    org_id: str = "org-1",
-    is_active: bool = True,
-    customer_id: str | None = None,
-    password_hash: str | None = None,
-) -> None:
-    """A CRM account in `world`, with the fields tests/crm_data.py writes (the CRM users of either adapter)."""
-    fields: dict[str, Any] = {
-        "email": email.lower(),
-        "name": name,
-        "role": role,
-        "org_id": org_id,
-        "password_hash": password_hash if password_hash is not None else hash_password(password, FAST_ITERATIONS),
-        "is_active": is_active,
-    }
-    if customer_id is not None:
-        fields["customer_id"] = customer_id
-    world.add_user(user_id, fields)
+def add_crm_user(world: CrmWorld, user_id: str, email: str, password: str = PASSWORD, **fields: Any) -> None:
+    """A CRM login in `world`, with this file's password unless told."""
+    add_crm_account(world, user_id, email, password, **fields)
 
 
 def crm_requests(world: CrmWorld, monkeypatch: pytest.MonkeyPatch) -> list[str]:
