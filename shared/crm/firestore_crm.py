@@ -7,7 +7,9 @@ here: Firestore has no permissions of its own, and the bot checks every one on w
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -30,6 +32,8 @@ from shared.crm.records.models import (
 from shared.crm.records.queries import CUSTOMER_ASSIGNED_TO, Page, Where
 from shared.crm.users import CrmUser, parse_user
 from shared.store.crm import users as stored_users
+
+log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=CrmRecord)
 
@@ -121,17 +125,9 @@ def _customers_resolved(where: Where) -> Where:
     assigned = Where(where.org_id, equals={"assigned_to": assignee})
     ids = queries.record_ids(Customer, assigned, MAX_ASSIGNED_CUSTOMERS)
     if len(ids) == MAX_ASSIGNED_CUSTOMERS:
-        queries.log.warning("employee %s has %d+ customers: lists show only theirs", assignee, len(ids))
+        log.warning("employee %s has %d+ customers: lists show only theirs", assignee, len(ids))
     equals = {name: value for name, value in where.equals.items() if name != CUSTOMER_ASSIGNED_TO}
-    return Where(
-        where.org_id,
-        equals=equals,
-        one_of={**where.one_of, "customer_id": ids},
-        range_field=where.range_field,
-        since=where.since,
-        before=where.before,
-        text=where.text,
-    )
+    return dataclasses.replace(where, equals=equals, one_of={**where.one_of, "customer_id": ids})
 
 
 def _counted(counts: dict[str, Future[int]]) -> dict[str, int]:

@@ -73,7 +73,7 @@ class RestCrm:
 
     def find_user_by_email(self, email: str) -> CrmUser | None:
         with _answers():
-            return parse_user_list(self._api.read("/users", BOT, [("email", email.strip().lower())]))
+            return self._user_by_email(email)
 
     def check_login(self, email: str, password: str, verify: Callable[[str, str | None], bool]) -> LoginAnswer:
         with _answers():
@@ -83,7 +83,7 @@ class RestCrm:
             # wrong password (the account, for the audit) from a CRM_SIGNING_SECRET the CRM does not share, which
             # raises CrmUnreachable instead of counting towards a lockout.
             try:
-                account = parse_user_list(self._api.read("/users", BOT, [("email", email.strip().lower())]))
+                account = self._user_by_email(email)
             except CrmMisconfigured as error:
                 raise CrmUnreachable(f"the CRM refused the bot's token: {error}") from None
             except CrmApiError as error:  # any other trouble must not give the attempt back: it stays a failure
@@ -94,6 +94,10 @@ class RestCrm:
         if user is None:
             raise CrmUnreachable("POST /auth/login answered 200 without a user the bot can read")
         return LoginAnswer(user if user.is_active else None, user.id)
+
+    def _user_by_email(self, email: str) -> CrmUser | None:
+        """GET /users?email= as the bot, its failures as the client raises them."""
+        return parse_user_list(self._api.read("/users", BOT, [("email", email.strip().lower())]))
 
     # ----- records -----
     def get_record(self, acting: Acting | None, model: type[R], record_id: str) -> R | None:
